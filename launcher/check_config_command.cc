@@ -1,0 +1,48 @@
+#include "launcher/check_config_command.h"
+
+#include <ostream>
+
+#include "runtime/config/load.h"
+#include "runtime/config/summary.h"
+
+namespace zshard::launcher {
+
+namespace {
+
+void printWarnings(const std::vector<config::Diagnostic>& warnings, std::ostream& os) {
+  for (const config::Diagnostic& w : warnings) os << "warning: " << w.str() << "\n";
+}
+
+std::string indent(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t end = text.find('\n', start);
+    out += "  " + text.substr(start, end - start) + "\n";
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int runCheckConfig(const std::string& path, std::optional<int> world_size, std::ostream& out,
+                   std::ostream& err) {
+  config::LoadOptions options;
+  options.world_size = world_size;
+  try {
+    const config::LoadedConfig loaded = config::loadConfigFile(path, options);
+    out << path << ": OK\n" << indent(config::summarize(loaded.config));
+    printWarnings(loaded.warnings, out);
+    return 0;
+  } catch (const config::InvalidConfigError& e) {
+    for (const config::Diagnostic& d : e.errors()) err << "error: " << d.str() << "\n";
+    printWarnings(e.warnings(), err);
+    err << path << ": " << e.errors().size() << (e.errors().size() == 1 ? " problem" : " problems")
+        << "\n";
+    return 2;
+  }
+}
+
+}  // namespace zshard::launcher

@@ -1,0 +1,43 @@
+// zlaunch: the zshard launcher.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "launcher/check_config_command.h"
+#include "launcher/cli.h"
+#include "runtime/core/build_info.h"
+#include "runtime/core/error.h"
+
+namespace {
+
+constexpr int kUsageExit = 2;
+
+int run(const zshard::launcher::CommandLine& cl) {
+  using Action = zshard::launcher::CommandLine::Action;
+  switch (cl.action) {
+    case Action::kVersion: std::cout << zshard::buildReport(); return 0;
+    case Action::kCheckConfig:
+      return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, std::cout, std::cerr);
+    case Action::kLaunch:
+      std::cerr << "zlaunch: starting workers is not in this build yet (the per-node controller "
+                   "is the launcher issue); use check-config or --version\n";
+      return kUsageExit;
+    case Action::kHelp:
+    default: std::cout << zshard::launcher::usageText(); return 0;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    return run(zshard::launcher::parseCommandLine(args));
+  } catch (const zshard::UsageError& e) {
+    std::cerr << "zlaunch: " << e.what() << "\n" << zshard::launcher::usageText();
+    return kUsageExit;
+  } catch (const zshard::Error& e) {
+    std::cerr << "zlaunch: " << e.what() << "\n";
+    return 1;
+  }
+}

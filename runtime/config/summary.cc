@@ -1,0 +1,105 @@
+#include "runtime/config/summary.h"
+
+#include <sstream>
+
+namespace zshard::config {
+
+namespace {
+
+std::string batchLine(const BatchConfig& b) {
+  std::ostringstream s;
+  auto value = [](int64_t v) { return v > 0 ? std::to_string(v) : std::string("?"); };
+  s << "batch: train_batch_size " << value(b.train_batch_size) << " = micro "
+    << value(b.micro_batch_per_gpu) << " x accumulation " << value(b.gradient_accumulation_steps)
+    << " x world " << (b.world_size > 0 ? std::to_string(b.world_size) : std::string("?"));
+  if (b.world_size == 0) s << " (the rest is inferred from the world size at launch)";
+  return s.str();
+}
+
+std::string precisionLine(const Config& c) {
+  std::ostringstream s;
+  s << "precision: " << toString(c.precision);
+  if (c.precision == Precision::kFp16) {
+    const LossScaleConfig& l = c.loss_scale;
+    if (l.static_scale > 0) {
+      s << ", static loss scale " << l.static_scale;
+    } else {
+      s << ", dynamic loss scale 2^" << l.initial_scale_power << " (window " << l.scale_window
+        << ", hysteresis " << l.hysteresis << ", min " << l.min_scale << ")";
+    }
+  }
+  if (c.communication_data_type) s << ", communication in " << toString(*c.communication_data_type);
+  return s.str();
+}
+
+std::string optimizerLine(const OptimizerConfig& o) {
+  if (!o.given) return "optimizer: none in config (the script passes its own)";
+  std::ostringstream s;
+  s << "optimizer: " << toString(o.type) << " lr=" << o.lr << " weight_decay=" << o.weight_decay;
+  if (o.type == OptimizerType::kSgd) {
+    s << " momentum=" << o.momentum << (o.nesterov ? " nesterov" : "");
+  } else {
+    s << " betas=(" << o.betas[0] << ", " << o.betas[1] << ") eps=" << o.eps;
+  }
+  if (o.type == OptimizerType::kAdam) s << (o.adam_w_mode ? " decoupled-decay" : " l2-decay");
+  return s.str();
+}
+
+std::string schedulerLine(const SchedulerConfig& s) {
+  std::ostringstream out;
+  out << "scheduler: " << toString(s.type);
+  switch (s.type) {
+    case SchedulerType::kWarmupLR:
+    case SchedulerType::kWarmupDecayLR:
+      out << " lr " << s.warmup_min_lr << " -> " << s.warmup_max_lr << " over "
+          << s.warmup_num_steps << " steps (" << (s.warmup_linear ? "linear" : "log") << ")";
+      if (s.type == SchedulerType::kWarmupDecayLR) out << ", decay to step " << s.total_num_steps;
+      break;
+    case SchedulerType::kWarmupCosineLR:
+      out << " warmup " << s.warmup_num_steps << " steps, cosine to step " << s.total_num_steps;
+      break;
+    case SchedulerType::kOneCycle:
+      out << " lr " << s.cycle_min_lr << " <-> " << s.cycle_max_lr;
+      break;
+    case SchedulerType::kLRRangeTest: out << " from lr " << s.lr_range_test_min_lr; break;
+    default: break;
+  }
+  return out.str();
+}
+
+std::string zeroLine(const ZeroConfig& z) {
+  std::ostringstream s;
+  s << "zero: stage " << z.stage;
+  if (z.stage >= 1) {
+    s << ", reduce_bucket_size " << z.reduce_bucket_size << ", allgather_bucket_size "
+      << z.allgather_bucket_size << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
+  }
+  if (z.offload_optimizer.device != OffloadDevice::kNone) {
+    s << ", optimizer offloaded to " << toString(z.offload_optimizer.device)
+      << (z.offload_optimizer.pin_memory ? " (pinned)" : "");
+  }
+  if (z.offload_param.device != OffloadDevice::kNone) {
+    s << ", parameters offloaded to " << toString(z.offload_param.device);
+  }
+  if (z.stage == 3) s << ", prefetch " << z.stage3_prefetch_bucket_size;
+  return s.str();
+}
+
+}  // namespace
+
+std::string summarize(const Config& c) {
+  std::ostringstream s;
+  s << batchLine(c.batch) << "\n" << precisionLine(c) << "\n" << optimizerLine(c.optimizer) << "\n";
+  if (c.scheduler.type != SchedulerType::kNone) s << schedulerLine(c.scheduler) << "\n";
+  s << zeroLine(c.zero) << "\n";
+  if (c.gradient_clipping > 0)
+    s << "gradient clipping: global norm " << c.gradient_clipping << "\n";
+  if (!c.auto_keys.empty()) {
+    s << "auto (resolved at initialize):";
+    for (const std::string& key : c.auto_keys) s << " " << key;
+    s << "\n";
+  }
+  return s.str();
+}
+
+}  // namespace zshard::config

@@ -1,0 +1,155 @@
+#include "runtime/config/to_config.h"
+
+#include "proto/config.pb.h"
+
+namespace zshard::config {
+
+namespace {
+
+// DeepSpeed's Adam/Lamb betas when the key is absent (a repeated field has
+// no proto default).
+constexpr std::array<double, 2> kDefaultBetas = {0.9, 0.999};
+
+Precision precisionOf(const std::string& name) {
+  if (name == "fp16") return Precision::kFp16;
+  if (name == "bf16") return Precision::kBf16;
+  return Precision::kFp32;
+}
+
+OffloadDevice deviceOf(const std::string& name) {
+  if (name == "cpu") return OffloadDevice::kCpu;
+  if (name == "nvme") return OffloadDevice::kNvme;
+  return OffloadDevice::kNone;
+}
+
+OptimizerConfig toOptimizer(const pb::Optimizer& o) {
+  const pb::OptimizerParams& p = o.params();
+  OptimizerConfig out;
+  out.given = o.has_type();
+  const std::string& t = o.type();
+  out.type = t == "Adam"   ? OptimizerType::kAdam
+             : t == "Lamb" ? OptimizerType::kLamb
+             : t == "SGD"  ? OptimizerType::kSgd
+                           : OptimizerType::kAdamW;
+  out.lr = p.lr();
+  out.betas = p.betas_size() == 2 ? std::array<double, 2>{p.betas(0), p.betas(1)} : kDefaultBetas;
+  out.eps = p.eps();
+  out.weight_decay = p.weight_decay();
+  // DeepSpeed: "AdamW" always decouples weight decay; "Adam" follows adam_w_mode.
+  out.adam_w_mode = t == "AdamW" ? true : p.adam_w_mode();
+  out.bias_correction = p.bias_correction();
+  out.momentum = p.momentum();
+  out.dampening = p.dampening();
+  out.nesterov = p.nesterov();
+  out.max_coeff = p.max_coeff();
+  out.min_coeff = p.min_coeff();
+  out.max_grad_norm = p.max_grad_norm();
+  return out;
+}
+
+SchedulerType schedulerTypeOf(const pb::Scheduler& s) {
+  if (!s.has_type()) return SchedulerType::kNone;
+  const std::string& t = s.type();
+  if (t == "WarmupLR") return SchedulerType::kWarmupLR;
+  if (t == "WarmupDecayLR") return SchedulerType::kWarmupDecayLR;
+  if (t == "WarmupCosineLR") return SchedulerType::kWarmupCosineLR;
+  if (t == "OneCycle") return SchedulerType::kOneCycle;
+  return SchedulerType::kLRRangeTest;
+}
+
+SchedulerConfig toScheduler(const pb::Scheduler& s) {
+  const pb::SchedulerParams& p = s.params();
+  SchedulerConfig out;
+  out.type = schedulerTypeOf(s);
+  out.last_batch_iteration = p.last_batch_iteration();
+  out.warmup_min_lr = p.warmup_min_lr();
+  out.warmup_max_lr = p.warmup_max_lr();
+  out.warmup_num_steps = p.warmup_num_steps();
+  out.warmup_linear = p.warmup_type() == "linear";
+  out.total_num_steps = p.total_num_steps();
+  out.warmup_min_ratio = p.warmup_min_ratio();
+  out.cos_min_ratio = p.cos_min_ratio();
+  out.cycle_min_lr = p.cycle_min_lr();
+  out.cycle_max_lr = p.cycle_max_lr();
+  out.decay_lr_rate = p.decay_lr_rate();
+  out.cycle_first_step_size = p.cycle_first_step_size();
+  // DeepSpeed: the second half of the cycle defaults to the first's length.
+  out.cycle_second_step_size =
+      p.has_cycle_second_step_size() ? p.cycle_second_step_size() : p.cycle_first_step_size();
+  out.cycle_first_stair_count = p.cycle_first_stair_count();
+  out.cycle_second_stair_count =
+      p.has_cycle_second_stair_count() ? p.cycle_second_stair_count() : p.cycle_first_stair_count();
+  out.decay_step_size = p.decay_step_size();
+  out.cycle_momentum = p.cycle_momentum();
+  out.cycle_min_mom = p.cycle_min_mom();
+  out.cycle_max_mom = p.cycle_max_mom();
+  out.decay_mom_rate = p.decay_mom_rate();
+  out.lr_range_test_min_lr = p.lr_range_test_min_lr();
+  out.lr_range_test_step_size = p.lr_range_test_step_size();
+  out.lr_range_test_step_rate = p.lr_range_test_step_rate();
+  out.lr_range_test_staircase = p.lr_range_test_staircase();
+  return out;
+}
+
+OffloadConfig toOffload(const std::string& device, const std::string& nvme_path, bool pin,
+                        double ratio) {
+  return OffloadConfig{deviceOf(device), nvme_path, pin, ratio};
+}
+
+ZeroConfig toZero(const pb::ZeroOptimization& z) {
+  ZeroConfig out;
+  out.stage = z.stage();
+  out.contiguous_gradients = z.contiguous_gradients();
+  out.overlap_comm = z.overlap_comm();
+  out.reduce_scatter = z.reduce_scatter();
+  out.reduce_bucket_size = z.reduce_bucket_size();
+  out.allgather_partitions = z.allgather_partitions();
+  out.allgather_bucket_size = z.allgather_bucket_size();
+  out.load_from_fp32_weights = z.load_from_fp32_weights();
+  const pb::OffloadOptimizer& oo = z.offload_optimizer();
+  out.offload_optimizer = toOffload(oo.device(), oo.nvme_path(), oo.pin_memory(), oo.ratio());
+  const pb::OffloadParam& op = z.offload_param();
+  out.offload_param = toOffload(op.device(), op.nvme_path(), op.pin_memory(), 1.0);
+  out.sub_group_size = z.sub_group_size();
+  out.stage3_prefetch_bucket_size = z.stage3_prefetch_bucket_size();
+  out.stage3_param_persistence_threshold = z.stage3_param_persistence_threshold();
+  out.stage3_model_persistence_threshold = z.stage3_model_persistence_threshold();
+  out.stage3_max_live_parameters = z.stage3_max_live_parameters();
+  out.stage3_max_reuse_distance = z.stage3_max_reuse_distance();
+  out.stage3_gather_16bit_weights_on_model_save = z.stage3_gather_16bit_weights_on_model_save();
+  out.round_robin_gradients = z.round_robin_gradients();
+  out.ignore_unused_parameters = z.ignore_unused_parameters();
+  return out;
+}
+
+LossScaleConfig toLossScale(const pb::Fp16& f) {
+  return LossScaleConfig{f.loss_scale(), f.initial_scale_power(),    f.loss_scale_window(),
+                         f.hysteresis(), f.consecutive_hysteresis(), f.min_loss_scale()};
+}
+
+}  // namespace
+
+Config toConfig(const pb::DeepSpeedConfig& cfg) {
+  Config out;
+  out.gradient_clipping = cfg.gradient_clipping();
+  out.steps_per_print = cfg.steps_per_print();
+  out.wall_clock_breakdown = cfg.wall_clock_breakdown();
+  out.prescale_gradients = cfg.prescale_gradients();
+  out.gradient_predivide_factor = cfg.gradient_predivide_factor();
+  out.precision = cfg.fp16().enabled()   ? Precision::kFp16
+                  : cfg.bf16().enabled() ? Precision::kBf16
+                                         : Precision::kFp32;
+  if (cfg.has_communication_data_type()) {
+    out.communication_data_type = precisionOf(cfg.communication_data_type());
+  }
+  out.loss_scale = toLossScale(cfg.fp16());
+  out.optimizer = toOptimizer(cfg.optimizer());
+  out.scheduler = toScheduler(cfg.scheduler());
+  out.zero = toZero(cfg.zero_optimization());
+  out.checkpoint =
+      CheckpointConfig{cfg.checkpoint().tag_validation(), cfg.checkpoint().load_universal(),
+                       cfg.checkpoint().use_node_local_storage()};
+  return out;
+}
+
+}  // namespace zshard::config

@@ -1,0 +1,102 @@
+// Runs the real zlaunch binary as a user would and checks exit codes and output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result zlaunch(const std::string& args) {
+  Result r;
+  FILE* pipe = popen((std::string(ZLAUNCH_PATH) + " " + args + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string writeTemp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / ("zshard_cli_test_" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(ZlaunchCli, VersionReportsEveryComponent) {
+  const Result r = zlaunch("--version");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("zshard ", 0), 0u) << r.output;
+  for (const char* line : {"CUDA: ", "NCCL: ", "PMIx: yes", "Gloo: yes"}) {
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  }
+}
+
+TEST(ZlaunchCli, EverySampleConfigPassesCheckConfig) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(ZSHARD_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    ++count;
+    const Result r = zlaunch("check-config --world-size 8 " + entry.path().string());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(": OK\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("zero: stage "), std::string::npos) << r.output;
+  }
+  EXPECT_GE(count, 6);
+}
+
+TEST(ZlaunchCli, BadConfigExitsTwoWithOneLinePerProblem) {
+  const std::string path = writeTemp("bad.json", R"({"train_batch_size": 8,
+    "zero_optimization": {"stage": 4, "overlap_comms": true}})");
+  const Result r = zlaunch("check-config " + path);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("error: zero_optimization.stage: expected 0..3, got 4\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("error: zero_optimization.overlap_comms: unknown key; did you mean "
+                          "\"overlap_comm\"?\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(": 2 problems"), std::string::npos) << r.output;
+}
+
+TEST(ZlaunchCli, BatchSizesAreCheckedAgainstWorldSize) {
+  const std::string path =
+      writeTemp("batch.json", R"({"train_batch_size": 64, "train_micro_batch_size_per_gpu": 4})");
+  Result r = zlaunch("check-config --world-size 8 " + path);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("train_batch_size 64 = micro 4 x accumulation 2 x world 8"),
+            std::string::npos)
+      << r.output;
+  r = zlaunch("check-config --world-size 3 " + path);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("error: train_batch_size: expected a multiple of"), std::string::npos)
+      << r.output;
+}
+
+TEST(ZlaunchCli, MalformedJsonNamesLineAndColumn) {
+  const std::string path = writeTemp("broken.json", "{\n  \"train_batch_size\": 8,\n}\n");
+  const Result r = zlaunch("check-config " + path);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("error: malformed JSON: line 3, column 1"), std::string::npos)
+      << r.output;
+}
+
+TEST(ZlaunchCli, MissingFileAndBadOptionsExitTwo) {
+  Result r = zlaunch("check-config /nonexistent/ds.json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("/nonexistent/ds.json"), std::string::npos) << r.output;
+  r = zlaunch("--frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown option --frobnicate"), std::string::npos) << r.output;
+}
+
+}  // namespace

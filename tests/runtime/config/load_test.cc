@@ -1,0 +1,227 @@
+#include "runtime/config/load.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace zshard::config {
+namespace {
+
+bool hasWarning(const LoadedConfig& loaded, const std::string& path, const std::string& text) {
+  for (const Diagnostic& w : loaded.warnings) {
+    if (w.path == path && w.message.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// DeepSpeed's documented defaults (deepspeed.ai/docs/config-json and
+// deepspeed/runtime/zero/config.py), written out independently of the schema.
+TEST(LoadConfig, DefaultsAreDeepSpeeds) {
+  const Config c = loadConfig(R"({"train_batch_size": 8, "optimizer": {"type": "Adam"}})").config;
+  EXPECT_EQ(c.steps_per_print, 10);
+  EXPECT_EQ(c.gradient_clipping, 0.0);
+  EXPECT_FALSE(c.wall_clock_breakdown);
+  EXPECT_FALSE(c.prescale_gradients);
+  EXPECT_EQ(c.gradient_predivide_factor, 1.0);
+  EXPECT_EQ(c.precision, Precision::kFp32);
+  EXPECT_FALSE(c.communication_data_type.has_value());
+  EXPECT_EQ(c.loss_scale.static_scale, 0.0);
+  EXPECT_EQ(c.loss_scale.initial_scale_power, 16);
+  EXPECT_EQ(c.loss_scale.scale_window, 1000);
+  EXPECT_EQ(c.loss_scale.hysteresis, 2);
+  EXPECT_FALSE(c.loss_scale.consecutive_hysteresis);
+  EXPECT_EQ(c.loss_scale.min_scale, 1.0);
+  EXPECT_EQ(c.optimizer.lr, 1e-3);
+  EXPECT_EQ(c.optimizer.betas[0], 0.9);
+  EXPECT_EQ(c.optimizer.betas[1], 0.999);
+  EXPECT_EQ(c.optimizer.eps, 1e-8);
+  EXPECT_EQ(c.optimizer.weight_decay, 0.0);
+  EXPECT_TRUE(c.optimizer.adam_w_mode);
+  EXPECT_TRUE(c.optimizer.bias_correction);
+  EXPECT_EQ(c.scheduler.type, SchedulerType::kNone);
+  const ZeroConfig& z = c.zero;
+  EXPECT_EQ(z.stage, 0);
+  EXPECT_TRUE(z.contiguous_gradients);
+  EXPECT_FALSE(z.overlap_comm);
+  EXPECT_TRUE(z.reduce_scatter);
+  EXPECT_EQ(z.reduce_bucket_size, 500000000);
+  EXPECT_TRUE(z.allgather_partitions);
+  EXPECT_EQ(z.allgather_bucket_size, 500000000);
+  EXPECT_TRUE(z.load_from_fp32_weights);
+  EXPECT_EQ(z.offload_optimizer.device, OffloadDevice::kNone);
+  EXPECT_EQ(z.offload_param.device, OffloadDevice::kNone);
+  EXPECT_EQ(z.sub_group_size, 1000000000);
+  EXPECT_EQ(z.stage3_prefetch_bucket_size, 50000000);
+  EXPECT_EQ(z.stage3_param_persistence_threshold, 100000);
+  EXPECT_EQ(z.stage3_model_persistence_threshold, INT64_MAX);
+  EXPECT_EQ(z.stage3_max_live_parameters, 1000000000);
+  EXPECT_EQ(z.stage3_max_reuse_distance, 1000000000);
+  EXPECT_FALSE(z.stage3_gather_16bit_weights_on_model_save);
+  EXPECT_FALSE(z.round_robin_gradients);
+  EXPECT_TRUE(z.ignore_unused_parameters);
+  EXPECT_EQ(c.checkpoint.tag_validation, "Warn");
+  EXPECT_FALSE(c.checkpoint.load_universal);
+}
+
+TEST(LoadConfig, SchedulerDefaultsAreDeepSpeeds) {
+  Config c = loadConfig(R"({"train_batch_size": 8, "scheduler": {"type": "WarmupLR"}})").config;
+  EXPECT_EQ(c.scheduler.warmup_min_lr, 0.0);
+  EXPECT_EQ(c.scheduler.warmup_max_lr, 0.001);
+  EXPECT_EQ(c.scheduler.warmup_num_steps, 1000);
+  EXPECT_FALSE(c.scheduler.warmup_linear);
+  EXPECT_EQ(c.scheduler.last_batch_iteration, -1);
+  c = loadConfig(R"({"train_batch_size": 8, "scheduler": {"type": "OneCycle",
+                     "params": {"cycle_min_lr": 1e-4, "cycle_max_lr": 1e-3}}})")
+          .config;
+  EXPECT_EQ(c.scheduler.cycle_first_step_size, 2000);
+  EXPECT_EQ(c.scheduler.cycle_second_step_size, 2000);  // defaults to the first
+  EXPECT_TRUE(c.scheduler.cycle_momentum);
+  EXPECT_EQ(c.scheduler.cycle_min_mom, 0.8);
+  EXPECT_EQ(c.scheduler.cycle_max_mom, 0.9);
+}
+
+TEST(LoadConfig, EverySampleConfigIsValid) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(ZSHARD_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    ++count;
+    LoadOptions options;
+    options.world_size = 4;
+    EXPECT_NO_THROW(loadConfigFile(entry.path().string(), options)) << entry.path();
+  }
+  EXPECT_GE(count, 6);
+}
+
+TEST(LoadConfig, ReadsSampleValues) {
+  LoadOptions options;
+  options.world_size = 8;
+  const Config c = loadConfigFile(ZSHARD_SOURCE_DIR "/configs/zero2.json", options).config;
+  EXPECT_EQ(c.zero.stage, 2);
+  EXPECT_EQ(c.zero.reduce_bucket_size, 200000000);  // written as 2e8
+  EXPECT_EQ(c.precision, Precision::kBf16);
+  EXPECT_EQ(c.optimizer.type, OptimizerType::kAdamW);
+  EXPECT_EQ(c.optimizer.betas[1], 0.95);
+  EXPECT_EQ(c.scheduler.type, SchedulerType::kWarmupDecayLR);
+  EXPECT_TRUE(c.scheduler.warmup_linear);
+  EXPECT_EQ(c.batch.train_batch_size, 8 * 2 * 8);
+}
+
+TEST(LoadConfig, AcceptsExponentNotationForIntegers) {
+  const Config c = loadConfig(R"({"train_batch_size": 1.6e1, "zero_optimization":
+      {"stage": 2, "reduce_bucket_size": 5e8, "allgather_bucket_size": 2.5e7}})")
+                       .config;
+  EXPECT_EQ(c.batch.train_batch_size, 16);
+  EXPECT_EQ(c.zero.reduce_bucket_size, 500000000);
+  EXPECT_EQ(c.zero.allgather_bucket_size, 25000000);
+}
+
+TEST(LoadConfig, TypeNamesAreCaseInsensitive) {
+  const Config c = loadConfig(R"({"train_batch_size": 8, "optimizer": {"type": "adamw"},
+      "scheduler": {"type": "warmuplr"}})")
+                       .config;
+  EXPECT_EQ(c.optimizer.type, OptimizerType::kAdamW);
+  EXPECT_EQ(c.scheduler.type, SchedulerType::kWarmupLR);
+}
+
+TEST(LoadConfig, AdamFollowsAdamWModeAndAdamWAlwaysDecouples) {
+  const char* adam =
+      R"({"train_batch_size": 8, "optimizer": {"type": "Adam", "params": {"adam_w_mode": false}}})";
+  EXPECT_FALSE(loadConfig(adam).config.optimizer.adam_w_mode);
+  const char* adamw = R"({"train_batch_size": 8, "optimizer": {"type": "AdamW"}})";
+  EXPECT_TRUE(loadConfig(adamw).config.optimizer.adam_w_mode);
+}
+
+TEST(LoadConfig, NullMeansDefault) {
+  const Config c = loadConfig(R"({"train_batch_size": 8, "communication_data_type": null,
+      "zero_optimization": {"stage": null}})")
+                       .config;
+  EXPECT_FALSE(c.communication_data_type.has_value());
+  EXPECT_EQ(c.zero.stage, 0);
+}
+
+TEST(LoadConfig, AutoKeysAreListedAndResolvedFromOptions) {
+  LoadOptions options;
+  options.world_size = 4;
+  options.hidden_size = 1024;
+  options.auto_values = {{"train_micro_batch_size_per_gpu", 8},
+                         {"gradient_accumulation_steps", 2},
+                         {"optimizer.params.lr", 5e-5},
+                         {"bf16.enabled", 1}};
+  const LoadedConfig loaded = loadConfigFile(ZSHARD_SOURCE_DIR "/configs/hf_auto.json", options);
+  const Config& c = loaded.config;
+  EXPECT_EQ(c.batch.train_batch_size, 8 * 2 * 4);
+  EXPECT_EQ(c.optimizer.lr, 5e-5);
+  EXPECT_EQ(c.precision, Precision::kBf16);
+  EXPECT_EQ(c.zero.reduce_bucket_size, 1024 * 1024);  // HuggingFace: hidden^2
+  EXPECT_EQ(c.optimizer.eps, 1e-8);                   // no value: DeepSpeed's default
+  ASSERT_FALSE(c.auto_keys.empty());
+  EXPECT_EQ(c.auto_keys.front(), "train_batch_size");
+}
+
+TEST(LoadConfig, OldNamesGoToTheirNewKeysWithAWarning) {
+  const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8, "bfloat16": {"enabled": true},
+      "zero_optimization": {"stage": 3, "stage3_gather_fp16_weights_on_model_save": true}})");
+  EXPECT_EQ(loaded.config.precision, Precision::kBf16);
+  EXPECT_TRUE(loaded.config.zero.stage3_gather_16bit_weights_on_model_save);
+  EXPECT_TRUE(hasWarning(loaded, "bfloat16", "old name of bf16"));
+  EXPECT_TRUE(hasWarning(loaded, "zero_optimization.stage3_gather_fp16_weights_on_model_save",
+                         "stage3_gather_16bit_weights_on_model_save"));
+}
+
+TEST(LoadConfig, DeprecatedCpuOffloadMapsToOffloadOptimizer) {
+  const LoadedConfig loaded = loadConfig(
+      R"({"train_batch_size": 8, "zero_optimization": {"stage": 2, "cpu_offload": true}})");
+  EXPECT_EQ(loaded.config.zero.offload_optimizer.device, OffloadDevice::kCpu);
+  EXPECT_TRUE(hasWarning(loaded, "zero_optimization.cpu_offload", "deprecated"));
+}
+
+TEST(LoadConfig, InertBlocksAreAcceptedWithAWarning) {
+  const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8,
+      "tensorboard": {"enabled": true, "output_path": "/tmp/tb", "job_name": "x"},
+      "wandb": {"enabled": false, "project": "p"},
+      "flops_profiler": {"enabled": false, "profile_step": 1},
+      "comms_logger": {"enabled": false, "prof_ops": ["all_reduce"]},
+      "activation_checkpointing": {"partition_activations": true, "number_checkpoints": 4},
+      "zero_allow_untested_optimizer": true,
+      "autotuning": {"enabled": false, "anything": {"goes": [1, 2]}}})");
+  for (const char* block :
+       {"tensorboard", "wandb", "flops_profiler", "comms_logger", "activation_checkpointing",
+        "zero_allow_untested_optimizer", "autotuning"}) {
+    EXPECT_TRUE(hasWarning(loaded, block, "not acted on")) << block;
+  }
+  EXPECT_EQ(loaded.warnings.size(), 7u);  // one per block, not one per key inside
+}
+
+TEST(LoadConfig, WarnsAboutStage3KeysBelowStage3) {
+  const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8, "zero_optimization":
+      {"stage": 2, "stage3_max_live_parameters": 1e9}})");
+  EXPECT_TRUE(hasWarning(loaded, "zero_optimization.stage3_max_live_parameters",
+                         "only used from ZeRO stage 3 on; zero_optimization.stage is 2"));
+}
+
+TEST(LoadConfig, OptimizerSpecificParameters) {
+  Config c = loadConfig(R"({"train_batch_size": 8, "optimizer": {"type": "SGD",
+      "params": {"lr": 0.1, "momentum": 0.9, "nesterov": true}}})")
+                 .config;
+  EXPECT_EQ(c.optimizer.type, OptimizerType::kSgd);
+  EXPECT_EQ(c.optimizer.momentum, 0.9);
+  EXPECT_TRUE(c.optimizer.nesterov);
+  c = loadConfig(R"({"train_batch_size": 8, "optimizer": {"type": "Lamb",
+      "params": {"lr": 0.01, "max_coeff": 0.3, "min_coeff": 0.01}}})")
+          .config;
+  EXPECT_EQ(c.optimizer.type, OptimizerType::kLamb);
+  EXPECT_EQ(c.optimizer.max_coeff, 0.3);
+}
+
+TEST(LoadConfig, UnreadableFileIsAConfigError) {
+  try {
+    loadConfigFile("/nonexistent/ds.json");
+    FAIL() << "no error";
+  } catch (const InvalidConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/ds.json"), std::string::npos);
+  }
+  EXPECT_THROW(loadConfigFile(ZSHARD_SOURCE_DIR "/configs"), InvalidConfigError);  // a directory
+}
+
+}  // namespace
+}  // namespace zshard::config
