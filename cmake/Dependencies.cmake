@@ -11,6 +11,8 @@ if(NOT Protobuf_PROTOC_EXECUTABLE)
   message(FATAL_ERROR "zshard: protoc not found; ${ZSHARD_MISSING_HINT}")
 endif()
 
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PMIX REQUIRED IMPORTED_TARGET pmix)
 

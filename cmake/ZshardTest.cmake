@@ -8,6 +8,6 @@ function(zshard_gtest name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE zshard GTest::gtest GTest::gtest_main ${ARG_LIBS})
   gtest_discover_tests(${name}
-    PROPERTIES LABELS "${ARG_LABELS}"
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300
     DISCOVERY_TIMEOUT 30)
 endfunction()

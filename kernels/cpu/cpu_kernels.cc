@@ -31,7 +31,9 @@ int index(DType t) {
   }
 }
 
-int outIndex(View v) { return v.data == nullptr ? 3 : index(v.dtype); }
+int outIndex(View v) {
+  return v.data == nullptr ? 3 : index(v.dtype);
+}
 
 template <typename P>
 P* advance(P* base, DType t, int64_t elements) {
@@ -93,12 +95,13 @@ void adamStep(float* master, float* m, float* v, ConstView grad, View model, int
 void sgdStep(float* master, float* momentum_buf, ConstView grad, View model, int64_t n,
              const SgdHyper& h, float grad_scale) {
   checkCount(n, "sgdStep");
-  const cpu::SgdCoeffs c{h.lr,           h.momentum,      1.f - h.dampening, h.weight_decay,
-                         h.step <= 1,    h.nesterov,      h.momentum != 0.f};
+  const cpu::SgdCoeffs c{h.lr,        h.momentum, 1.f - h.dampening, h.weight_decay,
+                         h.step <= 1, h.nesterov, h.momentum != 0.f};
   const cpu::SgdFn fn = table().sgd[index(grad.dtype)][outIndex(model)];
   forChunks(n, [&](int64_t b, int64_t count) {
     fn(master + b, momentum_buf == nullptr ? nullptr : momentum_buf + b,
-       advance(grad.data, grad.dtype, b), advance(model.data, model.dtype, b), count, c, grad_scale);
+       advance(grad.data, grad.dtype, b), advance(model.data, model.dtype, b), count, c,
+       grad_scale);
   });
 }
 
@@ -110,7 +113,8 @@ void lambUpdate(const float* master, float* m, float* v, ConstView grad, float* 
   const cpu::AdamCoeffs c = adamCoeffs(decoupled);
   const cpu::LambFn fn = table().lamb[index(grad.dtype)];
   forChunks(n, [&](int64_t b, int64_t count) {
-    fn(master + b, m + b, v + b, advance(grad.data, grad.dtype, b), update + b, count, c, grad_scale);
+    fn(master + b, m + b, v + b, advance(grad.data, grad.dtype, b), update + b, count, c,
+       grad_scale);
   });
 }
 
@@ -133,20 +137,25 @@ bool unscale(View x, int64_t n, float multiplier) {
 bool hasNonFinite(ConstView x, int64_t n) {
   checkCount(n, "hasNonFinite");
   const cpu::NonFiniteFn fn = table().non_finite[index(x.dtype)];
-  return anyChunk(n, [&](int64_t b, int64_t count) { return fn(advance(x.data, x.dtype, b), count); });
+  return anyChunk(n,
+                  [&](int64_t b, int64_t count) { return fn(advance(x.data, x.dtype, b), count); });
 }
 
 double squaredNorm(ConstView x, int64_t n) {
   checkCount(n, "squaredNorm");
   const cpu::NormFn fn = table().squared_norm[index(x.dtype)];
   std::vector<double> partial(static_cast<size_t>((n + kChunk - 1) / kChunk), 0.0);
-  forChunks(n, [&](int64_t b, int64_t count) { partial[b / kChunk] = fn(advance(x.data, x.dtype, b), count); });
+  forChunks(n, [&](int64_t b, int64_t count) {
+    partial[b / kChunk] = fn(advance(x.data, x.dtype, b), count);
+  });
   double sum = 0;
   for (double p : partial) sum += p;
   return sum;
 }
 
-void scale(View x, int64_t n, float s) { unscale(x, n, s); }
+void scale(View x, int64_t n, float s) {
+  unscale(x, n, s);
+}
 
 void cast(ConstView src, View dst, int64_t n) {
   checkCount(n, "cast");
@@ -164,6 +173,8 @@ void accumulate(View dst, ConstView src, int64_t n) {
   });
 }
 
-const char* cpuIsa() { return table().isa; }
+const char* cpuIsa() {
+  return table().isa;
+}
 
 }  // namespace zshard::kernels

@@ -33,8 +33,12 @@ inline uint32_t floatToBits(float f) {
   return u;
 }
 
-inline float toFloat(float x) { return x; }
-inline float toFloat(Bf16 x) { return bitsToFloat(uint32_t(x.bits) << 16); }
+inline float toFloat(float x) {
+  return x;
+}
+inline float toFloat(Bf16 x) {
+  return bitsToFloat(uint32_t(x.bits) << 16);
+}
 
 inline float toFloat(Fp16 x) {
   const uint32_t h = x.bits;

@@ -3,6 +3,8 @@
 
 namespace zshard::kernels::cpu {
 
-const KernelTable& selectTable() { return tablePortable(); }
+const KernelTable& selectTable() {
+  return tablePortable();
+}
 
 }  // namespace zshard::kernels::cpu

@@ -16,11 +16,13 @@ inline void store(T* out, int64_t i, float value) {
 }
 inline void store(NoStore*, int64_t, float) {}
 
-inline bool nonFinite(float x) { return (floatToBits(x) & 0x7f800000u) == 0x7f800000u; }
+inline bool nonFinite(float x) {
+  return (floatToBits(x) & 0x7f800000u) == 0x7f800000u;
+}
 
 template <typename G, typename P>
-void adamChunk(float* __restrict master, float* __restrict m, float* __restrict v,
-               const void* grad, void* model, int64_t n, const AdamCoeffs& c, float grad_scale) {
+void adamChunk(float* __restrict master, float* __restrict m, float* __restrict v, const void* grad,
+               void* model, int64_t n, const AdamCoeffs& c, float grad_scale) {
   const G* __restrict g = static_cast<const G*>(grad);
   P* __restrict out = static_cast<P*>(model);
 #pragma omp simd
@@ -183,9 +185,9 @@ KernelTable makeTable(const char* isa) {
           t.apply);
   copyRow(std::array<UnscaleFn, 3>{unscaleChunk<float>, unscaleChunk<Fp16>, unscaleChunk<Bf16>},
           t.unscale);
-  copyRow(std::array<NonFiniteFn, 3>{nonFiniteChunk<float>, nonFiniteChunk<Fp16>,
-                                     nonFiniteChunk<Bf16>},
-          t.non_finite);
+  copyRow(
+      std::array<NonFiniteFn, 3>{nonFiniteChunk<float>, nonFiniteChunk<Fp16>, nonFiniteChunk<Bf16>},
+      t.non_finite);
   copyRow(std::array<NormFn, 3>{squaredNormChunk<float>, squaredNormChunk<Fp16>,
                                 squaredNormChunk<Bf16>},
           t.squared_norm);

@@ -8,7 +8,9 @@ namespace zshard {
 // Element types of the buffers zshard moves and updates.
 enum class DType { kFloat32, kFloat16, kBFloat16 };
 
-inline size_t dtypeSize(DType t) { return t == DType::kFloat32 ? 4 : 2; }
+inline size_t dtypeSize(DType t) {
+  return t == DType::kFloat32 ? 4 : 2;
+}
 
 inline const char* dtypeName(DType t) {
   switch (t) {

@@ -31,6 +31,24 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// A wait (store key, collective, peer) passed its deadline.
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A collective or transport failed (peer gone, protocol error, ...).
+class CommError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A peer could not prove it knows the job's secret token.
+class AuthError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Builds "expected <expected>, got <found>" with an optional "; <advice>".
 std::string expectedGot(const std::string& expected, const std::string& found,
                         const std::string& advice = "");

@@ -27,8 +27,10 @@ int64_t numelOf(const ParamSpec& p, size_t index) {
 
 void checkArguments(const std::vector<ParamSpec>& params, int world_size, int64_t alignment) {
   if (params.empty()) throw Error("ShardPlan: expected at least one parameter, got none");
-  if (world_size < 1) throw Error("ShardPlan: " + expectedGot("world size >= 1", std::to_string(world_size)));
-  if (alignment < 1) throw Error("ShardPlan: " + expectedGot("alignment >= 1", std::to_string(alignment)));
+  if (world_size < 1)
+    throw Error("ShardPlan: " + expectedGot("world size >= 1", std::to_string(world_size)));
+  if (alignment < 1)
+    throw Error("ShardPlan: " + expectedGot("alignment >= 1", std::to_string(alignment)));
   for (size_t i = 1; i < params.size(); ++i) {
     if (params[i].dtype != params[0].dtype) {
       throw Error("ShardPlan: expected one dtype for all parameters, got " +
@@ -46,7 +48,8 @@ Range intersect(Range a, Range b) {
   return {begin, std::max(begin, std::min(a.end, b.end))};
 }
 
-ShardPlan ShardPlan::build(const std::vector<ParamSpec>& params, int world_size, int64_t alignment) {
+ShardPlan ShardPlan::build(const std::vector<ParamSpec>& params, int world_size,
+                           int64_t alignment) {
   checkArguments(params, world_size, alignment);
   ShardPlan plan;
   plan.world_size_ = world_size;
@@ -70,8 +73,8 @@ int64_t ShardPlan::paramNumel() const {
 
 Range ShardPlan::ownerRange(int rank) const {
   if (rank < 0 || rank >= world_size_) {
-    throw Error("ShardPlan: " + expectedGot("rank in 0.." + std::to_string(world_size_ - 1),
-                                            std::to_string(rank)));
+    throw Error("ShardPlan: " +
+                expectedGot("rank in 0.." + std::to_string(world_size_ - 1), std::to_string(rank)));
   }
   return {rank * shardNumel(), (rank + 1) * shardNumel()};
 }
@@ -86,11 +89,13 @@ int ShardPlan::ownerOf(int64_t flat_index) const {
 
 std::vector<int> ShardPlan::paramsIn(Range range) const {
   // Slots are sorted by offset: binary search for the first that ends after begin.
-  auto first = std::partition_point(slots_.begin(), slots_.end(),
-                                    [&](const ParamSlot& s) { return s.offset + s.numel <= range.begin; });
+  auto first = std::partition_point(slots_.begin(), slots_.end(), [&](const ParamSlot& s) {
+    return s.offset + s.numel <= range.begin;
+  });
   std::vector<int> out;
   for (auto it = first; it != slots_.end() && it->offset < range.end; ++it) {
-    if (!intersect(it->range(), range).empty()) out.push_back(static_cast<int>(it - slots_.begin()));
+    if (!intersect(it->range(), range).empty())
+      out.push_back(static_cast<int>(it - slots_.begin()));
   }
   return out;
 }
@@ -107,7 +112,8 @@ std::vector<ParamSlice> ShardPlan::slicesInShard(int rank) const {
 
 std::vector<Range> ShardPlan::buckets(int64_t bucket_numel) const {
   if (bucket_numel < 1) {
-    throw Error("ShardPlan: " + expectedGot("bucket size >= 1 element", std::to_string(bucket_numel)));
+    throw Error("ShardPlan: " +
+                expectedGot("bucket size >= 1 element", std::to_string(bucket_numel)));
   }
   const int64_t step = roundUp(bucket_numel, alignment_);
   std::vector<Range> out;

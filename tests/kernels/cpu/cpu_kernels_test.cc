@@ -42,7 +42,8 @@ struct Buffer {
     uint8_t* p = bytes.data() + (offset + i) * dtypeSize(dtype);
     if (dtype == DType::kFloat32) return (void)std::memcpy(p, &value, 4);
     // Rounding independent of element.h.
-    const uint16_t h = dtype == DType::kFloat16 ? testing::fp16Nearest(value) : testing::bf16Nearest(value);
+    const uint16_t h =
+        dtype == DType::kFloat16 ? testing::fp16Nearest(value) : testing::bf16Nearest(value);
     std::memcpy(p, &h, 2);
   }
   void poison() { std::memset(data(), 0xFF, count * dtypeSize(dtype)); }  // nan in every dtype
@@ -67,7 +68,9 @@ void fillRandom(Buffer& b, std::mt19937& rng, float sigma, float mean = 0) {
   }
 }
 
-bool close(double got, double want, double tol) { return std::fabs(got - want) <= tol; }
+bool close(double got, double want, double tol) {
+  return std::fabs(got - want) <= tol;
+}
 
 // The model copy must be exactly the master rounded to its dtype.
 void expectModelIsRoundedMaster(const std::vector<float>& master, Buffer& model) {
@@ -95,7 +98,8 @@ TEST_P(CpuKernels, AdamMatchesFloat64Reference) {
   model.poison();
   std::vector<float> p(n), m(n), v(n);
   std::normal_distribution<float> dist(0, 1);
-  for (int64_t i = 0; i < n; ++i) p[i] = dist(rng), m[i] = 0.1f * dist(rng), v[i] = 0.01f * std::fabs(dist(rng));
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = dist(rng), m[i] = 0.1f * dist(rng), v[i] = 0.01f * std::fabs(dist(rng));
   const std::vector<float> p0 = p, m0 = m, v0 = v;
   for (bool adam_w : {true, false}) {
     p = p0, m = m0, v = v0;
@@ -109,7 +113,8 @@ TEST_P(CpuKernels, AdamMatchesFloat64Reference) {
     for (int64_t i = 0; i < n; ++i) {
       const double g = double(grad.get(i)) * gs + (adam_w ? 0 : wd * p0[i]);
       // |terms| of g: the L2 term may cancel the gradient.
-      const double g_mag = std::fabs(double(grad.get(i)) * gs) + (adam_w ? 0 : wd * std::fabs(p0[i]));
+      const double g_mag =
+          std::fabs(double(grad.get(i)) * gs) + (adam_w ? 0 : wd * std::fabs(p0[i]));
       const double mr = b1 * m0[i] + (1 - b1) * g, vr = b2 * v0[i] + (1 - b2) * g * g;
       const double upd = (mr / bc1) / (std::sqrt(vr / bc2) + eps) + (adam_w ? wd * p0[i] : 0);
       const double pr = p0[i] - lr * upd;
@@ -118,7 +123,8 @@ TEST_P(CpuKernels, AdamMatchesFloat64Reference) {
       ASSERT_TRUE(close(v[i], vr, 1e-6 * (b2 * v0[i] + (1 - b2) * g_mag * g_mag))) << i;
       // An error e in m moves the update by e / denom: bound it the same way.
       const double denom = std::sqrt(vr / bc2) + eps;
-      const double upd_tol = 1e-6 * (std::fabs(upd) + (std::fabs(b1 * m0[i]) + (1 - b1) * g_mag) / bc1 / denom);
+      const double upd_tol =
+          1e-6 * (std::fabs(upd) + (std::fabs(b1 * m0[i]) + (1 - b1) * g_mag) / bc1 / denom);
       ASSERT_TRUE(close(p[i], pr, 1e-6 * std::fabs(p0[i]) + lr * upd_tol)) << i;
     }
     expectModelIsRoundedMaster(p, model);
@@ -136,7 +142,8 @@ TEST_P(CpuKernels, SgdMatchesFloat64Reference) {
   for (int64_t i = 0; i < n; ++i) p[i] = dist(rng), buf[i] = dist(rng);
   const std::vector<float> p0 = p, b0 = buf;
   SgdHyper h;
-  h.lr = 0.1f, h.momentum = 0.9f, h.dampening = 0.1f, h.weight_decay = 0.01f, h.nesterov = true, h.step = 2;
+  h.lr = 0.1f, h.momentum = 0.9f, h.dampening = 0.1f, h.weight_decay = 0.01f, h.nesterov = true,
+  h.step = 2;
   sgdStep(p.data(), buf.data(), {grad.data(), gdt}, {model.data(), mdt}, n, h, 0.5f);
   for (int64_t i = 0; i < n; ++i) {
     const double mom = h.momentum, damp = 1 - double(h.dampening), wd = h.weight_decay, lr = h.lr;
@@ -144,7 +151,8 @@ TEST_P(CpuKernels, SgdMatchesFloat64Reference) {
     const double b = mom * b0[i] + damp * d;
     const double pr = p0[i] - lr * (d + mom * b);
     ASSERT_TRUE(close(buf[i], b, 1e-6 * (std::fabs(mom * b0[i]) + std::fabs(d)))) << i;
-    ASSERT_TRUE(close(p[i], pr, 1e-6 * (std::fabs(p0[i]) + lr * (std::fabs(d) + std::fabs(b))))) << i;
+    ASSERT_TRUE(close(p[i], pr, 1e-6 * (std::fabs(p0[i]) + lr * (std::fabs(d) + std::fabs(b)))))
+        << i;
   }
   expectModelIsRoundedMaster(p, model);
 }
@@ -248,7 +256,8 @@ TEST(CpuKernels, NormIsDeterministicAcrossThreadCounts) {
 TEST(CpuKernels, IsaTablesAgreeBitwise) {
   std::vector<const cpu::KernelTable*> tables = {&cpu::tablePortable()};
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma")) {
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+      __builtin_cpu_supports("fma")) {
     tables.push_back(&cpu::tableAvx2());
   }
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

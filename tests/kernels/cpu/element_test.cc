@@ -38,7 +38,8 @@ TEST(Element, FloatToFp16MatchesFloat16) {
   // Every float whose top 20 bits vary (all exponents, signs, rounding cases)...
   for (uint32_t top = 0; top < (1u << 20); ++top) {
     const uint32_t low = rng() & 0xfffu;
-    for (uint32_t u : {top << 12, (top << 12) | 0x1000u - 1, (top << 12) | low, (top << 12) | 0x800u}) {
+    for (uint32_t u :
+         {top << 12, (top << 12) | 0x1000u - 1, (top << 12) | low, (top << 12) | 0x800u}) {
       ASSERT_TRUE(check(bitsToFloat(u))) << std::hex << u;
     }
   }

@@ -40,10 +40,11 @@ void checkInvariants(const std::vector<ParamSpec>& params, const ShardPlan& plan
     const ParamSlot& s = plan.params()[i];
     ASSERT_EQ(s.numel, product(params[i].shape));
     ASSERT_EQ(s.offset % align, 0);
-    ASSERT_GE(s.offset, expect_offset);  // in order, no overlap
+    ASSERT_GE(s.offset, expect_offset);          // in order, no overlap
     ASSERT_LT(s.offset - expect_offset, align);  // no more padding than needed
     expect_offset = s.offset + s.numel;
-    for (int64_t e = s.offset; e < s.offset + s.numel; ++e) owner_of_param_elem[e] = static_cast<int>(i);
+    for (int64_t e = s.offset; e < s.offset + s.numel; ++e)
+      owner_of_param_elem[e] = static_cast<int>(i);
   }
   ASSERT_LE(expect_offset, plan.totalNumel());
   std::vector<int> seen(plan.totalNumel(), 0);
@@ -60,7 +61,8 @@ void checkInvariants(const std::vector<ParamSpec>& params, const ShardPlan& plan
       ASSERT_EQ(slice.param_offset, slice.flat.begin - plan.params()[slice.param].offset);
     }
   }
-  for (int64_t e = 0; e < plan.totalNumel(); ++e) ASSERT_EQ(seen[e], owner_of_param_elem[e] >= 0 ? 1 : 0);
+  for (int64_t e = 0; e < plan.totalNumel(); ++e)
+    ASSERT_EQ(seen[e], owner_of_param_elem[e] >= 0 ? 1 : 0);
 }
 
 void checkBuckets(const ShardPlan& plan, int64_t bucket) {
@@ -102,7 +104,8 @@ INSTANTIATE_TEST_SUITE_P(WorldSizes, ShardPlanRandom, ::testing::Range(1, 65));
 
 TEST(ShardPlan, KnownLayout) {
   // Two bf16 parameters 3x3 and 5, alignment 4, 2 ranks.
-  const ShardPlan plan = ShardPlan::build({{{3, 3}, DType::kBFloat16}, {{5}, DType::kBFloat16}}, 2, 4);
+  const ShardPlan plan =
+      ShardPlan::build({{{3, 3}, DType::kBFloat16}, {{5}, DType::kBFloat16}}, 2, 4);
   EXPECT_EQ(plan.params()[0].offset, 0);
   EXPECT_EQ(plan.params()[1].offset, 12);  // 9 rounded up to 12
   EXPECT_EQ(plan.totalNumel(), 24);        // 17 rounded up to 2*4

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "runtime/config/config.h"
+
+namespace zshard::optim {
+
+// A contiguous piece of one parameter inside the owned shard (Lamb's trust
+// ratio is per parameter, so it needs to know where parameters start).
+struct Segment {
+  int param = 0;       // global parameter index
+  int64_t offset = 0;  // in the shard
+  int64_t numel = 0;
+};
+
+// Sums a vector of doubles over all ranks in place (a blocking allreduce).
+using SumAcrossRanks = std::function<void(std::vector<double>&)>;
+
+// The optimizer state of one rank's shard: fp32 master weights and the
+// chosen optimizer's moments, stepped by the fused kernels. Owns its
+// buffers; not thread-safe.
+class ShardOptimizer {
+ public:
+  // `initial` (numel floats) seeds the master weights.
+  ShardOptimizer(const config::OptimizerConfig& cfg, const float* initial, int64_t numel,
+                 std::vector<Segment> segments, int num_params);
+
+  // One step over the shard: grads (reduced, still scaled) times
+  // grad_multiplier; writes the updated weights to `model` (may be none).
+  // `sum` is used by Lamb only (one allreduce of 2 x num_params doubles).
+  void step(kernels::ConstView grad, kernels::View model, float grad_multiplier, float lr,
+            const SumAcrossRanks& sum);
+
+  float* master() { return master_.data(); }
+  const float* master() const { return master_.data(); }
+  float* exp_avg() { return m_.data(); }
+  float* exp_avg_sq() { return v_.data(); }
+  int64_t numel() const { return static_cast<int64_t>(master_.size()); }
+  int64_t stepCount() const { return step_; }
+  void setStepCount(int64_t step) { step_ = step; }
+  // Bytes of optimizer state held (master + moments + scratch).
+  int64_t stateBytes() const;
+
+ private:
+  void lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier, float lr,
+                const SumAcrossRanks& sum);
+  kernels::AdamHyper adamHyper(float lr) const;
+
+  config::OptimizerConfig cfg_;
+  std::vector<float> master_, m_, v_, scratch_;
+  std::vector<Segment> segments_;
+  int num_params_;
+  int64_t step_ = 0;
+};
+
+}  // namespace zshard::optim

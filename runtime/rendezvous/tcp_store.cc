@@ -1,0 +1,239 @@
+#include "runtime/rendezvous/tcp_store.h"
+
+#include <sys/socket.h>
+
+#include "proto/control.pb.h"
+#include "runtime/core/error.h"
+#include "runtime/core/logging.h"
+#include "runtime/rendezvous/hmac.h"
+
+namespace zshard::rendezvous {
+
+namespace {
+
+constexpr uint32_t kProtocolVersion = 1;
+constexpr size_t kNonceBytes = 32;
+// Handshakes and non-blocking requests must answer within this.
+constexpr Millis kIoTimeout = std::chrono::seconds(30);
+// Server-side waits are cut in slices so that shutdown is prompt.
+constexpr Millis kWaitSlice = std::chrono::milliseconds(200);
+
+Clock::time_point after(Millis d) {
+  return Clock::now() + d;
+}
+
+std::string proofFor(const std::string& token, const char* role, const std::string& nonce) {
+  return hmacSha256(token, std::string(role) + nonce);
+}
+
+template <typename Message>
+Message parseFrame(const std::string& bytes, const char* what) {
+  Message m;
+  if (!m.ParseFromString(bytes)) throw CommError(std::string("malformed ") + what + " frame");
+  return m;
+}
+
+}  // namespace
+
+// ---- server ---------------------------------------------------------------
+
+TcpStoreServer::TcpStoreServer(std::string token, const std::string& host, int port)
+    : token_(std::move(token)), listener_(listenTcp(host, port)), port_(boundPort(listener_)) {
+  if (token_.empty()) throw Error("TcpStoreServer: expected a job token, got an empty one");
+  acceptor_ = std::thread([this] { acceptLoop(); });
+}
+
+TcpStoreServer::~TcpStoreServer() {
+  stopping_ = true;
+  listener_.shutdown();
+  acceptor_.join();
+  std::list<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(clients_mutex_);
+    for (int fd : client_fds_) ::shutdown(fd, SHUT_RDWR);
+    threads.swap(client_threads_);
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+void TcpStoreServer::acceptLoop() {
+  while (!stopping_) {
+    const int fd = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_) return;
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(clients_mutex_);
+    client_fds_.push_back(fd);
+    client_threads_.emplace_back([this, fd] {
+      Socket client(fd);
+      setNoDelay(client);
+      serve(std::move(client));
+    });
+  }
+}
+
+bool TcpStoreServer::authenticate(const Socket& client) {
+  pb::Challenge challenge;
+  challenge.set_nonce(randomBytes(kNonceBytes));
+  challenge.set_protocol_version(kProtocolVersion);
+  sendFrame(client, challenge.SerializeAsString(), after(kIoTimeout));
+  const auto proof = parseFrame<pb::Proof>(recvFrame(client, after(kIoTimeout)), "proof");
+  if (!constantTimeEqual(proof.hmac(), proofFor(token_, "client", challenge.nonce())) ||
+      proof.nonce().size() != kNonceBytes) {
+    ++refused_;
+    log(LogLevel::kWarning, "store server: refused client " + peerAddress(client) +
+                                ": it does not know this job's token (another job or user?)");
+    return false;
+  }
+  pb::Proof reply;
+  reply.set_hmac(proofFor(token_, "server", proof.nonce()));
+  sendFrame(client, reply.SerializeAsString(), after(kIoTimeout));
+  return true;
+}
+
+void TcpStoreServer::serve(Socket client) {
+  try {
+    if (!authenticate(client)) return;
+    while (!stopping_) {
+      const std::string request = recvFrame(client, Clock::time_point::max());
+      sendFrame(client, handle(request), after(kIoTimeout));
+    }
+  } catch (const Error&) {
+    // Client gone or shutting down: nothing to answer.
+  }
+  std::lock_guard<std::mutex> lock(clients_mutex_);
+  client_fds_.remove(client.fd());
+}
+
+std::string TcpStoreServer::handle(const std::string& bytes) {
+  const auto req = parseFrame<pb::StoreRequest>(bytes, "store request");
+  pb::StoreResponse resp;
+  resp.set_ok(true);
+  const std::vector<std::string> keys(req.keys().begin(), req.keys().end());
+  switch (req.op()) {
+    case pb::StoreRequest::SET: table_.set(keys.at(0), req.value()); break;
+    case pb::StoreRequest::ADD: resp.set_counter(table_.add(keys.at(0), req.delta())); break;
+    case pb::StoreRequest::CHECK: resp.set_ok(table_.check(keys)); break;
+    case pb::StoreRequest::DELETE: resp.set_ok(table_.remove(keys.at(0))); break;
+    case pb::StoreRequest::GET:
+    case pb::StoreRequest::WAIT: {
+      const auto deadline = after(Millis(req.timeout_ms()));
+      while (!table_.check(keys)) {
+        if (stopping_ || Clock::now() >= deadline) {
+          resp.set_ok(false);
+          resp.set_error(stopping_ ? "store server shutting down" : "timed out");
+          return resp.SerializeAsString();
+        }
+        try {
+          table_.wait(keys, std::min(kWaitSlice,
+                                     std::chrono::duration_cast<Millis>(deadline - Clock::now()) +
+                                         Millis(1)));
+        } catch (const TimeoutError&) {
+        }
+      }
+      if (req.op() == pb::StoreRequest::GET) resp.set_value(table_.get(keys.at(0), Millis(0)));
+      break;
+    }
+    default: resp.set_ok(false), resp.set_error("unknown operation");
+  }
+  return resp.SerializeAsString();
+}
+
+// ---- client ---------------------------------------------------------------
+
+TcpStore::TcpStore(const std::string& host, int port, const std::string& token, Millis timeout)
+    : where_(host + ":" + std::to_string(port)) {
+  socket_ = connectTcp(host, port, after(timeout));
+  const auto challenge =
+      parseFrame<pb::Challenge>(recvFrame(socket_, after(kIoTimeout)), "challenge");
+  if (challenge.protocol_version() != kProtocolVersion) {
+    throw CommError("store at " + where_ + ": " +
+                    expectedGot("protocol version " + std::to_string(kProtocolVersion),
+                                std::to_string(challenge.protocol_version())));
+  }
+  pb::Proof proof;
+  proof.set_hmac(proofFor(token, "client", challenge.nonce()));
+  proof.set_nonce(randomBytes(kNonceBytes));
+  sendFrame(socket_, proof.SerializeAsString(), after(kIoTimeout));
+  pb::Proof reply;
+  try {
+    reply = parseFrame<pb::Proof>(recvFrame(socket_, after(kIoTimeout)), "proof");
+  } catch (const CommError&) {
+    throw AuthError("store at " + where_ +
+                    " refused this process: wrong job token "
+                    "(ZSHARD_JOB_TOKEN must be the one zlaunch gave this job)");
+  }
+  if (!constantTimeEqual(reply.hmac(), proofFor(token, "server", proof.nonce()))) {
+    throw AuthError("store at " + where_ +
+                    " could not prove it knows the job token; "
+                    "refusing to use it (another job on the same port?)");
+  }
+}
+
+std::string TcpStore::call(const std::string& request, Millis timeout) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto deadline = after(timeout + kIoTimeout);
+  sendFrame(socket_, request, deadline);
+  return recvFrame(socket_, deadline);
+}
+
+namespace {
+
+pb::StoreRequest request(pb::StoreRequest::Op op, const std::vector<std::string>& keys) {
+  pb::StoreRequest r;
+  r.set_op(op);
+  for (const std::string& k : keys) r.add_keys(k);
+  return r;
+}
+
+pb::StoreResponse response(const std::string& bytes) {
+  return parseFrame<pb::StoreResponse>(bytes, "store response");
+}
+
+}  // namespace
+
+void TcpStore::set(const std::string& key, const std::string& value) {
+  auto r = request(pb::StoreRequest::SET, {key});
+  r.set_value(value);
+  call(r.SerializeAsString(), Millis(0));
+}
+
+std::string TcpStore::get(const std::string& key, Millis timeout) {
+  auto r = request(pb::StoreRequest::GET, {key});
+  r.set_timeout_ms(timeout.count());
+  const auto resp = response(call(r.SerializeAsString(), timeout));
+  if (!resp.ok()) {
+    throw TimeoutError("store at " + where_ + ": key not set within " +
+                       std::to_string(timeout.count()) + " ms (" + resp.error() + "): " + key);
+  }
+  return resp.value();
+}
+
+int64_t TcpStore::add(const std::string& key, int64_t delta) {
+  auto r = request(pb::StoreRequest::ADD, {key});
+  r.set_delta(delta);
+  return response(call(r.SerializeAsString(), Millis(0))).counter();
+}
+
+bool TcpStore::check(const std::vector<std::string>& keys) {
+  return response(call(request(pb::StoreRequest::CHECK, keys).SerializeAsString(), Millis(0))).ok();
+}
+
+void TcpStore::wait(const std::vector<std::string>& keys, Millis timeout) {
+  auto r = request(pb::StoreRequest::WAIT, keys);
+  r.set_timeout_ms(timeout.count());
+  const auto resp = response(call(r.SerializeAsString(), timeout));
+  if (!resp.ok()) {
+    throw TimeoutError("store at " + where_ + ": keys not set within " +
+                       std::to_string(timeout.count()) + " ms (" + resp.error() +
+                       "): " + joinKeys(keys));
+  }
+}
+
+bool TcpStore::remove(const std::string& key) {
+  return response(call(request(pb::StoreRequest::DELETE, {key}).SerializeAsString(), Millis(0)))
+      .ok();
+}
+
+}  // namespace zshard::rendezvous
