@@ -1,0 +1,66 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "runtime/comm/communicator.h"
+
+namespace zshard::rendezvous {
+class Store;
+}
+
+namespace zshard::comm {
+
+// What a collective is, for messages: "reduceScatter #17 (4096 x fp32)".
+struct CollectiveInfo {
+  const char* name = "";
+  int64_t elements = 0;
+  DType dtype = DType::kFloat32;
+  int64_t sequence = 0;
+  std::string describe() const;
+};
+
+// Runs a backend's collectives in order on one dedicated thread, numbering
+// them, and turns failures and timeouts into errors that name the
+// collective. On a timeout it reports "<rank> waits at <collective>" to the
+// store under hang/<sequence>/, gives peers a moment to do the same, and
+// says which ranks never arrived (behind, hung or dead) — what the launcher
+// and the user need to find the culprit. Shared by every backend.
+class CollectiveRunner {
+ public:
+  // `store` may be null (no hang reports). Not owned; must outlive this.
+  CollectiveRunner(rendezvous::Store* store, int rank, int size, Millis timeout);
+  ~CollectiveRunner();
+
+  // Queues `op` (run on the comm thread). `op` may throw; its error is
+  // rethrown from Work::wait, prefixed with the collective.
+  std::shared_ptr<Work> enqueue(const char* name, int64_t elements, DType dtype,
+                                std::function<void()> op);
+  Millis timeout() const { return timeout_; }
+
+  // Builds the error for a collective that timed out or failed, reporting
+  // the hang to the store first. Used by Work::wait and by the comm thread.
+  std::string hangReport(const CollectiveInfo& info, const std::string& cause);
+
+ private:
+  struct Task;
+  void loop();
+
+  rendezvous::Store* store_;
+  int rank_, size_;
+  Millis timeout_;
+  int64_t next_sequence_ = 0;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  std::string broken_;  // first failure; later collectives fail with it
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace zshard::comm
