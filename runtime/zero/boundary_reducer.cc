@@ -1,0 +1,57 @@
+// ZeRO stage 1's gradient path.
+#include <cstring>
+#include <vector>
+
+#include "runtime/core/error.h"
+#include "runtime/zero/gradient_reducer.h"
+
+namespace zshard::zero {
+
+namespace {
+
+class BoundaryReducer : public GradientReducer {
+ public:
+  BoundaryReducer(const shard::ShardPlan& plan, comm::Communicator& comm, const ReducerOptions& o)
+      : plan_(plan),
+        comm_(comm),
+        options_(o),
+        element_(dtypeSize(o.grad_dtype)),
+        flat_(plan.totalNumel() * element_, 0) {}
+
+  void addGradient(int param, const void* grad) override {
+    const shard::ParamSlot& slot = plan_.params().at(param);
+    kernels::accumulate({flat_.data() + slot.offset * element_, options_.grad_dtype},
+                        {grad, options_.grad_dtype}, slot.numel);
+  }
+
+  void endMicroStep(bool boundary) override {
+    if (!boundary) return;
+    std::vector<int64_t> counts(plan_.worldSize(), plan_.shardNumel());
+    comm_.reduceScatter(flat_.data(), options_.grad_dtype, counts)->wait(options_.timeout);
+  }
+
+  kernels::View ownedGradients() override {
+    return {flat_.data() + plan_.ownerRange(comm_.rank()).begin * element_, options_.grad_dtype};
+  }
+
+  void zero() override { std::memset(flat_.data(), 0, flat_.size()); }
+  int64_t gradientBytes() const override { return static_cast<int64_t>(flat_.size()); }
+  int64_t bucketBytes() const override { return 0; }
+
+ private:
+  const shard::ShardPlan& plan_;
+  comm::Communicator& comm_;
+  ReducerOptions options_;
+  size_t element_;
+  std::vector<char> flat_;
+};
+
+}  // namespace
+
+std::unique_ptr<GradientReducer> makeBoundaryReducer(const shard::ShardPlan& plan,
+                                                     comm::Communicator& comm,
+                                                     const ReducerOptions& options) {
+  return std::make_unique<BoundaryReducer>(plan, comm, options);
+}
+
+}  // namespace zshard::zero

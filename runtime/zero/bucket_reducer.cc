@@ -1,0 +1,154 @@
+// ZeRO stage 2's gradient path: buckets reduce-scattered while backward runs.
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "runtime/core/error.h"
+#include "runtime/zero/gradient_reducer.h"
+
+namespace zshard::zero {
+
+namespace {
+
+class BucketReducer : public GradientReducer {
+ public:
+  BucketReducer(const shard::ShardPlan& plan, comm::Communicator& comm, const ReducerOptions& o)
+      : plan_(plan),
+        comm_(comm),
+        options_(o),
+        element_(dtypeSize(o.grad_dtype)),
+        buckets_(plan.buckets(o.bucket_numel)),
+        own_(plan.ownerRange(comm.rank())),
+        partition_(plan.shardNumel() * element_, 0) {
+    for (const shard::Range& b : buckets_) params_in_.push_back(plan.paramsIn(b));
+    bucket_of_param_.resize(plan.params().size());
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+      for (int p : params_in_[b]) bucket_of_param_[p].push_back(static_cast<int>(b));
+    }
+    resetMicroStep();
+  }
+
+  void addGradient(int param, const void* grad) override {
+    const shard::ParamSlot& slot = plan_.params().at(param);
+    if (arrived_[param]) {
+      throw Error("gradient of parameter " + std::to_string(param) +
+                  " added twice in one micro step (is a parameter used twice without "
+                  "accumulating its gradient first?)");
+    }
+    arrived_[param] = true;
+    for (int b : bucket_of_param_[param]) {
+      char* buffer = bufferFor(b);
+      const shard::Range part = shard::intersect(slot.range(), buckets_[b]);
+      std::memcpy(buffer + (part.begin - buckets_[b].begin) * element_,
+                  static_cast<const char*>(grad) + (part.begin - slot.offset) * element_,
+                  part.size() * element_);
+      if (--pending_[b] == 0) launch(b);
+    }
+  }
+
+  void endMicroStep(bool /*boundary*/) override {
+    // Buckets still waiting for parameters that got no gradient: send them
+    // as they are (zeros where nothing arrived), in order.
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+      if (!launched_[b]) launch(static_cast<int>(b));
+    }
+    while (!in_flight_.empty()) retireOldest();
+    resetMicroStep();
+  }
+
+  kernels::View ownedGradients() override { return {partition_.data(), options_.grad_dtype}; }
+  void zero() override { std::memset(partition_.data(), 0, partition_.size()); }
+  int64_t gradientBytes() const override { return static_cast<int64_t>(partition_.size()); }
+  int64_t bucketBytes() const override {
+    int64_t bytes = 0;
+    for (const auto& b : pool_) bytes += static_cast<int64_t>(b.size());
+    return bytes;
+  }
+
+ private:
+  struct InFlight {
+    int bucket;
+    int buffer;
+    std::shared_ptr<comm::Work> work;
+  };
+
+  void resetMicroStep() {
+    arrived_.assign(plan_.params().size(), false);
+    launched_.assign(buckets_.size(), false);
+    buffer_of_bucket_.assign(buckets_.size(), -1);
+    pending_.clear();
+    for (const auto& in : params_in_) pending_.push_back(static_cast<int>(in.size()));
+  }
+
+  // The buffer collecting bucket b, taken from the pool on first use; a
+  // zeroed buffer so that padding and absent gradients read as zero.
+  char* bufferFor(int b) {
+    if (buffer_of_bucket_[b] < 0) {
+      buffer_of_bucket_[b] = takeBuffer();
+      std::memset(pool_[buffer_of_bucket_[b]].data(), 0, buckets_[b].size() * element_);
+    }
+    return pool_[buffer_of_bucket_[b]].data();
+  }
+
+  int takeBuffer() {
+    if (free_.empty() && in_flight_.size() >= 2) retireOldest();  // double buffering
+    if (!free_.empty()) {
+      const int i = free_.back();
+      free_.pop_back();
+      return i;
+    }
+    pool_.emplace_back(std::min(plan_.totalNumel(), roundedBucket()) * element_);
+    return static_cast<int>(pool_.size()) - 1;
+  }
+
+  int64_t roundedBucket() const { return buckets_.empty() ? 0 : buckets_.front().size(); }
+
+  void launch(int b) {
+    launched_[b] = true;
+    char* buffer = bufferFor(b);
+    auto work = comm_.reduceScatter(buffer, options_.grad_dtype, plan_.countsPerRank(buckets_[b]));
+    in_flight_.push_back({b, buffer_of_bucket_[b], std::move(work)});
+  }
+
+  // Waits for the oldest reduction and adds this rank's part to the partition.
+  void retireOldest() {
+    InFlight f = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    f.work->wait(options_.timeout);
+    const shard::Range mine = shard::intersect(buckets_[f.bucket], own_);
+    if (!mine.empty()) {
+      // My chunk starts after the chunks of lower ranks within the bucket.
+      const int64_t chunk_at = mine.begin - buckets_[f.bucket].begin;
+      kernels::accumulate(
+          {partition_.data() + (mine.begin - own_.begin) * element_, options_.grad_dtype},
+          {pool_[f.buffer].data() + chunk_at * element_, options_.grad_dtype}, mine.size());
+    }
+    free_.push_back(f.buffer);
+  }
+
+  const shard::ShardPlan& plan_;
+  comm::Communicator& comm_;
+  ReducerOptions options_;
+  size_t element_;
+  std::vector<shard::Range> buckets_;
+  shard::Range own_;
+  std::vector<char> partition_;
+  std::vector<std::vector<int>> params_in_;
+  std::vector<std::vector<int>> bucket_of_param_;
+  std::vector<bool> arrived_, launched_;
+  std::vector<int> pending_, buffer_of_bucket_;
+  std::vector<std::vector<char>> pool_;
+  std::vector<int> free_;
+  std::deque<InFlight> in_flight_;
+};
+
+}  // namespace
+
+std::unique_ptr<GradientReducer> makeBucketReducer(const shard::ShardPlan& plan,
+                                                   comm::Communicator& comm,
+                                                   const ReducerOptions& options) {
+  return std::make_unique<BucketReducer>(plan, comm, options);
+}
+
+}  // namespace zshard::zero

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/kernels.h"
+#include "runtime/comm/communicator.h"
+#include "runtime/shard/shard_plan.h"
+
+namespace zshard::zero {
+
+// Turns the gradients each rank produces into the sum over ranks (and over
+// the micro steps of one accumulation window) of this rank's shard. The
+// two ZeRO stages differ only here. Not thread-safe: one backward at a time.
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  // One parameter's gradient of the current micro step (plan dtype of the
+  // gradient, parameter numel elements), copied before return.
+  virtual void addGradient(int param, const void* grad) = 0;
+  // The micro step's backward is over; gradients never added count as zero.
+  // At the accumulation boundary every reduction has finished on return.
+  virtual void endMicroStep(bool boundary) = 0;
+  // This rank's reduced shard (shardNumel elements); valid after a boundary.
+  virtual kernels::View ownedGradients() = 0;
+  // Forgets the window's gradients (after a step or a skipped step).
+  virtual void zero() = 0;
+  virtual int64_t gradientBytes() const = 0;  // gradient storage
+  virtual int64_t bucketBytes() const = 0;    // communication buffers
+};
+
+struct ReducerOptions {
+  DType grad_dtype = DType::kFloat32;
+  int64_t bucket_numel = 500000000;
+  comm::Millis timeout = std::chrono::seconds(300);
+};
+
+// Stage 1: accumulates whole gradients locally; reduce-scatters the flat
+// gradient buffer at the accumulation boundary.
+std::unique_ptr<GradientReducer> makeBoundaryReducer(const shard::ShardPlan& plan,
+                                                     comm::Communicator& comm,
+                                                     const ReducerOptions& options);
+
+// Stage 2: copies gradients into buckets and reduce-scatters each bucket as
+// soon as every parameter overlapping it has arrived, on the communicator's
+// thread while the caller's backward goes on; this rank's part of each
+// reduced bucket is added to a shard-sized gradient buffer.
+std::unique_ptr<GradientReducer> makeBucketReducer(const shard::ShardPlan& plan,
+                                                   comm::Communicator& comm,
+                                                   const ReducerOptions& options);
+
+}  // namespace zshard::zero

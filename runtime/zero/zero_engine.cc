@@ -1,0 +1,130 @@
+#include "runtime/zero/zero_engine.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "runtime/core/error.h"
+#include "runtime/optim/grad_clip.h"
+
+namespace zshard::zero {
+
+namespace {
+
+shard::ShardPlan planFor(const std::vector<shard::ParamSpec>& params, int world,
+                         const EngineOptions& o) {
+  if (o.stage != 1 && o.stage != 2) {
+    throw ConfigError("zero_optimization.stage: the ZeRO engine runs stage 1 or 2, got " +
+                      std::to_string(o.stage));
+  }
+  if (o.accumulation_steps < 1) throw ConfigError("gradient_accumulation_steps: expected >= 1");
+  std::vector<shard::ParamSpec> typed = params;
+  for (auto& p : typed) p.dtype = o.param_dtype;
+  return shard::ShardPlan::build(typed, world, o.alignment);
+}
+
+// This rank's segments of each parameter, for Lamb's per-parameter norms.
+std::vector<optim::Segment> segmentsOf(const shard::ShardPlan& plan, int rank) {
+  std::vector<optim::Segment> out;
+  const int64_t base = plan.ownerRange(rank).begin;
+  for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
+    out.push_back({s.param, s.flat.begin - base, s.flat.size()});
+  }
+  return out;
+}
+
+}  // namespace
+
+ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
+                       const std::vector<const float*>& initial, comm::Communicator& comm,
+                       const config::OptimizerConfig& optimizer, const EngineOptions& options)
+    : plan_(planFor(params, comm.size(), options)),
+      comm_(comm),
+      options_(options),
+      flat_params_(plan_.totalNumel() * dtypeSize(options.param_dtype), 0),
+      scaler_(options.loss_scaling ? options.loss_scaler : optim::LossScalerOptions{1.0}) {
+  if (initial.size() != params.size()) {
+    throw Error("ZeroEngine: " +
+                expectedGot(std::to_string(params.size()) + " initial value arrays",
+                            std::to_string(initial.size())));
+  }
+  // fp32 staging of the whole flat buffer: the master shard starts from the
+  // exact initial values, the model copy from their rounding.
+  std::vector<float> staged(plan_.totalNumel(), 0.f);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const shard::ParamSlot& s = plan_.params()[i];
+    std::memcpy(staged.data() + s.offset, initial[i], s.numel * sizeof(float));
+  }
+  kernels::cast({staged.data(), DType::kFloat32}, {flat_params_.data(), options.param_dtype},
+                plan_.totalNumel());
+  const shard::Range own = plan_.ownerRange(comm.rank());
+  optimizer_ = std::make_unique<optim::ShardOptimizer>(optimizer, staged.data() + own.begin,
+                                                       own.size(), segmentsOf(plan_, comm.rank()),
+                                                       static_cast<int>(params.size()));
+  ReducerOptions r{options.grad_dtype, options.bucket_numel, options.timeout};
+  reducer_ =
+      options.stage == 1 ? makeBoundaryReducer(plan_, comm, r) : makeBucketReducer(plan_, comm, r);
+}
+
+void* ZeroEngine::parameter(int i) {
+  return flat_params_.data() + plan_.params().at(i).offset * dtypeSize(options_.param_dtype);
+}
+
+void ZeroEngine::addGradient(int i, const void* grad) {
+  reducer_->addGradient(i, grad);
+}
+
+// Sums a few scalars over ranks (flags, squared norms) in fp32, the widest
+// dtype the communicators reduce.
+void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
+  std::vector<float> f(values.begin(), values.end());
+  comm_.allReduce(f.data(), DType::kFloat32, static_cast<int64_t>(f.size()))
+      ->wait(options_.timeout);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = f[i];
+}
+
+bool ZeroEngine::globalOverflow(kernels::View grads) {
+  std::vector<double> flag = {
+      kernels::hasNonFinite({grads.data, grads.dtype}, plan_.shardNumel()) ? 1.0 : 0.0};
+  allReduceDoubles(flag);
+  return flag[0] != 0;
+}
+
+double ZeroEngine::globalSquaredNorm(kernels::View grads) {
+  std::vector<double> sq = {kernels::squaredNorm({grads.data, grads.dtype}, plan_.shardNumel())};
+  allReduceDoubles(sq);
+  return sq[0];
+}
+
+bool ZeroEngine::step(float lr) {
+  const bool boundary = atBoundary();
+  reducer_->endMicroStep(boundary);
+  ++micro_steps_;
+  if (!boundary) return false;
+  const kernels::View grads = reducer_->ownedGradients();
+  // Every rank sees the same flag, so every rank skips together. Checked in
+  // bf16 and fp32 too: a non-finite gradient never updates silently.
+  if (scaler_.update(globalOverflow(grads))) {
+    reducer_->zero();
+    return false;
+  }
+  const double sq = globalSquaredNorm(grads);
+  last_grad_norm_ = std::sqrt(sq) / (scaler_.scale() * divisor());
+  const float multiplier =
+      optim::gradMultiplier(sq, divisor(), scaler_.scale(), options_.gradient_clipping);
+  const shard::Range own = plan_.ownerRange(comm_.rank());
+  kernels::View model{flat_params_.data() + own.begin * dtypeSize(options_.param_dtype),
+                      options_.param_dtype};
+  optimizer_->step({grads.data, grads.dtype}, model, multiplier, lr,
+                   [this](std::vector<double>& v) { allReduceDoubles(v); });
+  std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
+  comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);
+  reducer_->zero();
+  return true;
+}
+
+MemoryReport ZeroEngine::memory() const {
+  return {static_cast<int64_t>(flat_params_.size()), reducer_->gradientBytes(),
+          optimizer_->stateBytes(), reducer_->bucketBytes()};
+}
+
+}  // namespace zshard::zero

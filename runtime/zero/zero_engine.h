@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/comm/communicator.h"
+#include "runtime/config/config.h"
+#include "runtime/optim/loss_scaler.h"
+#include "runtime/optim/shard_optimizer.h"
+#include "runtime/shard/shard_plan.h"
+#include "runtime/zero/gradient_reducer.h"
+
+namespace zshard::zero {
+
+struct EngineOptions {
+  int stage = 2;                         // 1 or 2
+  DType param_dtype = DType::kBFloat16;  // the model's copy
+  DType grad_dtype = DType::kBFloat16;
+  int64_t bucket_numel = 500000000;  // reduce_bucket_size
+  int64_t alignment = 16;            // elements; keeps shards vector-aligned
+  int accumulation_steps = 1;
+  double gradient_clipping = 0;  // max global norm; 0: off
+  // Dynamic (or static) loss scaling; used when `loss_scaling` is set (fp16).
+  bool loss_scaling = false;
+  optim::LossScalerOptions loss_scaler;
+  comm::Millis timeout = std::chrono::seconds(300);
+};
+
+// What the engine allocated, in bytes (the caller's activations are not ours).
+struct MemoryReport {
+  int64_t parameters = 0;  // the flat model copy
+  int64_t gradients = 0;   // stage 1: flat; stage 2: this rank's shard
+  int64_t optimizer = 0;   // fp32 master and moments of this rank's shard
+  int64_t buckets = 0;     // communication buffers
+  int64_t total() const { return parameters + gradients + optimizer + buckets; }
+};
+
+// ZeRO stage 1 or 2 data parallelism over raw host buffers: composes a
+// ShardPlan (layout), a GradientReducer (the stage), a ShardOptimizer
+// (fused step on this rank's shard), a LossScaler and a Communicator (which
+// must outlive the engine). Gradients are averaged over ranks and micro
+// steps (DeepSpeed's semantics). Every rank must make the same calls in the
+// same order. Not thread-safe.
+class ZeroEngine {
+ public:
+  // `initial[i]` holds parameter i's starting values (numel floats).
+  ZeroEngine(const std::vector<shard::ParamSpec>& params, const std::vector<const float*>& initial,
+             comm::Communicator& comm, const config::OptimizerConfig& optimizer,
+             const EngineOptions& options);
+
+  // Parameter i inside the flat model buffer (param_dtype); updated by step().
+  void* parameter(int i);
+  const shard::ShardPlan& plan() const { return plan_; }
+
+  // The backward hook: parameter i's gradient of this micro step.
+  void addGradient(int i, const void* grad);
+  // Ends a micro step. At every accumulation_steps-th call the optimizer
+  // steps (returns true) or the step is skipped on every rank because some
+  // rank's gradients overflowed (returns false, logged with the loss scale).
+  // Between boundaries returns false without stepping.
+  bool step(float lr);
+
+  bool atBoundary() const { return (micro_steps_ + 1) % options_.accumulation_steps == 0; }
+  double lossScale() const { return scaler_.scale(); }
+  int64_t skippedSteps() const { return scaler_.skippedSteps(); }
+  int64_t optimizerSteps() const { return optimizer_->stepCount(); }
+  // The global gradient norm of the last boundary (unscaled, averaged).
+  double lastGradNorm() const { return last_grad_norm_; }
+  MemoryReport memory() const;
+
+ private:
+  bool globalOverflow(kernels::View grads);
+  double globalSquaredNorm(kernels::View grads);
+  void allReduceDoubles(std::vector<double>& values);
+  int divisor() const { return comm_.size() * options_.accumulation_steps; }
+
+  shard::ShardPlan plan_;
+  comm::Communicator& comm_;
+  EngineOptions options_;
+  std::vector<char> flat_params_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<optim::ShardOptimizer> optimizer_;
+  optim::LossScaler scaler_;
+  int64_t micro_steps_ = 0;
+  double last_grad_norm_ = 0;
+};
+
+}  // namespace zshard::zero
