@@ -73,13 +73,19 @@ void ZeroEngine::addGradient(int i, const void* grad) {
   reducer_->addGradient(i, grad);
 }
 
-// Sums a few scalars over ranks (flags, squared norms) in fp32, the widest
-// dtype the communicators reduce.
+// Sums a few scalars over ranks (flags, squared norms) in double: gathers
+// every rank's values (allGather only moves bytes; a double travels as two
+// fp32 slots) and adds them in rank order, so every rank gets the same sum.
 void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
-  std::vector<float> f(values.begin(), values.end());
-  comm_.allReduce(f.data(), DType::kFloat32, static_cast<int64_t>(f.size()))
-      ->wait(options_.timeout);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = f[i];
+  const size_t n = values.size();
+  std::vector<double> all(n * comm_.size());
+  std::memcpy(all.data() + n * comm_.rank(), values.data(), n * sizeof(double));
+  std::vector<int64_t> counts(comm_.size(), static_cast<int64_t>(2 * n));
+  comm_.allGather(all.data(), DType::kFloat32, counts)->wait(options_.timeout);
+  for (size_t i = 0; i < n; ++i) {
+    values[i] = 0;
+    for (int r = 0; r < comm_.size(); ++r) values[i] += all[r * n + i];
+  }
 }
 
 bool ZeroEngine::globalOverflow(kernels::View grads) {

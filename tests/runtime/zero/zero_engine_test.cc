@@ -31,6 +31,7 @@ struct Scenario {
   int accumulation = 2;
   double clipping = 0.5;
   int64_t bucket = 40;  // elements: many buckets, straddling parameters
+  config::OptimizerType optimizer = config::OptimizerType::kAdamW;
 };
 
 int64_t numel(const std::vector<int64_t>& shape) {
@@ -47,9 +48,9 @@ double gradValue(int r, int t, size_t p, int64_t i) {
   return std::sin(0.1 * double(i + 1) * double(t + 1) + 0.7 * r + double(p)) * (1 + 0.5 * r);
 }
 
-config::OptimizerConfig adamW() {
+config::OptimizerConfig optimizerOf(config::OptimizerType type) {
   config::OptimizerConfig c;
-  c.type = config::OptimizerType::kAdamW;
+  c.type = type;
   c.given = true;
   c.lr = kLr;
   c.betas = {0.9, 0.999};
@@ -57,12 +58,21 @@ config::OptimizerConfig adamW() {
   c.weight_decay = 0.01;
   c.adam_w_mode = true;
   c.bias_correction = true;
+  c.momentum = 0.9;
+  c.max_coeff = 10;
+  c.min_coeff = 0.01;
   return c;
 }
 
-// Plain AdamW in double on the mean over ranks and micro steps, with
-// DeepSpeed's clipping; written from the formulas, not from zshard.
-std::vector<std::vector<double>> referenceAdamW(int world, const Scenario& s) {
+config::OptimizerConfig adamW() {
+  return optimizerOf(config::OptimizerType::kAdamW);
+}
+
+// The optimizers in double on the mean over ranks and micro steps, with
+// DeepSpeed's clipping; written from their papers' formulas (AdamW; Lamb
+// with a per-parameter trust ratio clamped to [min_coeff, max_coeff]; SGD
+// with momentum, torch semantics), not from zshard.
+std::vector<std::vector<double>> reference(int world, const Scenario& s) {
   std::vector<std::vector<double>> p, m, v;
   for (size_t k = 0; k < kShapes.size(); ++k) {
     std::vector<double> x(numel(kShapes[k]));
@@ -71,6 +81,7 @@ std::vector<std::vector<double>> referenceAdamW(int world, const Scenario& s) {
     m.emplace_back(x.size(), 0.0);
     v.emplace_back(x.size(), 0.0);
   }
+  const double lr = kLr, wd = double(0.01f), eps = double(1e-8f);
   for (int step = 1; step <= kSteps; ++step) {
     std::vector<std::vector<double>> g;
     double sq = 0;
@@ -91,13 +102,27 @@ std::vector<std::vector<double>> referenceAdamW(int world, const Scenario& s) {
         s.clipping > 0 && (norm + 1e-6) / s.clipping > 1 ? (norm + 1e-6) / s.clipping : 1;
     const double b1 = 0.9f, b2 = 0.999f, bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
     for (size_t k = 0; k < kShapes.size(); ++k) {
+      std::vector<double> update(p[k].size());
+      double wn = 0, un = 0;
       for (size_t i = 0; i < p[k].size(); ++i) {
         const double gi = g[k][i] / clip;
+        if (s.optimizer == config::OptimizerType::kSgd) {
+          const double d = gi + wd * p[k][i];  // torch SGD: L2 decay in the gradient
+          m[k][i] = step == 1 ? d : double(0.9f) * m[k][i] + d;
+          update[i] = m[k][i];
+          continue;
+        }
         m[k][i] = b1 * m[k][i] + (1 - b1) * gi;
         v[k][i] = b2 * v[k][i] + (1 - b2) * gi * gi;
-        p[k][i] -= double(kLr) * ((m[k][i] / bc1) / (std::sqrt(v[k][i] / bc2) + double(1e-8f)) +
-                                  double(0.01f) * p[k][i]);
+        update[i] = (m[k][i] / bc1) / (std::sqrt(v[k][i] / bc2) + eps) + wd * p[k][i];
+        wn += p[k][i] * p[k][i];
+        un += update[i] * update[i];
       }
+      double ratio = 1;
+      if (s.optimizer == config::OptimizerType::kLamb && wn > 0 && un > 0) {
+        ratio = std::min(10.0, std::max(double(0.01), std::sqrt(wn) / std::sqrt(un)));
+      }
+      for (size_t i = 0; i < p[k].size(); ++i) p[k][i] -= lr * ratio * update[i];
     }
   }
   return p;
@@ -137,7 +162,7 @@ double runRank(int rank, int world, rendezvous::Store& store, const Scenario& s)
   o.accumulation_steps = s.accumulation;
   o.gradient_clipping = s.clipping;
   o.timeout = 30s;
-  ZeroEngine engine(specs(), init_ptrs, *comm, adamW(), o);
+  ZeroEngine engine(specs(), init_ptrs, *comm, optimizerOf(s.optimizer), o);
   for (int t = 0; t < kSteps * s.accumulation; ++t) {
     // Backward order: last parameter first, as hooks fire.
     for (int k = static_cast<int>(kShapes.size()) - 1; k >= 0; --k) {
@@ -148,7 +173,7 @@ double runRank(int rank, int world, rendezvous::Store& store, const Scenario& s)
     const bool stepped = engine.step(kLr);
     if (stepped != ((t + 1) % s.accumulation == 0)) throw Error("stepped at the wrong micro step");
   }
-  const auto ref = referenceAdamW(world, s);
+  const auto ref = reference(world, s);
   double worst = 0;
   for (size_t k = 0; k < kShapes.size(); ++k) {
     double diff = 0, base = 0;
@@ -227,6 +252,21 @@ TEST_P(ZeroEquivalence, Fp32MatchesSingleProcessAdamWInProcessesOverTcp) {
 INSTANTIATE_TEST_SUITE_P(StagesWorlds, ZeroEquivalence,
                          ::testing::Combine(::testing::Values(1, 2),
                                             ::testing::Values(1, 2, 3, 4)));
+
+TEST(ZeroEngine, LambAndSgdMatchTheirReferences) {
+  for (auto type : {config::OptimizerType::kLamb, config::OptimizerType::kSgd}) {
+    for (int world : {1, 3}) {
+      Scenario s;
+      s.optimizer = type;
+      // Lamb's trust ratio (a quotient of two norms) roughly doubles the
+      // fp32 reduction error seen by AdamW.
+      const double tolerance = type == config::OptimizerType::kLamb ? 2e-6 : 1e-6;
+      for (double err : onThreads(world, s)) {
+        EXPECT_LT(err, tolerance) << config::toString(type) << " world " << world;
+      }
+    }
+  }
+}
 
 TEST(ZeroEngine, Bf16StaysWithinRounding) {
   for (int stage : {1, 2}) {
