@@ -15,7 +15,7 @@
 #include "runtime/core/error.h"
 #include "runtime/rendezvous/hash_store.h"
 #include "runtime/rendezvous/tcp_store.h"
-#include "tests/support/multiprocess.h"
+#include "tests/support/store_server.h"
 
 namespace zshard::comm {
 namespace {
@@ -145,25 +145,8 @@ TEST(GlooCommunicator, WrongCountsAreAnError) {
   EXPECT_THROW(comm->broadcast(b.data(), DType::kFloat32, 4, 1), Error);
 }
 
-// Forked ranks over a TcpStore served from another child.
-std::pair<testing::Child, int> forkStoreServer() {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  testing::Child server([&] {
-    rendezvous::TcpStoreServer s("tok", "127.0.0.1");
-    const std::string line = std::to_string(s.port()) + "\n";
-    if (write(fds[1], line.data(), line.size()) < 0) return 1;
-    pause();
-    return 0;
-  });
-  close(fds[1]);
-  const int port = std::stoi(testing::readLine(fds[0]));
-  close(fds[0]);
-  return {std::move(server), port};
-}
-
 TEST(GlooCommunicator, ForkedRanksOverTcpStore) {
-  auto [server, port] = forkStoreServer();
+  auto [server, port] = testing::forkTcpStoreServer("tok");
   const int ranks = 4;
   const auto codes = testing::runRanks(
       ranks,
@@ -186,7 +169,7 @@ TEST(GlooCommunicator, ForkedRanksOverTcpStore) {
 // timeout with an error naming the collective and its sequence number, and
 // the hang report names the missing rank.
 TEST(GlooCommunicator, KilledRankMakesOthersFailNamingTheCollective) {
-  auto [server, port] = forkStoreServer();
+  auto [server, port] = testing::forkTcpStoreServer("tok");
   const int ranks = 3;
   const auto t0 = std::chrono::steady_clock::now();
   const auto codes = testing::runRanks(
@@ -227,7 +210,7 @@ TEST(GlooCommunicator, KilledRankMakesOthersFailNamingTheCollective) {
 // A rank that never arrives (alive but stuck): the others time out and the
 // report names it.
 TEST(GlooCommunicator, StuckRankIsNamedInTheTimeout) {
-  auto [server, port] = forkStoreServer();
+  auto [server, port] = testing::forkTcpStoreServer("tok");
   const int ranks = 3;
   const auto codes = testing::runRanks(
       ranks,

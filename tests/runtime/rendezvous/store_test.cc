@@ -11,7 +11,7 @@
 #include "runtime/core/logging.h"
 #include "runtime/rendezvous/hash_store.h"
 #include "runtime/rendezvous/tcp_store.h"
-#include "tests/support/multiprocess.h"
+#include "tests/support/store_server.h"
 
 namespace zshard::rendezvous {
 namespace {
@@ -156,27 +156,9 @@ TEST(TcpStore, NoServerIsATimeoutNamingTheAddress) {
   }
 }
 
-// Serves a TcpStore from a forked child (the test process stays
-// single-threaded, so forking ranks is safe); returns the child and port.
-std::pair<testing::Child, int> forkStoreServer(const std::string& token) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  testing::Child server([&] {
-    TcpStoreServer s(token, "127.0.0.1");
-    const std::string line = std::to_string(s.port()) + "\n";
-    if (write(fds[1], line.data(), line.size()) < 0) return 1;
-    pause();  // until killed
-    return 0;
-  });
-  close(fds[1]);
-  const int port = std::stoi(testing::readLine(fds[0]));
-  close(fds[0]);
-  return {std::move(server), port};
-}
-
 // Real processes: 4 forked ranks meet through a server in a fifth.
 TEST(TcpStore, ForkedRanksRendezvous) {
-  auto [server, port] = forkStoreServer("job-token");
+  auto [server, port] = testing::forkTcpStoreServer("job-token");
   constexpr int kRanks = 4;
   const std::vector<int> codes = testing::runRanks(
       kRanks,

@@ -14,7 +14,7 @@
 #include "runtime/core/logging.h"
 #include "runtime/rendezvous/hash_store.h"
 #include "runtime/rendezvous/tcp_store.h"
-#include "tests/support/multiprocess.h"
+#include "tests/support/store_server.h"
 
 namespace zshard::zero {
 namespace {
@@ -225,20 +225,10 @@ TEST_P(ZeroEquivalence, Fp32MatchesSingleProcessAdamWInProcessesOverTcp) {
   Scenario s;
   s.stage = std::get<0>(GetParam());
   const int world = std::get<1>(GetParam());
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  testing::Child server([&] {
-    rendezvous::TcpStoreServer srv("tok", "127.0.0.1");
-    const std::string line = std::to_string(srv.port()) + "\n";
-    if (write(fds[1], line.data(), line.size()) < 0) return 1;
-    pause();
-    return 0;
-  });
-  close(fds[1]);
-  const int port = std::stoi(testing::readLine(fds[0]));
+  auto [server, port] = testing::forkTcpStoreServer("tok");
   const auto codes = testing::runRanks(
       world,
-      [&](int rank) {
+      [&, port = port](int rank) {
         rendezvous::TcpStore store("127.0.0.1", port, "tok", 10s);
         const double err = runRank(rank, world, store, s);
         std::fprintf(stderr, "stage %d world %d rank %d: max relative error %.3g\n", s.stage, world,
