@@ -35,6 +35,12 @@ struct AdamHyper {
   bool adam_w_mode = true;
   bool bias_correction = true;
   int64_t step = 1;
+  // Read where the kernel runs (device memory for CUDA), so a training loop
+  // needs no host sync per step: when set, the gradient multiplier is
+  // grad_scale * *scale_ptr, and the step does nothing while *skip_ptr != 0
+  // (an overflow flag).
+  const float* scale_ptr = nullptr;
+  const int32_t* skip_ptr = nullptr;
 };
 
 // torch.optim.SGD semantics (the first step seeds the momentum buffer).

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/adam_coeffs.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/kernels.h"
 #include "runtime/core/error.h"
@@ -63,28 +64,14 @@ void checkCount(int64_t n, const char* kernel) {
   if (n < 0) throw Error(std::string(kernel) + ": " + expectedGot("n >= 0", std::to_string(n)));
 }
 
-cpu::AdamCoeffs adamCoeffs(const AdamHyper& h) {
-  if (h.step < 1) throw Error("adamStep: " + expectedGot("step >= 1", std::to_string(h.step)));
-  const double bias1 = h.bias_correction ? 1.0 - std::pow(double(h.beta1), double(h.step)) : 1.0;
-  const double bias2 = h.bias_correction ? 1.0 - std::pow(double(h.beta2), double(h.step)) : 1.0;
-  return {h.beta1,
-          h.beta2,
-          1.f - h.beta1,
-          1.f - h.beta2,
-          h.lr,
-          h.eps,
-          h.adam_w_mode ? 0.f : h.weight_decay,
-          h.adam_w_mode ? h.weight_decay : 0.f,
-          static_cast<float>(1.0 / bias1),
-          static_cast<float>(1.0 / std::sqrt(bias2))};
-}
-
 }  // namespace
 
 void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n,
               const AdamHyper& h, float grad_scale) {
   checkCount(n, "adamStep");
-  const cpu::AdamCoeffs c = adamCoeffs(h);
+  if (h.skip_ptr != nullptr && *h.skip_ptr != 0) return;
+  if (h.scale_ptr != nullptr) grad_scale *= *h.scale_ptr;
+  const AdamCoeffs c = adamCoeffs(h);
   const cpu::AdamFn fn = table().adam[index(grad.dtype)][outIndex(model)];
   forChunks(n, [&](int64_t b, int64_t count) {
     fn(master + b, m + b, v + b, advance(grad.data, grad.dtype, b),
@@ -95,8 +82,7 @@ void adamStep(float* master, float* m, float* v, ConstView grad, View model, int
 void sgdStep(float* master, float* momentum_buf, ConstView grad, View model, int64_t n,
              const SgdHyper& h, float grad_scale) {
   checkCount(n, "sgdStep");
-  const cpu::SgdCoeffs c{h.lr,        h.momentum, 1.f - h.dampening, h.weight_decay,
-                         h.step <= 1, h.nesterov, h.momentum != 0.f};
+  const SgdCoeffs c = sgdCoeffs(h);
   const cpu::SgdFn fn = table().sgd[index(grad.dtype)][outIndex(model)];
   forChunks(n, [&](int64_t b, int64_t count) {
     fn(master + b, momentum_buf == nullptr ? nullptr : momentum_buf + b,
@@ -108,9 +94,7 @@ void sgdStep(float* master, float* momentum_buf, ConstView grad, View model, int
 void lambUpdate(const float* master, float* m, float* v, ConstView grad, float* update, int64_t n,
                 const AdamHyper& h, float grad_scale) {
   checkCount(n, "lambUpdate");
-  AdamHyper decoupled = h;
-  decoupled.adam_w_mode = true;  // Lamb's decay is always part of the update
-  const cpu::AdamCoeffs c = adamCoeffs(decoupled);
+  const AdamCoeffs c = lambCoeffs(h);
   const cpu::LambFn fn = table().lamb[index(grad.dtype)];
   forChunks(n, [&](int64_t b, int64_t count) {
     fn(master + b, m + b, v + b, advance(grad.data, grad.dtype, b), update + b, count, c,

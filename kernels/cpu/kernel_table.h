@@ -6,21 +6,12 @@
 // and parallelises over chunks with OpenMP.
 #include <cstdint>
 
+#include "kernels/adam_coeffs.h"
+
 namespace zshard::kernels::cpu {
 
-// Per-step constants of Adam, computed once on the host.
-struct AdamCoeffs {
-  float beta1, beta2, one_minus_beta1, one_minus_beta2;
-  float lr, eps;
-  float l2_decay;         // added to the gradient (Adam, adam_w_mode off)
-  float decoupled_decay;  // added to the update (AdamW)
-  float inv_bias1, inv_sqrt_bias2;
-};
-
-struct SgdCoeffs {
-  float lr, momentum, one_minus_dampening, weight_decay;
-  bool first_step, nesterov, use_momentum;
-};
+using kernels::AdamCoeffs;
+using kernels::SgdCoeffs;
 
 // Dtype indexes: grads and sources 0 fp32, 1 fp16, 2 bf16; model outputs
 // additionally 3 = none.

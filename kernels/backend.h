@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "kernels/kernels.h"
+
+namespace zshard::kernels {
+
+// Memory and kernels of one kind of device, behind one interface so that the
+// ZeRO engine runs unchanged on host or GPU buffers. Pointers passed to a
+// backend live on its device. Kernels are asynchronous on a GPU (ordered on
+// the backend's compute stream) except those returning a value, which wait.
+// Chosen in one place: backendFor().
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+  virtual bool onHost() const = 0;
+
+  virtual void* allocate(size_t bytes) = 0;  // zero-filled; throws on failure
+  virtual void release(void* p) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // both on this device
+  virtual void copyToHost(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copyFromHost(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void zero(void* p, size_t bytes) = 0;
+  virtual void synchronize() = 0;  // all queued work done
+  // The compute stream (cudaStream_t) on a GPU; nullptr on the host.
+  virtual void* stream() const = 0;
+
+  virtual void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n,
+                        const AdamHyper& h, float grad_scale) = 0;
+  virtual void sgdStep(float* master, float* momentum_buf, ConstView grad, View model, int64_t n,
+                       const SgdHyper& h, float grad_scale) = 0;
+  virtual void lambUpdate(const float* master, float* m, float* v, ConstView grad, float* update,
+                          int64_t n, const AdamHyper& h, float grad_scale) = 0;
+  virtual void applyUpdate(float* master, const float* update, float alpha, View model, int64_t n) = 0;
+  virtual bool unscale(View x, int64_t n, float multiplier) = 0;
+  virtual bool hasNonFinite(ConstView x, int64_t n) = 0;
+  virtual double squaredNorm(ConstView x, int64_t n) = 0;
+  virtual void scale(View x, int64_t n, float s) = 0;
+  virtual void cast(ConstView src, View dst, int64_t n) = 0;
+  virtual void accumulate(View dst, ConstView src, int64_t n) = 0;
+};
+
+// The host backend (kernels.h's CPU kernels); shared, thread-safe.
+Backend& cpuBackend();
+
+// The CUDA backend for one GPU (created on first use, one per device).
+// Throws Error when this build has no CUDA or the device is unusable.
+Backend& cudaBackend(int device);
+
+// Whether a usable CUDA device exists (false in CPU-only builds and on
+// machines without a driver or GPU).
+bool cudaAvailable();
+
+// "cpu", or "cuda" with the local rank's GPU (local_rank % device count).
+Backend& backendFor(bool use_gpu, int local_rank);
+
+}  // namespace zshard::kernels

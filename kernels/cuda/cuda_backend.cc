@@ -1,0 +1,177 @@
+// The CUDA Backend: device memory, one compute stream per device, and the
+// kernel launchers of kernels/cuda. CUDA types stay in kernels/cuda.
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "runtime/core/error.h"
+
+#define ZSHARD_CHECK_CUDA(call)                                                                   \
+  do {                                                                                            \
+    const cudaError_t zshard_err = (call);                                                        \
+    if (zshard_err != cudaSuccess) {                                                              \
+      throw Error(std::string(#call) + " failed at " __FILE__ ":" + std::to_string(__LINE__) + ": " + \
+                  cudaGetErrorName(zshard_err) + " (" + cudaGetErrorString(zshard_err) +            \
+                  "; CUDA runtime " + std::to_string(CUDART_VERSION) + ")");                       \
+    }                                                                                             \
+  } while (0)
+
+namespace zshard::kernels {
+
+namespace {
+
+class CudaBackend : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    ZSHARD_CHECK_CUDA(cudaSetDevice(device));
+    ZSHARD_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    ZSHARD_CHECK_CUDA(cudaDeviceGetAttribute(&launch_.sm_count, cudaDevAttrMultiProcessorCount, device));
+    launch_.stream = stream_;
+    ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&flag_), sizeof(int32_t)));
+    ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&result_), sizeof(double)));
+    ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&partials_), sizeof(double) * cuda::normBlocks(launch_)));
+  }
+
+  std::string name() const override { return "cuda:" + std::to_string(device_); }
+  bool onHost() const override { return false; }
+  void* stream() const override { return stream_; }
+
+  void* allocate(size_t bytes) override {
+    use();
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
+    if (e != cudaSuccess) {
+      throw Error("out of GPU memory on " + name() + " allocating " + std::to_string(bytes) + " bytes (" +
+                  cudaGetErrorString(e) + ")");
+    }
+    ZSHARD_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes, stream_));
+    return p;
+  }
+  void release(void* p) override {
+    use();
+    cudaStreamSynchronize(stream_);
+    cudaFree(p);
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void copyToHost(void* dst, const void* src, size_t bytes) override {
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
+  }
+  void copyFromHost(void* dst, const void* src, size_t bytes) override {
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
+  }
+  void zero(void* p, size_t bytes) override {
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes, stream_));
+  }
+  void synchronize() override {
+    use();
+    ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
+  }
+
+  void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n, const AdamHyper& h,
+                float grad_scale) override {
+    use();
+    cuda::launchAdam(launch_, master, m, v, grad, model, n, adamCoeffs(h), grad_scale, h.scale_ptr, h.skip_ptr);
+  }
+  void sgdStep(float* master, float* buf, ConstView grad, View model, int64_t n, const SgdHyper& h,
+               float grad_scale) override {
+    use();
+    cuda::launchSgd(launch_, master, buf, grad, model, n, sgdCoeffs(h), grad_scale);
+  }
+  void lambUpdate(const float* master, float* m, float* v, ConstView grad, float* update, int64_t n,
+                  const AdamHyper& h, float grad_scale) override {
+    use();
+    cuda::launchLamb(launch_, master, m, v, grad, update, n, lambCoeffs(h), grad_scale);
+  }
+  void applyUpdate(float* master, const float* update, float alpha, View model, int64_t n) override {
+    use();
+    cuda::launchApply(launch_, master, update, alpha, model, n);
+  }
+  bool unscale(View x, int64_t n, float multiplier) override {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemsetAsync(flag_, 0, sizeof(int32_t), stream_));
+    cuda::launchUnscale(launch_, x, n, multiplier, flag_);
+    return readFlag();
+  }
+  bool hasNonFinite(ConstView x, int64_t n) override {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemsetAsync(flag_, 0, sizeof(int32_t), stream_));
+    cuda::launchNonFinite(launch_, x, n, flag_);
+    return readFlag();
+  }
+  double squaredNorm(ConstView x, int64_t n) override {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    use();
+    cuda::launchSquaredNorm(launch_, x, n, partials_, cuda::normBlocks(launch_), result_);
+    double out = 0;
+    ZSHARD_CHECK_CUDA(cudaMemcpyAsync(&out, result_, sizeof out, cudaMemcpyDeviceToHost, stream_));
+    ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
+    return out;
+  }
+  void scale(View x, int64_t n, float s) override { unscale(x, n, s); }
+  void cast(ConstView src, View dst, int64_t n) override {
+    use();
+    cuda::launchCast(launch_, src, dst, n);
+  }
+  void accumulate(View dst, ConstView src, int64_t n) override {
+    use();
+    cuda::launchAccumulate(launch_, dst, src, n);
+  }
+
+ private:
+  // Calls may come from any thread (the comm thread too): bind the device.
+  void use() const { ZSHARD_CHECK_CUDA(cudaSetDevice(device_)); }
+
+  bool readFlag() {
+    int32_t host = 0;
+    ZSHARD_CHECK_CUDA(cudaMemcpyAsync(&host, flag_, sizeof host, cudaMemcpyDeviceToHost, stream_));
+    ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
+    return host != 0;
+  }
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cuda::Launch launch_;
+  std::mutex scratch_mutex_;
+  int32_t* flag_ = nullptr;
+  double* result_ = nullptr;
+  double* partials_ = nullptr;
+};
+
+}  // namespace
+
+bool cudaAvailable() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+Backend& cudaBackend(int device) {
+  static std::mutex mutex;
+  static std::map<int, std::unique_ptr<CudaBackend>> backends;
+  std::lock_guard<std::mutex> lock(mutex);
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || device < 0 || device >= count) {
+    throw Error("no usable GPU " + std::to_string(device) + ": " +
+                (e != cudaSuccess ? std::string(cudaGetErrorName(e)) : std::to_string(count) + " visible") +
+                "; run on a GPU node or set \"use_gpu\" off");
+  }
+  auto& slot = backends[device];
+  if (!slot) slot = std::make_unique<CudaBackend>(device);
+  return *slot;
+}
+
+}  // namespace zshard::kernels

@@ -1,0 +1,65 @@
+#pragma once
+
+// Host-side helpers of the CUDA launchers: dtype -> C++ type dispatch,
+// alignment, grid size, and launch-error checks.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/element.cuh"
+#include "kernels/kernels.h"
+#include "runtime/core/error.h"
+
+namespace zshard::kernels::cuda {
+
+template <typename T>
+struct Tag {
+  using type = T;
+};
+
+template <typename F>
+void dispatch(DType t, F&& f) {
+  switch (t) {
+    case DType::kFloat16: return f(Tag<__half>{});
+    case DType::kBFloat16: return f(Tag<__nv_bfloat16>{});
+    default: return f(Tag<float>{});
+  }
+}
+
+// Like dispatch, with NoStore for an absent output.
+template <typename F>
+void dispatchOut(View v, F&& f) {
+  if (v.data == nullptr) return f(Tag<NoStore>{});
+  dispatch(v.dtype, f);
+}
+
+template <typename F>
+void dispatchAligned(bool aligned, F&& f) {
+  if (aligned) return f(std::true_type{});
+  f(std::false_type{});
+}
+
+inline bool aligned16(std::initializer_list<const void*> ptrs) {
+  return std::all_of(ptrs.begin(), ptrs.end(),
+                     [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; });
+}
+
+constexpr int kThreads = 256;
+
+// Enough blocks to fill every SM (2048 threads each), fewer for small n.
+inline int gridFor(int64_t n, int sm_count) {
+  const int64_t needed = (n + int64_t(kThreads) * kVec - 1) / (int64_t(kThreads) * kVec);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(needed, int64_t(sm_count) * 8)));
+}
+
+inline void checkLaunch(const char* kernel) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    throw Error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorName(e) + " (" +
+                cudaGetErrorString(e) + ")");
+  }
+}
+
+}  // namespace zshard::kernels::cuda
