@@ -40,7 +40,8 @@ inline AdamCoeffs adamCoeffs(const AdamHyper& h) {
 }
 
 inline SgdCoeffs sgdCoeffs(const SgdHyper& h) {
-  return {h.lr, h.momentum, 1.f - h.dampening, h.weight_decay, h.step <= 1, h.nesterov, h.momentum != 0.f};
+  return {h.lr,        h.momentum, 1.f - h.dampening, h.weight_decay,
+          h.step <= 1, h.nesterov, h.momentum != 0.f};
 }
 
 // Lamb's decay is always part of the update.

@@ -35,7 +35,8 @@ class Backend {
                        const SgdHyper& h, float grad_scale) = 0;
   virtual void lambUpdate(const float* master, float* m, float* v, ConstView grad, float* update,
                           int64_t n, const AdamHyper& h, float grad_scale) = 0;
-  virtual void applyUpdate(float* master, const float* update, float alpha, View model, int64_t n) = 0;
+  virtual void applyUpdate(float* master, const float* update, float alpha, View model,
+                           int64_t n) = 0;
   virtual bool unscale(View x, int64_t n, float multiplier) = 0;
   virtual bool hasNonFinite(ConstView x, int64_t n) = 0;
   virtual double squaredNorm(ConstView x, int64_t n) = 0;
@@ -57,5 +58,36 @@ bool cudaAvailable();
 
 // "cpu", or "cuda" with the local rank's GPU (local_rank % device count).
 Backend& backendFor(bool use_gpu, int local_rank);
+
+}  // namespace zshard::kernels
+
+namespace zshard::kernels {
+
+// Owned memory of one Backend (zeroed at allocation); movable, not copyable.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend& backend, size_t bytes)
+      : backend_(&backend), data_(backend.allocate(bytes)), bytes_(bytes) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(backend_, o.backend_);
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  ~DeviceBuffer() {
+    if (data_ != nullptr) backend_->release(data_);
+  }
+  char* data() const { return static_cast<char*>(data_); }
+  float* floats() const { return static_cast<float*>(data_); }
+  size_t size() const { return bytes_; }
+  bool empty() const { return bytes_ == 0; }
+
+ private:
+  Backend* backend_ = nullptr;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
 
 }  // namespace zshard::kernels

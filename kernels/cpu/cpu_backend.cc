@@ -17,14 +17,19 @@ class CpuBackend : public Backend {
   void* allocate(size_t bytes) override {
     // 64-byte aligned so that shards start on vector (and cache line) boundaries.
     void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    if (p == nullptr) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    if (p == nullptr)
+      throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
     std::memset(p, 0, bytes);
     return p;
   }
   void release(void* p) override { std::free(p); }
   void copy(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
-  void copyToHost(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
-  void copyFromHost(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
+  void copyToHost(void* dst, const void* src, size_t bytes) override {
+    std::memmove(dst, src, bytes);
+  }
+  void copyFromHost(void* dst, const void* src, size_t bytes) override {
+    std::memmove(dst, src, bytes);
+  }
   void zero(void* p, size_t bytes) override { std::memset(p, 0, bytes); }
   void synchronize() override {}
   void* stream() const override { return nullptr; }
@@ -41,10 +46,13 @@ class CpuBackend : public Backend {
                   const AdamHyper& h, float grad_scale) override {
     kernels::lambUpdate(master, m, v, grad, update, n, h, grad_scale);
   }
-  void applyUpdate(float* master, const float* update, float alpha, View model, int64_t n) override {
+  void applyUpdate(float* master, const float* update, float alpha, View model,
+                   int64_t n) override {
     kernels::applyUpdate(master, update, alpha, model, n);
   }
-  bool unscale(View x, int64_t n, float multiplier) override { return kernels::unscale(x, n, multiplier); }
+  bool unscale(View x, int64_t n, float multiplier) override {
+    return kernels::unscale(x, n, multiplier);
+  }
   bool hasNonFinite(ConstView x, int64_t n) override { return kernels::hasNonFinite(x, n); }
   double squaredNorm(ConstView x, int64_t n) override { return kernels::squaredNorm(x, n); }
   void scale(View x, int64_t n, float s) override { kernels::scale(x, n, s); }

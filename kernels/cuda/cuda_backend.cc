@@ -10,14 +10,14 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "runtime/core/error.h"
 
-#define ZSHARD_CHECK_CUDA(call)                                                                   \
-  do {                                                                                            \
-    const cudaError_t zshard_err = (call);                                                        \
-    if (zshard_err != cudaSuccess) {                                                              \
-      throw Error(std::string(#call) + " failed at " __FILE__ ":" + std::to_string(__LINE__) + ": " + \
-                  cudaGetErrorName(zshard_err) + " (" + cudaGetErrorString(zshard_err) +            \
-                  "; CUDA runtime " + std::to_string(CUDART_VERSION) + ")");                       \
-    }                                                                                             \
+#define ZSHARD_CHECK_CUDA(call)                                                                 \
+  do {                                                                                          \
+    const cudaError_t zshard_err = (call);                                                      \
+    if (zshard_err != cudaSuccess) {                                                            \
+      throw Error(std::string(#call) + " failed at " __FILE__ ":" + std::to_string(__LINE__) +  \
+                  ": " + cudaGetErrorName(zshard_err) + " (" + cudaGetErrorString(zshard_err) + \
+                  "; CUDA runtime " + std::to_string(CUDART_VERSION) + ")");                    \
+    }                                                                                           \
   } while (0)
 
 namespace zshard::kernels {
@@ -29,11 +29,13 @@ class CudaBackend : public Backend {
   explicit CudaBackend(int device) : device_(device) {
     ZSHARD_CHECK_CUDA(cudaSetDevice(device));
     ZSHARD_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    ZSHARD_CHECK_CUDA(cudaDeviceGetAttribute(&launch_.sm_count, cudaDevAttrMultiProcessorCount, device));
+    ZSHARD_CHECK_CUDA(
+        cudaDeviceGetAttribute(&launch_.sm_count, cudaDevAttrMultiProcessorCount, device));
     launch_.stream = stream_;
     ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&flag_), sizeof(int32_t)));
     ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&result_), sizeof(double)));
-    ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&partials_), sizeof(double) * cuda::normBlocks(launch_)));
+    ZSHARD_CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&partials_),
+                                 sizeof(double) * cuda::normBlocks(launch_)));
   }
 
   std::string name() const override { return "cuda:" + std::to_string(device_); }
@@ -45,8 +47,8 @@ class CudaBackend : public Backend {
     void* p = nullptr;
     const cudaError_t e = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
     if (e != cudaSuccess) {
-      throw Error("out of GPU memory on " + name() + " allocating " + std::to_string(bytes) + " bytes (" +
-                  cudaGetErrorString(e) + ")");
+      throw Error("out of GPU memory on " + name() + " allocating " + std::to_string(bytes) +
+                  " bytes (" + cudaGetErrorString(e) + ")");
     }
     ZSHARD_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes, stream_));
     return p;
@@ -79,10 +81,11 @@ class CudaBackend : public Backend {
     ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
   }
 
-  void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n, const AdamHyper& h,
-                float grad_scale) override {
+  void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n,
+                const AdamHyper& h, float grad_scale) override {
     use();
-    cuda::launchAdam(launch_, master, m, v, grad, model, n, adamCoeffs(h), grad_scale, h.scale_ptr, h.skip_ptr);
+    cuda::launchAdam(launch_, master, m, v, grad, model, n, adamCoeffs(h), grad_scale, h.scale_ptr,
+                     h.skip_ptr);
   }
   void sgdStep(float* master, float* buf, ConstView grad, View model, int64_t n, const SgdHyper& h,
                float grad_scale) override {
@@ -94,7 +97,8 @@ class CudaBackend : public Backend {
     use();
     cuda::launchLamb(launch_, master, m, v, grad, update, n, lambCoeffs(h), grad_scale);
   }
-  void applyUpdate(float* master, const float* update, float alpha, View model, int64_t n) override {
+  void applyUpdate(float* master, const float* update, float alpha, View model,
+                   int64_t n) override {
     use();
     cuda::launchApply(launch_, master, update, alpha, model, n);
   }
@@ -165,9 +169,10 @@ Backend& cudaBackend(int device) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || device < 0 || device >= count) {
-    throw Error("no usable GPU " + std::to_string(device) + ": " +
-                (e != cudaSuccess ? std::string(cudaGetErrorName(e)) : std::to_string(count) + " visible") +
-                "; run on a GPU node or set \"use_gpu\" off");
+    throw Error(
+        "no usable GPU " + std::to_string(device) + ": " +
+        (e != cudaSuccess ? std::string(cudaGetErrorName(e)) : std::to_string(count) + " visible") +
+        "; run on a GPU node or set \"use_gpu\" off");
   }
   auto& slot = backends[device];
   if (!slot) slot = std::make_unique<CudaBackend>(device);

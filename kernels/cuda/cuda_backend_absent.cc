@@ -4,11 +4,14 @@
 
 namespace zshard::kernels {
 
-bool cudaAvailable() { return false; }
+bool cudaAvailable() {
+  return false;
+}
 
 Backend& cudaBackend(int device) {
-  throw Error("GPU " + std::to_string(device) +
-              " requested, but this zshard was built without CUDA (reconfigure with a CUDA toolkit)");
+  throw Error(
+      "GPU " + std::to_string(device) +
+      " requested, but this zshard was built without CUDA (reconfigure with a CUDA toolkit)");
 }
 
 }  // namespace zshard::kernels

@@ -15,21 +15,25 @@ kernels::View offsetView(kernels::View v, int64_t elements) {
 
 }  // namespace
 
-ShardOptimizer::ShardOptimizer(const config::OptimizerConfig& cfg, const float* initial,
-                               int64_t numel, std::vector<Segment> segments, int num_params)
+ShardOptimizer::ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
+                               const float* initial_host, int64_t numel,
+                               std::vector<Segment> segments, int num_params)
     : cfg_(cfg),
-      master_(initial, initial + numel),
+      backend_(backend),
+      numel_(numel),
+      master_(backend, numel * sizeof(float)),
       segments_(std::move(segments)),
       num_params_(num_params) {
+  backend.copyFromHost(master_.data(), initial_host, numel * sizeof(float));
+  const size_t bytes = numel * sizeof(float);
   const bool sgd = cfg.type == config::OptimizerType::kSgd;
-  if (!sgd || cfg.momentum != 0) m_.assign(numel, 0.f);
-  if (!sgd) v_.assign(numel, 0.f);
-  if (cfg.type == config::OptimizerType::kLamb) scratch_.assign(numel, 0.f);
+  if (!sgd || cfg.momentum != 0) m_ = kernels::DeviceBuffer(backend, bytes);
+  if (!sgd) v_ = kernels::DeviceBuffer(backend, bytes);
+  if (cfg.type == config::OptimizerType::kLamb) scratch_ = kernels::DeviceBuffer(backend, bytes);
 }
 
 int64_t ShardOptimizer::stateBytes() const {
-  return static_cast<int64_t>((master_.size() + m_.size() + v_.size() + scratch_.size()) *
-                              sizeof(float));
+  return static_cast<int64_t>(master_.size() + m_.size() + v_.size() + scratch_.size());
 }
 
 kernels::AdamHyper ShardOptimizer::adamHyper(float lr) const {
@@ -57,13 +61,13 @@ void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float gr
       h.weight_decay = static_cast<float>(cfg_.weight_decay);
       h.nesterov = cfg_.nesterov;
       h.step = step_;
-      kernels::sgdStep(master_.data(), m_.empty() ? nullptr : m_.data(), grad, model, numel(), h,
+      backend_.sgdStep(master(), m_.empty() ? nullptr : m_.floats(), grad, model, numel(), h,
                        grad_multiplier);
       return;
     }
     case config::OptimizerType::kLamb: return lambStep(grad, model, grad_multiplier, lr, sum);
     default:
-      kernels::adamStep(master_.data(), m_.data(), v_.data(), grad, model, numel(), adamHyper(lr),
+      backend_.adamStep(master(), m_.floats(), v_.floats(), grad, model, numel(), adamHyper(lr),
                         grad_multiplier);
   }
 }
@@ -72,22 +76,21 @@ void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float gr
 // [min_coeff, max_coeff], from norms summed over every rank's pieces.
 void ShardOptimizer::lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                               float lr, const SumAcrossRanks& sum) {
-  kernels::lambUpdate(master_.data(), m_.data(), v_.data(), grad, scratch_.data(), numel(),
-                      adamHyper(lr), grad_multiplier);
+  float* update = scratch_.floats();
+  backend_.lambUpdate(master(), m_.floats(), v_.floats(), grad, update, numel(), adamHyper(lr),
+                      grad_multiplier);
   std::vector<double> norms(2 * static_cast<size_t>(num_params_), 0.0);
   for (const Segment& s : segments_) {
-    norms[2 * s.param] +=
-        kernels::squaredNorm({master_.data() + s.offset, DType::kFloat32}, s.numel);
-    norms[2 * s.param + 1] +=
-        kernels::squaredNorm({scratch_.data() + s.offset, DType::kFloat32}, s.numel);
+    norms[2 * s.param] += backend_.squaredNorm({master() + s.offset, DType::kFloat32}, s.numel);
+    norms[2 * s.param + 1] += backend_.squaredNorm({update + s.offset, DType::kFloat32}, s.numel);
   }
   if (sum) sum(norms);
   for (const Segment& s : segments_) {
     const double w = std::sqrt(norms[2 * s.param]), u = std::sqrt(norms[2 * s.param + 1]);
     double ratio = (w > 0 && u > 0) ? w / u : 1.0;
     ratio = std::clamp(ratio, cfg_.min_coeff, cfg_.max_coeff);
-    kernels::applyUpdate(master_.data() + s.offset, scratch_.data() + s.offset,
-                         static_cast<float>(-lr * ratio), offsetView(model, s.offset), s.numel);
+    backend_.applyUpdate(master() + s.offset, update + s.offset, static_cast<float>(-lr * ratio),
+                         offsetView(model, s.offset), s.numel);
   }
 }
 

@@ -4,7 +4,7 @@
 #include <functional>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 #include "runtime/config/config.h"
 
 namespace zshard::optim {
@@ -25,9 +25,11 @@ using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 // buffers; not thread-safe.
 class ShardOptimizer {
  public:
-  // `initial` (numel floats) seeds the master weights.
-  ShardOptimizer(const config::OptimizerConfig& cfg, const float* initial, int64_t numel,
-                 std::vector<Segment> segments, int num_params);
+  // `initial_host` (numel floats, host memory) seeds the master weights;
+  // all state lives on `backend`'s device.
+  ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
+                 const float* initial_host, int64_t numel, std::vector<Segment> segments,
+                 int num_params);
 
   // One step over the shard: grads (reduced, still scaled) times
   // grad_multiplier; writes the updated weights to `model` (may be none).
@@ -35,11 +37,11 @@ class ShardOptimizer {
   void step(kernels::ConstView grad, kernels::View model, float grad_multiplier, float lr,
             const SumAcrossRanks& sum);
 
-  float* master() { return master_.data(); }
-  const float* master() const { return master_.data(); }
-  float* exp_avg() { return m_.data(); }
-  float* exp_avg_sq() { return v_.data(); }
-  int64_t numel() const { return static_cast<int64_t>(master_.size()); }
+  // Device pointers (host pointers on the CPU backend).
+  float* master() { return master_.floats(); }
+  float* exp_avg() { return m_.floats(); }
+  float* exp_avg_sq() { return v_.floats(); }
+  int64_t numel() const { return numel_; }
   int64_t stepCount() const { return step_; }
   void setStepCount(int64_t step) { step_ = step; }
   // Bytes of optimizer state held (master + moments + scratch).
@@ -51,7 +53,9 @@ class ShardOptimizer {
   kernels::AdamHyper adamHyper(float lr) const;
 
   config::OptimizerConfig cfg_;
-  std::vector<float> master_, m_, v_, scratch_;
+  kernels::Backend& backend_;
+  int64_t numel_;
+  kernels::DeviceBuffer master_, m_, v_, scratch_;
   std::vector<Segment> segments_;
   int num_params_;
   int64_t step_ = 0;

@@ -16,12 +16,12 @@ class BoundaryReducer : public GradientReducer {
         comm_(comm),
         options_(o),
         element_(dtypeSize(o.grad_dtype)),
-        flat_(plan.totalNumel() * element_, 0) {}
+        flat_(*o.backend, plan.totalNumel() * element_) {}
 
   void addGradient(int param, const void* grad) override {
     const shard::ParamSlot& slot = plan_.params().at(param);
-    kernels::accumulate({flat_.data() + slot.offset * element_, options_.grad_dtype},
-                        {grad, options_.grad_dtype}, slot.numel);
+    options_.backend->accumulate({flat_.data() + slot.offset * element_, options_.grad_dtype},
+                                 {grad, options_.grad_dtype}, slot.numel);
   }
 
   void endMicroStep(bool boundary) override {
@@ -34,7 +34,7 @@ class BoundaryReducer : public GradientReducer {
     return {flat_.data() + plan_.ownerRange(comm_.rank()).begin * element_, options_.grad_dtype};
   }
 
-  void zero() override { std::memset(flat_.data(), 0, flat_.size()); }
+  void zero() override { options_.backend->zero(flat_.data(), flat_.size()); }
   int64_t gradientBytes() const override { return static_cast<int64_t>(flat_.size()); }
   int64_t bucketBytes() const override { return 0; }
 
@@ -43,7 +43,7 @@ class BoundaryReducer : public GradientReducer {
   comm::Communicator& comm_;
   ReducerOptions options_;
   size_t element_;
-  std::vector<char> flat_;
+  kernels::DeviceBuffer flat_;
 };
 
 }  // namespace

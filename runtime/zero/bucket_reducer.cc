@@ -20,7 +20,7 @@ class BucketReducer : public GradientReducer {
         element_(dtypeSize(o.grad_dtype)),
         buckets_(plan.buckets(o.bucket_numel)),
         own_(plan.ownerRange(comm.rank())),
-        partition_(plan.shardNumel() * element_, 0) {
+        partition_(*o.backend, plan.shardNumel() * element_) {
     for (const shard::Range& b : buckets_) params_in_.push_back(plan.paramsIn(b));
     bucket_of_param_.resize(plan.params().size());
     for (size_t b = 0; b < buckets_.size(); ++b) {
@@ -40,9 +40,9 @@ class BucketReducer : public GradientReducer {
     for (int b : bucket_of_param_[param]) {
       char* buffer = bufferFor(b);
       const shard::Range part = shard::intersect(slot.range(), buckets_[b]);
-      std::memcpy(buffer + (part.begin - buckets_[b].begin) * element_,
-                  static_cast<const char*>(grad) + (part.begin - slot.offset) * element_,
-                  part.size() * element_);
+      options_.backend->copy(buffer + (part.begin - buckets_[b].begin) * element_,
+                             static_cast<const char*>(grad) + (part.begin - slot.offset) * element_,
+                             part.size() * element_);
       if (--pending_[b] == 0) launch(b);
     }
   }
@@ -58,7 +58,7 @@ class BucketReducer : public GradientReducer {
   }
 
   kernels::View ownedGradients() override { return {partition_.data(), options_.grad_dtype}; }
-  void zero() override { std::memset(partition_.data(), 0, partition_.size()); }
+  void zero() override { options_.backend->zero(partition_.data(), partition_.size()); }
   int64_t gradientBytes() const override { return static_cast<int64_t>(partition_.size()); }
   int64_t bucketBytes() const override {
     int64_t bytes = 0;
@@ -86,7 +86,7 @@ class BucketReducer : public GradientReducer {
   char* bufferFor(int b) {
     if (buffer_of_bucket_[b] < 0) {
       buffer_of_bucket_[b] = takeBuffer();
-      std::memset(pool_[buffer_of_bucket_[b]].data(), 0, buckets_[b].size() * element_);
+      options_.backend->zero(pool_[buffer_of_bucket_[b]].data(), buckets_[b].size() * element_);
     }
     return pool_[buffer_of_bucket_[b]].data();
   }
@@ -98,7 +98,7 @@ class BucketReducer : public GradientReducer {
       free_.pop_back();
       return i;
     }
-    pool_.emplace_back(std::min(plan_.totalNumel(), roundedBucket()) * element_);
+    pool_.emplace_back(*options_.backend, std::min(plan_.totalNumel(), roundedBucket()) * element_);
     return static_cast<int>(pool_.size()) - 1;
   }
 
@@ -120,7 +120,7 @@ class BucketReducer : public GradientReducer {
     if (!mine.empty()) {
       // My chunk starts after the chunks of lower ranks within the bucket.
       const int64_t chunk_at = mine.begin - buckets_[f.bucket].begin;
-      kernels::accumulate(
+      options_.backend->accumulate(
           {partition_.data() + (mine.begin - own_.begin) * element_, options_.grad_dtype},
           {pool_[f.buffer].data() + chunk_at * element_, options_.grad_dtype}, mine.size());
     }
@@ -133,12 +133,12 @@ class BucketReducer : public GradientReducer {
   size_t element_;
   std::vector<shard::Range> buckets_;
   shard::Range own_;
-  std::vector<char> partition_;
+  kernels::DeviceBuffer partition_;
   std::vector<std::vector<int>> params_in_;
   std::vector<std::vector<int>> bucket_of_param_;
   std::vector<bool> arrived_, launched_;
   std::vector<int> pending_, buffer_of_bucket_;
-  std::vector<std::vector<char>> pool_;
+  std::vector<kernels::DeviceBuffer> pool_;
   std::vector<int> free_;
   std::deque<InFlight> in_flight_;
 };

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/shard/shard_plan.h"
 
@@ -15,8 +15,9 @@ namespace zshard::zero {
 class GradientReducer {
  public:
   virtual ~GradientReducer() = default;
-  // One parameter's gradient of the current micro step (plan dtype of the
-  // gradient, parameter numel elements), copied before return.
+  // One parameter's gradient of the current micro step (grad dtype,
+  // parameter numel elements, on the backend's device), consumed in order
+  // on the device before any later work.
   virtual void addGradient(int param, const void* grad) = 0;
   // The micro step's backward is over; gradients never added count as zero.
   // At the accumulation boundary every reduction has finished on return.
@@ -30,6 +31,7 @@ class GradientReducer {
 };
 
 struct ReducerOptions {
+  kernels::Backend* backend = nullptr;  // where gradients live; required
   DType grad_dtype = DType::kFloat32;
   int64_t bucket_numel = 500000000;
   comm::Millis timeout = std::chrono::seconds(300);

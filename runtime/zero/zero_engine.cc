@@ -40,7 +40,8 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
     : plan_(planFor(params, comm.size(), options)),
       comm_(comm),
       options_(options),
-      flat_params_(plan_.totalNumel() * dtypeSize(options.param_dtype), 0),
+      backend_(options.backend != nullptr ? *options.backend : kernels::cpuBackend()),
+      flat_params_(backend_, plan_.totalNumel() * dtypeSize(options.param_dtype)),
       scaler_(options.loss_scaling ? options.loss_scaler : optim::LossScalerOptions{1.0}) {
   if (initial.size() != params.size()) {
     throw Error("ZeroEngine: " +
@@ -54,13 +55,15 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
     const shard::ParamSlot& s = plan_.params()[i];
     std::memcpy(staged.data() + s.offset, initial[i], s.numel * sizeof(float));
   }
-  kernels::cast({staged.data(), DType::kFloat32}, {flat_params_.data(), options.param_dtype},
+  std::vector<char> rounded(flat_params_.size());
+  kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
                 plan_.totalNumel());
+  backend_.copyFromHost(flat_params_.data(), rounded.data(), rounded.size());
   const shard::Range own = plan_.ownerRange(comm.rank());
-  optimizer_ = std::make_unique<optim::ShardOptimizer>(optimizer, staged.data() + own.begin,
-                                                       own.size(), segmentsOf(plan_, comm.rank()),
-                                                       static_cast<int>(params.size()));
-  ReducerOptions r{options.grad_dtype, options.bucket_numel, options.timeout};
+  optimizer_ = std::make_unique<optim::ShardOptimizer>(
+      optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
+      static_cast<int>(params.size()));
+  ReducerOptions r{&backend_, options.grad_dtype, options.bucket_numel, options.timeout};
   reducer_ =
       options.stage == 1 ? makeBoundaryReducer(plan_, comm, r) : makeBucketReducer(plan_, comm, r);
 }
@@ -76,12 +79,16 @@ void ZeroEngine::addGradient(int i, const void* grad) {
 // Sums a few scalars over ranks (flags, squared norms) in double: gathers
 // every rank's values (allGather only moves bytes; a double travels as two
 // fp32 slots) and adds them in rank order, so every rank gets the same sum.
+// The gather runs in the backend's memory (device memory for NCCL).
 void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
   const size_t n = values.size();
   std::vector<double> all(n * comm_.size());
   std::memcpy(all.data() + n * comm_.rank(), values.data(), n * sizeof(double));
+  kernels::DeviceBuffer staging(backend_, all.size() * sizeof(double));
+  backend_.copyFromHost(staging.data(), all.data(), staging.size());
   std::vector<int64_t> counts(comm_.size(), static_cast<int64_t>(2 * n));
-  comm_.allGather(all.data(), DType::kFloat32, counts)->wait(options_.timeout);
+  comm_.allGather(staging.data(), DType::kFloat32, counts)->wait(options_.timeout);
+  backend_.copyToHost(all.data(), staging.data(), staging.size());
   for (size_t i = 0; i < n; ++i) {
     values[i] = 0;
     for (int r = 0; r < comm_.size(); ++r) values[i] += all[r * n + i];
@@ -90,13 +97,13 @@ void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
 
 bool ZeroEngine::globalOverflow(kernels::View grads) {
   std::vector<double> flag = {
-      kernels::hasNonFinite({grads.data, grads.dtype}, plan_.shardNumel()) ? 1.0 : 0.0};
+      backend_.hasNonFinite({grads.data, grads.dtype}, plan_.shardNumel()) ? 1.0 : 0.0};
   allReduceDoubles(flag);
   return flag[0] != 0;
 }
 
 double ZeroEngine::globalSquaredNorm(kernels::View grads) {
-  std::vector<double> sq = {kernels::squaredNorm({grads.data, grads.dtype}, plan_.shardNumel())};
+  std::vector<double> sq = {backend_.squaredNorm({grads.data, grads.dtype}, plan_.shardNumel())};
   allReduceDoubles(sq);
   return sq[0];
 }

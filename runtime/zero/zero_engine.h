@@ -14,6 +14,9 @@
 namespace zshard::zero {
 
 struct EngineOptions {
+  // Where parameters, gradients and optimizer state live (and the
+  // communicator's buffers): nullptr = the host (cpuBackend()).
+  kernels::Backend* backend = nullptr;
   int stage = 2;                         // 1 or 2
   DType param_dtype = DType::kBFloat16;  // the model's copy
   DType grad_dtype = DType::kBFloat16;
@@ -49,7 +52,8 @@ class ZeroEngine {
              comm::Communicator& comm, const config::OptimizerConfig& optimizer,
              const EngineOptions& options);
 
-  // Parameter i inside the flat model buffer (param_dtype); updated by step().
+  // Parameter i inside the flat model buffer (param_dtype, on the backend's
+  // device); updated by step().
   void* parameter(int i);
   const shard::ShardPlan& plan() const { return plan_; }
 
@@ -78,7 +82,8 @@ class ZeroEngine {
   shard::ShardPlan plan_;
   comm::Communicator& comm_;
   EngineOptions options_;
-  std::vector<char> flat_params_;
+  kernels::Backend& backend_;
+  kernels::DeviceBuffer flat_params_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<optim::ShardOptimizer> optimizer_;
   optim::LossScaler scaler_;

@@ -77,9 +77,12 @@ TEST_P(CudaTwins, AdamSgdLambMatchTheCpuBitForBit) {
   std::mt19937 rng(static_cast<unsigned>(n * 31 + shift));
   Twin p(DType::kFloat32, n, shift), m(DType::kFloat32, n, shift), v(DType::kFloat32, n, shift),
       g(gdt, n, shift), out(mdt, n, shift), upd(DType::kFloat32, n, shift);
-  fillRandom(p, rng, 1), fillRandom(m, rng, 0.1f), fillRandom(v, rng, 0.01f, true), fillRandom(g, rng, 3);
+  fillRandom(p, rng, 1), fillRandom(m, rng, 0.1f), fillRandom(v, rng, 0.01f, true),
+      fillRandom(g, rng, 3);
   out.poisonBoth();
-  auto f = [](Twin& t, bool dev) { return reinterpret_cast<float*>(dev ? t.dev() : t.host.data()); };
+  auto f = [](Twin& t, bool dev) {
+    return reinterpret_cast<float*>(dev ? t.dev() : t.host.data());
+  };
   auto model = [&](bool dev) {
     return has_model ? View{dev ? out.dev() : out.host.data(), mdt} : View{};
   };
@@ -87,7 +90,8 @@ TEST_P(CudaTwins, AdamSgdLambMatchTheCpuBitForBit) {
   h.lr = 1e-2f, h.weight_decay = 0.1f, h.step = 7;
   for (bool adam_w : {true, false}) {
     h.adam_w_mode = adam_w;
-    cpu.adamStep(f(p, false), f(m, false), f(v, false), {g.host.data(), gdt}, model(false), n, h, 0.5f);
+    cpu.adamStep(f(p, false), f(m, false), f(v, false), {g.host.data(), gdt}, model(false), n, h,
+                 0.5f);
     gpu.adamStep(f(p, true), f(m, true), f(v, true), {g.dev(), gdt}, model(true), n, h, 0.5f);
   }
   SgdHyper s;
@@ -95,7 +99,8 @@ TEST_P(CudaTwins, AdamSgdLambMatchTheCpuBitForBit) {
   cpu.sgdStep(f(p, false), f(m, false), {g.host.data(), gdt}, model(false), n, s, 2.f);
   gpu.sgdStep(f(p, true), f(m, true), {g.dev(), gdt}, model(true), n, s, 2.f);
   upd.poisonBoth();
-  cpu.lambUpdate(f(p, false), f(m, false), f(v, false), {g.host.data(), gdt}, f(upd, false), n, h, 1.f);
+  cpu.lambUpdate(f(p, false), f(m, false), f(v, false), {g.host.data(), gdt}, f(upd, false), n, h,
+                 1.f);
   gpu.lambUpdate(f(p, true), f(m, true), f(v, true), {g.dev(), gdt}, f(upd, true), n, h, 1.f);
   cpu.applyUpdate(f(p, false), f(upd, false), -0.01f, model(false), n);
   gpu.applyUpdate(f(p, true), f(upd, true), -0.01f, model(true), n);
@@ -119,7 +124,8 @@ TEST_P(CudaTwins, ReductionsCastsAndAccumulate) {
   fillRandom(x, rng, 2.f);
   const double want = cpu.squaredNorm({x.host.data(), gdt}, n);
   EXPECT_NEAR(gpu.squaredNorm({x.dev(), gdt}, n), want, 1e-12 * want + 1e-300);
-  EXPECT_EQ(gpu.squaredNorm({x.dev(), gdt}, n), gpu.squaredNorm({x.dev(), gdt}, n));  // deterministic
+  EXPECT_EQ(gpu.squaredNorm({x.dev(), gdt}, n),
+            gpu.squaredNorm({x.dev(), gdt}, n));  // deterministic
   EXPECT_FALSE(gpu.hasNonFinite({x.dev(), gdt}, n));
   y.poisonBoth();
   cpu.cast({x.host.data(), gdt}, {y.host.data(), mdt}, n);
@@ -132,7 +138,8 @@ TEST_P(CudaTwins, ReductionsCastsAndAccumulate) {
     const float inf = INFINITY;
     std::vector<char> one(dtypeSize(gdt));
     cast({&inf, DType::kFloat32}, {one.data(), gdt}, 1);
-    cudaBackend(0).copyFromHost(static_cast<char*>(x.dev()) + (n / 2) * dtypeSize(gdt), one.data(), one.size());
+    cudaBackend(0).copyFromHost(static_cast<char*>(x.dev()) + (n / 2) * dtypeSize(gdt), one.data(),
+                                one.size());
     EXPECT_TRUE(gpu.hasNonFinite({x.dev(), gdt}, n));
     EXPECT_TRUE(gpu.unscale({x.dev(), gdt}, n, 1.f));
   }
@@ -141,16 +148,18 @@ TEST_P(CudaTwins, ReductionsCastsAndAccumulate) {
 INSTANTIATE_TEST_SUITE_P(
     DtypeSizeShift, CudaTwins,
     ::testing::Combine(::testing::Values(DType::kFloat32, DType::kFloat16, DType::kBFloat16),
-                       ::testing::Values(-1, int(DType::kFloat32), int(DType::kFloat16), int(DType::kBFloat16)),
-                       ::testing::Values(int64_t{1}, int64_t{7}, int64_t{8}, int64_t{1000}, int64_t{70001},
-                                         int64_t{(1 << 20) + 3}),
+                       ::testing::Values(-1, int(DType::kFloat32), int(DType::kFloat16),
+                                         int(DType::kBFloat16)),
+                       ::testing::Values(int64_t{1}, int64_t{7}, int64_t{8}, int64_t{1000},
+                                         int64_t{70001}, int64_t{(1 << 20) + 3}),
                        ::testing::Values(0, 1, 3)));
 
 TEST(CudaKernels, DeviceScalarsSkipAndScaleWithoutHostSync) {
   SKIP_WITHOUT_GPU();
   Backend& gpu = cudaBackend(0);
   const int64_t n = 4096;
-  Twin p(DType::kFloat32, n, 0), m(DType::kFloat32, n, 0), v(DType::kFloat32, n, 0), g(DType::kFloat32, n, 0);
+  Twin p(DType::kFloat32, n, 0), m(DType::kFloat32, n, 0), v(DType::kFloat32, n, 0),
+      g(DType::kFloat32, n, 0);
   std::mt19937 rng(1);
   fillRandom(p, rng, 1), fillRandom(g, rng, 1);
   Twin skip(DType::kFloat32, 1, 0), scale(DType::kFloat32, 1, 0);
@@ -168,9 +177,9 @@ TEST(CudaKernels, DeviceScalarsSkipAndScaleWithoutHostSync) {
   h.scale_ptr = static_cast<const float*>(scale.dev());
   gpu.adamStep(fp(p), fp(m), fp(v), {g.dev(), DType::kFloat32}, {}, n, h, 1.f);
   h.scale_ptr = nullptr;
-  cpuBackend().adamStep(reinterpret_cast<float*>(p.host.data()), reinterpret_cast<float*>(m.host.data()),
-                        reinterpret_cast<float*>(v.host.data()), {g.host.data(), DType::kFloat32}, {}, n, h,
-                        0.5f);
+  cpuBackend().adamStep(
+      reinterpret_cast<float*>(p.host.data()), reinterpret_cast<float*>(m.host.data()),
+      reinterpret_cast<float*>(v.host.data()), {g.host.data(), DType::kFloat32}, {}, n, h, 0.5f);
   expectSameBits(p, "scaled step");
 }
 
