@@ -152,7 +152,13 @@ INSTANTIATE_TEST_SUITE_P(
                                          int(DType::kBFloat16)),
                        ::testing::Values(int64_t{1}, int64_t{7}, int64_t{8}, int64_t{1000},
                                          int64_t{70001}, int64_t{(1 << 20) + 3}),
-                       ::testing::Values(0, 1, 3)));
+                       ::testing::Values(0, 1, 3)),
+    [](const auto& info) {
+      const auto [g, m, n, shift] = info.param;
+      return std::string("grad_") + dtypeName(g) + "_model_" +
+             (m < 0 ? "none" : dtypeName(static_cast<DType>(m))) + "_n" + std::to_string(n) +
+             "_shift" + std::to_string(shift);
+    });
 
 TEST(CudaKernels, DeviceScalarsSkipAndScaleWithoutHostSync) {
   SKIP_WITHOUT_GPU();

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run_on_gpu.sh [BUNDLE=build/gpu-bundle]: runs every GPU test and the GPU
+# benchmark on a GPU machine, from the bundle made by make_bundle.sh on a
+# build machine (carried over), or builds one first when a full toolchain is
+# here. Prints the benchmark table; exits non-zero if any test failed.
+# Writes results under $OUT when it is set. Target: under 5 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bundle=${1:-build/gpu-bundle}
+if [ ! -x "$bundle/bin/gpu_kernels_test" ]; then
+  echo "no bundle at $bundle: building one"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && tests/gpu/make_bundle.sh build || exit 2
+fi
+out=${OUT:-/tmp/zshard-gpu}
+mkdir -p "$out"
+nccl_lib=$(python3 -c "import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) + '/lib')" 2>/dev/null || true)
+export LD_LIBRARY_PATH="$bundle/lib:${nccl_lib}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export NCCL_SOCKET_IFNAME=lo NCCL_DEBUG=WARN
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+status=0
+for t in "$bundle"/bin/gpu_*_test; do
+  name=$(basename "$t")
+  echo "== $name"
+  if ! timeout 240 "$t" --gtest_brief=1 > "$out/$name.log" 2>&1; then
+    status=1
+  fi
+  grep -E "PASSED|FAILED|SKIPPED|Failure|difference" "$out/$name.log" | head -40
+done
+echo "== bench_optim_gpu"
+timeout 240 "$bundle/bin/bench_optim_gpu" 29 python3 bench/torch_adamw_gpu.py | tee "$out/bench.txt" || status=1
+exit $status
