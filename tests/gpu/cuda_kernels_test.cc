@@ -65,6 +65,13 @@ void expectSameBits(const Twin& t, const char* what) {
 
 using Case = std::tuple<DType, int, int64_t, int>;  // grad dtype, model (-1 none), n, shift
 
+std::string caseName(const Case& c) {
+  const int m = std::get<1>(c);
+  return std::string("grad_") + dtypeName(std::get<0>(c)) + "_model_" +
+         (m < 0 ? "none" : dtypeName(static_cast<DType>(m))) + "_n" +
+         std::to_string(std::get<2>(c)) + "_shift" + std::to_string(std::get<3>(c));
+}
+
 class CudaTwins : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CudaTwins, AdamSgdLambMatchTheCpuBitForBit) {
@@ -153,12 +160,7 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(int64_t{1}, int64_t{7}, int64_t{8}, int64_t{1000},
                                          int64_t{70001}, int64_t{(1 << 20) + 3}),
                        ::testing::Values(0, 1, 3)),
-    [](const auto& info) {
-      const auto [g, m, n, shift] = info.param;
-      return std::string("grad_") + dtypeName(g) + "_model_" +
-             (m < 0 ? "none" : dtypeName(static_cast<DType>(m))) + "_n" + std::to_string(n) +
-             "_shift" + std::to_string(shift);
-    });
+    [](const auto& info) { return caseName(info.param); });
 
 TEST(CudaKernels, DeviceScalarsSkipAndScaleWithoutHostSync) {
   SKIP_WITHOUT_GPU();
