@@ -13,12 +13,12 @@ __global__ void adamKernel(float* __restrict__ master, float* __restrict__ m, fl
                            float grad_scale, const float* scale_ptr, const int32_t* skip_ptr) {
   if (skip_ptr != nullptr && *skip_ptr != 0) return;
   if (scale_ptr != nullptr) grad_scale *= *scale_ptr;
-  ZSHARD_FOR_VEC8(i, n) {
+  ZSHARD_FOR_VEC(i, n) {
     float p[kVec], mm[kVec], vv[kVec], g[kVec];
-    load8<float, kAligned>(master, i, n, p);
-    load8<float, kAligned>(m, i, n, mm);
-    load8<float, kAligned>(v, i, n, vv);
-    load8<G, kAligned>(grad, i, n, g);
+    loadVec<float, kAligned>(master, i, n, p);
+    loadVec<float, kAligned>(m, i, n, mm);
+    loadVec<float, kAligned>(v, i, n, vv);
+    loadVec<G, kAligned>(grad, i, n, g);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
       const float gi = g[k] * grad_scale + c.l2_decay * p[k];
@@ -27,22 +27,24 @@ __global__ void adamKernel(float* __restrict__ master, float* __restrict__ m, fl
       const float denom = sqrtf(vv[k]) * c.inv_sqrt_bias2 + c.eps;
       p[k] -= c.lr * (mm[k] * c.inv_bias1 / denom + c.decoupled_decay * p[k]);
     }
-    store8<float, kAligned>(master, i, n, p);
-    store8<float, kAligned>(m, i, n, mm);
-    store8<float, kAligned>(v, i, n, vv);
-    store8<P, kAligned>(out, i, n, p);
+    storeVec<float, kAligned>(master, i, n, p);
+    storeVec<float, kAligned>(m, i, n, mm);
+    storeVec<float, kAligned>(v, i, n, vv);
+    storeVec<P, kAligned>(out, i, n, p);
   }
 }
 
 template <typename G, typename P, bool kAligned>
-__global__ void sgdKernel(float* __restrict__ master, float* __restrict__ buf, const G* __restrict__ grad,
-                          P* __restrict__ out, int64_t n, SgdCoeffs c, float grad_scale) {
-  const float keep = c.first_step ? 0.f : c.momentum, add = c.first_step ? 1.f : c.one_minus_dampening;
-  ZSHARD_FOR_VEC8(i, n) {
+__global__ void sgdKernel(float* __restrict__ master, float* __restrict__ buf,
+                          const G* __restrict__ grad, P* __restrict__ out, int64_t n, SgdCoeffs c,
+                          float grad_scale) {
+  const float keep = c.first_step ? 0.f : c.momentum,
+              add = c.first_step ? 1.f : c.one_minus_dampening;
+  ZSHARD_FOR_VEC(i, n) {
     float p[kVec], g[kVec], b[kVec];
-    load8<float, kAligned>(master, i, n, p);
-    load8<G, kAligned>(grad, i, n, g);
-    if (c.use_momentum) load8<float, kAligned>(buf, i, n, b);
+    loadVec<float, kAligned>(master, i, n, p);
+    loadVec<G, kAligned>(grad, i, n, g);
+    if (c.use_momentum) loadVec<float, kAligned>(buf, i, n, b);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
       float d = g[k] * grad_scale + c.weight_decay * p[k];
@@ -52,77 +54,78 @@ __global__ void sgdKernel(float* __restrict__ master, float* __restrict__ buf, c
       }
       p[k] -= c.lr * d;
     }
-    if (c.use_momentum) store8<float, kAligned>(buf, i, n, b);
-    store8<float, kAligned>(master, i, n, p);
-    store8<P, kAligned>(out, i, n, p);
+    if (c.use_momentum) storeVec<float, kAligned>(buf, i, n, b);
+    storeVec<float, kAligned>(master, i, n, p);
+    storeVec<P, kAligned>(out, i, n, p);
   }
 }
 
 template <typename G, bool kAligned>
-__global__ void lambKernel(const float* __restrict__ master, float* __restrict__ m, float* __restrict__ v,
-                           const G* __restrict__ grad, float* __restrict__ update, int64_t n, AdamCoeffs c,
-                           float grad_scale) {
-  ZSHARD_FOR_VEC8(i, n) {
+__global__ void lambKernel(const float* __restrict__ master, float* __restrict__ m,
+                           float* __restrict__ v, const G* __restrict__ grad,
+                           float* __restrict__ update, int64_t n, AdamCoeffs c, float grad_scale) {
+  ZSHARD_FOR_VEC(i, n) {
     float p[kVec], mm[kVec], vv[kVec], g[kVec], u[kVec];
-    load8<float, kAligned>(master, i, n, p);
-    load8<float, kAligned>(m, i, n, mm);
-    load8<float, kAligned>(v, i, n, vv);
-    load8<G, kAligned>(grad, i, n, g);
+    loadVec<float, kAligned>(master, i, n, p);
+    loadVec<float, kAligned>(m, i, n, mm);
+    loadVec<float, kAligned>(v, i, n, vv);
+    loadVec<G, kAligned>(grad, i, n, g);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
       const float gi = g[k] * grad_scale;
       mm[k] = c.beta1 * mm[k] + c.one_minus_beta1 * gi;
       vv[k] = c.beta2 * vv[k] + c.one_minus_beta2 * gi * gi;
-      u[k] = mm[k] * c.inv_bias1 / (sqrtf(vv[k]) * c.inv_sqrt_bias2 + c.eps) + c.decoupled_decay * p[k];
+      u[k] = mm[k] * c.inv_bias1 / (sqrtf(vv[k]) * c.inv_sqrt_bias2 + c.eps) +
+             c.decoupled_decay * p[k];
     }
-    store8<float, kAligned>(m, i, n, mm);
-    store8<float, kAligned>(v, i, n, vv);
-    store8<float, kAligned>(update, i, n, u);
+    storeVec<float, kAligned>(m, i, n, mm);
+    storeVec<float, kAligned>(v, i, n, vv);
+    storeVec<float, kAligned>(update, i, n, u);
   }
 }
 
 template <typename P, bool kAligned>
-__global__ void applyKernel(float* __restrict__ master, const float* __restrict__ update, float alpha,
-                            P* __restrict__ out, int64_t n) {
-  ZSHARD_FOR_VEC8(i, n) {
+__global__ void applyKernel(float* __restrict__ master, const float* __restrict__ update,
+                            float alpha, P* __restrict__ out, int64_t n) {
+  ZSHARD_FOR_VEC(i, n) {
     float p[kVec], u[kVec];
-    load8<float, kAligned>(master, i, n, p);
-    load8<float, kAligned>(update, i, n, u);
+    loadVec<float, kAligned>(master, i, n, p);
+    loadVec<float, kAligned>(update, i, n, u);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) p[k] += alpha * u[k];
-    store8<float, kAligned>(master, i, n, p);
-    store8<P, kAligned>(out, i, n, p);
+    storeVec<float, kAligned>(master, i, n, p);
+    storeVec<P, kAligned>(out, i, n, p);
   }
 }
 
 // dst = src (kAccumulate: dst += src), converted.
 template <typename S, typename D, bool kAccumulate, bool kAligned>
 __global__ void castKernel(const S* __restrict__ src, D* __restrict__ dst, int64_t n) {
-  ZSHARD_FOR_VEC8(i, n) {
+  ZSHARD_FOR_VEC(i, n) {
     float s[kVec];
-    load8<S, kAligned>(src, i, n, s);
+    loadVec<S, kAligned>(src, i, n, s);
     if (kAccumulate) {
       float d[kVec];
-      load8<D, kAligned>(dst, i, n, d);
+      loadVec<D, kAligned>(dst, i, n, d);
 #pragma unroll
       for (int k = 0; k < kVec; ++k) s[k] += d[k];
     }
-    store8<D, kAligned>(dst, i, n, s);
+    storeVec<D, kAligned>(dst, i, n, s);
   }
 }
 
 template <typename T, bool kAligned>
 __global__ void unscaleKernel(T* __restrict__ x, int64_t n, float multiplier, int32_t* flag) {
   bool bad = false;
-  ZSHARD_FOR_VEC8(i, n) {
+  ZSHARD_FOR_VEC(i, n) {
     float e[kVec];
-    load8<T, kAligned>(x, i, n, e);
+    loadVec<T, kAligned>(x, i, n, e);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
       e[k] *= multiplier;
       bad |= (i + k < n) && nonFinite(e[k]);
     }
-    store8<T, kAligned>(x, i, n, e);
+    storeVec<T, kAligned>(x, i, n, e);
   }
   if (bad) *flag = 1;
 }
@@ -130,21 +133,29 @@ __global__ void unscaleKernel(T* __restrict__ x, int64_t n, float multiplier, in
 template <typename T, bool kAligned>
 __global__ void nonFiniteKernel(const T* __restrict__ x, int64_t n, int32_t* flag) {
   bool bad = false;
-  ZSHARD_FOR_VEC8(i, n) {
+  ZSHARD_FOR_VEC(i, n) {
     float e[kVec];
-    load8<T, kAligned>(x, i, n, e);
+    loadVec<T, kAligned>(x, i, n, e);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) bad |= (i + k < n) && nonFinite(e[k]);
   }
   if (bad) *flag = 1;
 }
 
-cudaStream_t stream(const Launch& l) { return static_cast<cudaStream_t>(l.stream); }
+cudaStream_t stream(const Launch& l) {
+  return static_cast<cudaStream_t>(l.stream);
+}
+
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), const Launch& l, int64_t n, Args... args) {
+  kernel<<<gridFor(kernel, n, l.sm_count), kThreads, 0, stream(l)>>>(args...);
+}
 
 }  // namespace
 
-void launchAdam(const Launch& l, float* master, float* m, float* v, ConstView grad, View model, int64_t n,
-                const AdamCoeffs& c, float grad_scale, const float* scale_ptr, const int32_t* skip_ptr) {
+void launchAdam(const Launch& l, float* master, float* m, float* v, ConstView grad, View model,
+                int64_t n, const AdamCoeffs& c, float grad_scale, const float* scale_ptr,
+                const int32_t* skip_ptr) {
   if (n == 0) return;
   const bool aligned = aligned16({master, m, v, grad.data, model.data});
   dispatch(grad.dtype, [&](auto g) {
@@ -152,9 +163,9 @@ void launchAdam(const Launch& l, float* master, float* m, float* v, ConstView gr
       dispatchAligned(aligned, [&](auto a) {
         using G = typename decltype(g)::type;
         using P = typename decltype(p)::type;
-        adamKernel<G, P, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-            master, m, v, static_cast<const G*>(grad.data), static_cast<P*>(model.data), n, c, grad_scale,
-            scale_ptr, skip_ptr);
+        launch(adamKernel<G, P, decltype(a)::value>, l, n, master, m, v,
+               static_cast<const G*>(grad.data), static_cast<P*>(model.data), n, c, grad_scale,
+               scale_ptr, skip_ptr);
       });
     });
   });
@@ -170,36 +181,37 @@ void launchSgd(const Launch& l, float* master, float* buf, ConstView grad, View 
       dispatchAligned(aligned, [&](auto a) {
         using G = typename decltype(g)::type;
         using P = typename decltype(p)::type;
-        sgdKernel<G, P, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-            master, buf, static_cast<const G*>(grad.data), static_cast<P*>(model.data), n, c, grad_scale);
+        launch(sgdKernel<G, P, decltype(a)::value>, l, n, master, buf,
+               static_cast<const G*>(grad.data), static_cast<P*>(model.data), n, c, grad_scale);
       });
     });
   });
   checkLaunch("sgdStep");
 }
 
-void launchLamb(const Launch& l, const float* master, float* m, float* v, ConstView grad, float* update,
-                int64_t n, const AdamCoeffs& c, float grad_scale) {
+void launchLamb(const Launch& l, const float* master, float* m, float* v, ConstView grad,
+                float* update, int64_t n, const AdamCoeffs& c, float grad_scale) {
   if (n == 0) return;
   const bool aligned = aligned16({master, m, v, grad.data, update});
   dispatch(grad.dtype, [&](auto g) {
     dispatchAligned(aligned, [&](auto a) {
       using G = typename decltype(g)::type;
-      lambKernel<G, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-          master, m, v, static_cast<const G*>(grad.data), update, n, c, grad_scale);
+      launch(lambKernel<G, decltype(a)::value>, l, n, master, m, v,
+             static_cast<const G*>(grad.data), update, n, c, grad_scale);
     });
   });
   checkLaunch("lambUpdate");
 }
 
-void launchApply(const Launch& l, float* master, const float* update, float alpha, View model, int64_t n) {
+void launchApply(const Launch& l, float* master, const float* update, float alpha, View model,
+                 int64_t n) {
   if (n == 0) return;
   const bool aligned = aligned16({master, update, model.data});
   dispatchOut(model, [&](auto p) {
     dispatchAligned(aligned, [&](auto a) {
       using P = typename decltype(p)::type;
-      applyKernel<P, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-          master, update, alpha, static_cast<P*>(model.data), n);
+      launch(applyKernel<P, decltype(a)::value>, l, n, master, update, alpha,
+             static_cast<P*>(model.data), n);
     });
   });
   checkLaunch("applyUpdate");
@@ -214,8 +226,8 @@ void launchCastLike(const Launch& l, ConstView src, View dst, int64_t n, const c
       dispatchAligned(aligned, [&](auto a) {
         using S = typename decltype(s)::type;
         using D = typename decltype(d)::type;
-        castKernel<S, D, kAccumulate, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-            static_cast<const S*>(src.data), static_cast<D*>(dst.data), n);
+        launch(castKernel<S, D, kAccumulate, decltype(a)::value>, l, n,
+               static_cast<const S*>(src.data), static_cast<D*>(dst.data), n);
       });
     });
   });
@@ -236,8 +248,8 @@ void launchUnscale(const Launch& l, View x, int64_t n, float multiplier, int32_t
   dispatch(x.dtype, [&](auto t) {
     dispatchAligned(aligned, [&](auto a) {
       using T = typename decltype(t)::type;
-      unscaleKernel<T, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-          static_cast<T*>(x.data), n, multiplier, flag);
+      launch(unscaleKernel<T, decltype(a)::value>, l, n, static_cast<T*>(x.data), n, multiplier,
+             flag);
     });
   });
   checkLaunch("unscale");
@@ -249,8 +261,7 @@ void launchNonFinite(const Launch& l, ConstView x, int64_t n, int32_t* flag) {
   dispatch(x.dtype, [&](auto t) {
     dispatchAligned(aligned, [&](auto a) {
       using T = typename decltype(t)::type;
-      nonFiniteKernel<T, decltype(a)::value><<<gridFor(n, l.sm_count), kThreads, 0, stream(l)>>>(
-          static_cast<const T*>(x.data), n, flag);
+      launch(nonFiniteKernel<T, decltype(a)::value>, l, n, static_cast<const T*>(x.data), n, flag);
     });
   });
   checkLaunch("hasNonFinite");

@@ -24,9 +24,9 @@ template <typename T, bool kAligned>
 __global__ void partialNormKernel(const T* __restrict__ x, int64_t n, double* partials) {
   __shared__ double shared[kNormThreads];
   double sum = 0;
-  ZSHARD_FOR_VEC8(i, n) {
+  ZSHARD_FOR_VEC(i, n) {
     float e[kVec];
-    load8<T, kAligned>(x, i, n, e);
+    loadVec<T, kAligned>(x, i, n, e);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) sum += double(e[k]) * double(e[k]);
   }
@@ -44,16 +44,19 @@ __global__ void finalNormKernel(const double* partials, int count, double* resul
 
 }  // namespace
 
-int normBlocks(const Launch& l) { return l.sm_count * 4; }
+int normBlocks(const Launch& l) {
+  return l.sm_count * 4;
+}
 
-void launchSquaredNorm(const Launch& l, ConstView x, int64_t n, double* partials, int blocks, double* result) {
+void launchSquaredNorm(const Launch& l, ConstView x, int64_t n, double* partials, int blocks,
+                       double* result) {
   cudaStream_t s = static_cast<cudaStream_t>(l.stream);
   const bool aligned = aligned16({x.data});
   dispatch(x.dtype, [&](auto t) {
     dispatchAligned(aligned, [&](auto a) {
       using T = typename decltype(t)::type;
-      partialNormKernel<T, decltype(a)::value><<<blocks, kNormThreads, 0, s>>>(static_cast<const T*>(x.data), n,
-                                                                                partials);
+      partialNormKernel<T, decltype(a)::value>
+          <<<blocks, kNormThreads, 0, s>>>(static_cast<const T*>(x.data), n, partials);
     });
   });
   finalNormKernel<<<1, kNormThreads, 0, s>>>(partials, blocks, result);
