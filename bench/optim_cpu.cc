@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/peer.h"
 #include "kernels/kernels.h"
 
 namespace {
@@ -45,16 +46,10 @@ void parallelCopy(char* dst, const char* src, size_t bytes) {
 }
 
 double torchElementsPerSecond(const std::string& python, int64_t n, std::string& version) {
-  const std::string cmd = python + " " ZSHARD_BENCH_DIR "/torch_adamw.py " + std::to_string(n) +
-                          " 5 " + std::to_string(omp_get_max_threads()) + " 2>/dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return 0;
-  double rate = 0;
-  char ver[64] = {0};
-  if (std::fscanf(pipe, "%lf %63s", &rate, ver) != 2) rate = 0;
-  pclose(pipe);
-  version = ver;
-  return rate;
+  return zshard::bench::runPeer(python + " " ZSHARD_BENCH_DIR "/torch_adamw.py " +
+                                    std::to_string(n) + " 5 " +
+                                    std::to_string(omp_get_max_threads()),
+                                version);
 }
 
 }  // namespace

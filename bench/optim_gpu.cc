@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/peer.h"
 #include "kernels/backend.h"
 
+namespace zshard {
 namespace {
 
 constexpr double kBytesPerElement = 28;
@@ -42,18 +44,11 @@ double bestSeconds(cudaStream_t stream, F&& f) {
 
 double torchRate(const std::string& python, const std::string& script, int64_t n,
                  std::string& version) {
-  const std::string cmd = python + " " + script + " " + std::to_string(n) + " 10 2>/dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return 0;
-  double rate = 0;
-  char ver[64] = {0};
-  if (std::fscanf(pipe, "%lf %63s", &rate, ver) != 2) rate = 0;
-  pclose(pipe);
-  version = ver;
-  return rate;
+  return bench::runPeer(python + " " + script + " " + std::to_string(n) + " 10", version);
 }
 
 }  // namespace
+}  // namespace zshard
 
 int main(int argc, char** argv) {
   using namespace zshard;

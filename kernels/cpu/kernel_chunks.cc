@@ -16,6 +16,14 @@ inline void store(T* out, int64_t i, float value) {
 }
 inline void store(NoStore*, int64_t, float) {}
 
+// Adam's moment update for one element; returns mhat / (sqrt(vhat) + eps).
+// Shared by Adam and Lamb (and mirrored by the CUDA twin).
+inline float adamDirection(float& m, float& v, float g, const AdamCoeffs& c) {
+  m = c.beta1 * m + c.one_minus_beta1 * g;
+  v = c.beta2 * v + c.one_minus_beta2 * g * g;
+  return m * c.inv_bias1 / (std::sqrt(v) * c.inv_sqrt_bias2 + c.eps);
+}
+
 inline bool nonFinite(float x) {
   return (floatToBits(x) & 0x7f800000u) == 0x7f800000u;
 }
@@ -28,13 +36,11 @@ void adamChunk(float* __restrict master, float* __restrict m, float* __restrict 
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     float p = master[i];
-    const float gi = toFloat(g[i]) * grad_scale + c.l2_decay * p;
-    const float mi = c.beta1 * m[i] + c.one_minus_beta1 * gi;
-    const float vi = c.beta2 * v[i] + c.one_minus_beta2 * gi * gi;
+    float mi = m[i], vi = v[i];
+    const float direction = adamDirection(mi, vi, toFloat(g[i]) * grad_scale + c.l2_decay * p, c);
     m[i] = mi;
     v[i] = vi;
-    const float denom = std::sqrt(vi) * c.inv_sqrt_bias2 + c.eps;
-    p -= c.lr * (mi * c.inv_bias1 / denom + c.decoupled_decay * p);
+    p -= c.lr * (direction + c.decoupled_decay * p);
     master[i] = p;
     store(out, i, p);
   }
@@ -47,13 +53,11 @@ void lambChunk(const float* __restrict master, float* __restrict m, float* __res
   const G* __restrict g = static_cast<const G*>(grad);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float gi = toFloat(g[i]) * grad_scale;
-    const float mi = c.beta1 * m[i] + c.one_minus_beta1 * gi;
-    const float vi = c.beta2 * v[i] + c.one_minus_beta2 * gi * gi;
+    float mi = m[i], vi = v[i];
+    const float direction = adamDirection(mi, vi, toFloat(g[i]) * grad_scale, c);
     m[i] = mi;
     v[i] = vi;
-    update[i] = mi * c.inv_bias1 / (std::sqrt(vi) * c.inv_sqrt_bias2 + c.eps) +
-                c.decoupled_decay * master[i];
+    update[i] = direction + c.decoupled_decay * master[i];
   }
 }
 

@@ -7,6 +7,14 @@ namespace zshard::kernels::cuda {
 
 namespace {
 
+// Adam's moment update for one element; returns mhat / (sqrt(vhat) + eps).
+// The same arithmetic as kernels/cpu/kernel_chunks.cc's adamDirection.
+__device__ __forceinline__ float adamDirection(float& m, float& v, float g, const AdamCoeffs& c) {
+  m = c.beta1 * m + c.one_minus_beta1 * g;
+  v = c.beta2 * v + c.one_minus_beta2 * g * g;
+  return m * c.inv_bias1 / (sqrtf(v) * c.inv_sqrt_bias2 + c.eps);
+}
+
 template <typename G, typename P, bool kAligned>
 __global__ void adamKernel(float* __restrict__ master, float* __restrict__ m, float* __restrict__ v,
                            const G* __restrict__ grad, P* __restrict__ out, int64_t n, AdamCoeffs c,
@@ -21,11 +29,8 @@ __global__ void adamKernel(float* __restrict__ master, float* __restrict__ m, fl
     loadVec<G, kAligned>(grad, i, n, g);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
-      const float gi = g[k] * grad_scale + c.l2_decay * p[k];
-      mm[k] = c.beta1 * mm[k] + c.one_minus_beta1 * gi;
-      vv[k] = c.beta2 * vv[k] + c.one_minus_beta2 * gi * gi;
-      const float denom = sqrtf(vv[k]) * c.inv_sqrt_bias2 + c.eps;
-      p[k] -= c.lr * (mm[k] * c.inv_bias1 / denom + c.decoupled_decay * p[k]);
+      const float direction = adamDirection(mm[k], vv[k], g[k] * grad_scale + c.l2_decay * p[k], c);
+      p[k] -= c.lr * (direction + c.decoupled_decay * p[k]);
     }
     storeVec<float, kAligned>(master, i, n, p);
     storeVec<float, kAligned>(m, i, n, mm);
@@ -72,11 +77,7 @@ __global__ void lambKernel(const float* __restrict__ master, float* __restrict__
     loadVec<G, kAligned>(grad, i, n, g);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
-      const float gi = g[k] * grad_scale;
-      mm[k] = c.beta1 * mm[k] + c.one_minus_beta1 * gi;
-      vv[k] = c.beta2 * vv[k] + c.one_minus_beta2 * gi * gi;
-      u[k] = mm[k] * c.inv_bias1 / (sqrtf(vv[k]) * c.inv_sqrt_bias2 + c.eps) +
-             c.decoupled_decay * p[k];
+      u[k] = adamDirection(mm[k], vv[k], g[k] * grad_scale, c) + c.decoupled_decay * p[k];
     }
     storeVec<float, kAligned>(m, i, n, mm);
     storeVec<float, kAligned>(v, i, n, vv);
