@@ -52,6 +52,9 @@ Backend& cpuBackend();
 // Throws Error when this build has no CUDA or the device is unusable.
 Backend& cudaBackend(int device);
 
+// Number of usable CUDA devices (0 in CPU-only builds or without a driver).
+int cudaDeviceCount();
+
 // Whether a usable CUDA device exists (false in CPU-only builds and on
 // machines without a driver or GPU).
 bool cudaAvailable();

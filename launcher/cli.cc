@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
+#include <map>
 
 #include "runtime/core/error.h"
 #include "runtime/core/suggest.h"
@@ -10,13 +12,78 @@ namespace zshard::launcher {
 
 namespace {
 
-const std::vector<std::string> kLaunchOptions = {"--config", "--help", "--version"};
-const std::vector<std::string> kCheckOptions = {"--world-size", "--help"};
-
 [[noreturn]] void unknownOption(const std::string& arg, const std::vector<std::string>& known) {
-  const std::string guess = closestMatch(arg, known);
-  throw UsageError("unknown option " + arg +
+  const std::string name = arg.substr(0, arg.find('='));
+  const std::string guess = closestMatch(name, known);
+  throw UsageError("unknown option " + name +
                    (guess.empty() ? "" : "; did you mean " + guess + "?"));
+}
+
+int intValue(const std::string& name, const std::string& text, long lo, long hi) {
+  errno = 0;
+  char* end = nullptr;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+    throw UsageError(name + ": " +
+                     expectedGot("an integer in " + std::to_string(lo) + ".." + std::to_string(hi),
+                                 "\"" + text + "\""));
+  }
+  return static_cast<int>(v);
+}
+
+double secondsValue(const std::string& name, const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v >= 0) || v > 86400) {
+    throw UsageError(name + ": " + expectedGot("seconds (0..86400)", "\"" + text + "\""));
+  }
+  return v;
+}
+
+// Options that take a value, and what to do with it.
+using Setter = std::function<void(LaunchOptions&, const std::string&)>;
+
+const std::map<std::string, Setter>& launchOptions() {
+  static const std::map<std::string, Setter> options = {
+      {"--config", [](LaunchOptions& o, const std::string& v) { o.config_path = v; }},
+      {"--deepspeed_config", [](LaunchOptions& o, const std::string& v) { o.config_path = v; }},
+      {"--nproc-per-node",
+       [](LaunchOptions& o, const std::string& v) {
+         o.nproc_per_node = intValue("--nproc-per-node", v, 1, 4096);
+       }},
+      {"--nnodes", [](LaunchOptions& o,
+                      const std::string& v) { o.nnodes = intValue("--nnodes", v, 1, 65536); }},
+      {"--node-rank",
+       [](LaunchOptions& o, const std::string& v) {
+         o.node_rank = intValue("--node-rank", v, 0, 65535);
+       }},
+      {"--master-addr", [](LaunchOptions& o, const std::string& v) { o.master_addr = v; }},
+      {"--master-port",
+       [](LaunchOptions& o, const std::string& v) {
+         o.master_port = intValue("--master-port", v, 1, 65535);
+       }},
+      {"--max-restarts",
+       [](LaunchOptions& o, const std::string& v) {
+         o.max_restarts = intValue("--max-restarts", v, 0, 1000);
+       }},
+      {"--log-dir", [](LaunchOptions& o, const std::string& v) { o.log_dir = v; }},
+      {"--grace-period",
+       [](LaunchOptions& o, const std::string& v) {
+         o.grace_period = secondsValue("--grace-period", v);
+       }},
+      {"--run-id", [](LaunchOptions& o, const std::string& v) { o.run_id = v; }},
+      {"--monitor-interval",
+       [](LaunchOptions& o, const std::string& v) {
+         o.monitor_interval = secondsValue("--monitor-interval", v);
+       }},
+  };
+  return options;
+}
+
+std::vector<std::string> knownLaunchOptions() {
+  std::vector<std::string> names = {"--help", "--version", "--tee", "-m"};
+  for (const auto& [name, setter] : launchOptions()) names.push_back(name);
+  return names;
 }
 
 // The value after an option (or after '=' in --opt=value).
@@ -27,32 +94,18 @@ std::string optionValue(const std::vector<std::string>& args, size_t& i, const s
   return args[++i];
 }
 
-bool isOption(const std::string& arg, const std::string& name) {
-  return arg == name || arg.rfind(name + "=", 0) == 0;
-}
-
-int positiveInt(const std::string& name, const std::string& text) {
-  errno = 0;
-  char* end = nullptr;
-  const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || v < 1 || v > 1 << 24) {
-    throw UsageError(name + ": " + expectedGot("a positive integer", "\"" + text + "\""));
-  }
-  return static_cast<int>(v);
-}
-
 CommandLine parseCheckConfig(const std::vector<std::string>& args) {
   CommandLine cl;
   cl.action = CommandLine::Action::kCheckConfig;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (isOption(arg, "--world-size")) {
-      cl.world_size = positiveInt("--world-size", optionValue(args, i, "--world-size"));
+    if (arg == "--world-size" || arg.rfind("--world-size=", 0) == 0) {
+      cl.world_size = intValue("--world-size", optionValue(args, i, "--world-size"), 1, 1 << 24);
     } else if (arg == "--help" || arg == "-h") {
       cl.action = CommandLine::Action::kHelp;
       return cl;
     } else if (arg.rfind("-", 0) == 0 && arg != "-") {
-      unknownOption(arg, kCheckOptions);
+      unknownOption(arg, {"--world-size", "--help"});
     } else if (cl.config_path.empty()) {
       cl.config_path = arg;
     } else {
@@ -63,43 +116,82 @@ CommandLine parseCheckConfig(const std::vector<std::string>& args) {
   return cl;
 }
 
+void checkLaunch(const LaunchOptions& o) {
+  if (o.node_rank >= o.nnodes) {
+    throw UsageError("--node-rank: " + expectedGot("0.." + std::to_string(o.nnodes - 1),
+                                                   std::to_string(o.node_rank)));
+  }
+  if (o.nnodes > 1 && o.master_port == 0) {
+    throw UsageError(
+        "--master-port: required with --nnodes > 1 (every node must reach node 0's store)");
+  }
+}
+
 }  // namespace
 
 CommandLine parseCommandLine(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "check-config") return parseCheckConfig(args);
   CommandLine cl;
+  LaunchOptions& o = cl.launch;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
+    const std::string name = arg.substr(0, arg.find('='));
     if (arg == "--version" || arg == "-V") {
       cl.action = CommandLine::Action::kVersion;
       return cl;
     } else if (arg == "--help" || arg == "-h") {
       cl.action = CommandLine::Action::kHelp;
       return cl;
-    } else if (isOption(arg, "--config") || isOption(arg, "--deepspeed_config")) {
-      cl.config_path =
-          optionValue(args, i, arg.rfind("--config", 0) == 0 ? "--config" : "--deepspeed_config");
-    } else if (arg.rfind("-", 0) == 0) {
-      unknownOption(arg, kLaunchOptions);
-    } else {
+    } else if (arg == "--tee") {
+      o.tee = true;
+    } else if (arg == "-m") {
+      o.module = optionValue(args, i, "-m");
+      o.script.assign(args.begin() + static_cast<long>(i) + 1, args.end());
       cl.action = CommandLine::Action::kLaunch;
-      cl.script.assign(args.begin() + static_cast<long>(i), args.end());
-      return cl;
+      break;
+    } else if (auto it = launchOptions().find(name); it != launchOptions().end()) {
+      it->second(o, optionValue(args, i, name));
+    } else if (arg.rfind("-", 0) == 0) {
+      unknownOption(arg, knownLaunchOptions());
+    } else {
+      o.script.assign(args.begin() + static_cast<long>(i), args.end());
+      cl.action = CommandLine::Action::kLaunch;
+      break;
     }
   }
-  if (!cl.config_path.empty()) throw UsageError("--config given but no SCRIPT to run");
+  if (cl.action != CommandLine::Action::kLaunch) {
+    if (!o.config_path.empty()) throw UsageError("--config given but no SCRIPT to run");
+    return cl;
+  }
+  checkLaunch(o);
   return cl;
 }
 
 std::string usageText() {
-  return "usage: zlaunch [--config ds.json] SCRIPT [ARGS...]\n"
+  return "usage: zlaunch [options] [--config ds.json] SCRIPT [ARGS...]\n"
+         "       zlaunch [options] -m MODULE [ARGS...]\n"
          "       zlaunch check-config [--world-size N] FILE\n"
          "       zlaunch --version\n"
          "\n"
-         "check-config  validate a DeepSpeed-style ds.json: exit 0 with a summary,\n"
-         "              or exit 2 with one line per problem naming its key\n"
-         "--world-size  the number of GPUs (ranks) to check batch sizes against\n"
-         "--version     print the version and what this build has (CUDA, NCCL, PMIx, Gloo)\n";
+         "Starts one worker per GPU of this node (--nproc-per-node; without GPUs, 1 CPU\n"
+         "worker). Under srun --mpi=pmix (or mpirun) each task is one node's controller\n"
+         "and they find each other through PMIx; under srun without PMIx, through\n"
+         "SLURM_* variables; otherwise use --nnodes/--node-rank/--master-addr/--master-port.\n"
+         "A Python SCRIPT runs with ZSHARD_PYTHON (default /usr/bin/python3).\n"
+         "\n"
+         "options:\n"
+         "  --nproc-per-node N   workers on this node\n"
+         "  --nnodes N           nodes (without PMIx/Slurm)       --node-rank R   this node\n"
+         "  --master-addr HOST   node 0's address                 --master-port P its store port\n"
+         "  --max-restarts N     restart the whole job up to N times after a failure\n"
+         "  --log-dir DIR        also write each rank's output to DIR/rank<N>.log\n"
+         "  --tee                with --log-dir, keep printing to the console too\n"
+         "  --grace-period S     seconds between SIGTERM and SIGKILL when stopping (5)\n"
+         "  --run-id ID          names the run in the store and logs\n"
+         "  --monitor-interval S seconds between GPU-use samples (1)\n"
+         "  --config FILE        ds.json, passed to workers as ZSHARD_CONFIG\n"
+         "check-config:\n"
+         "  --world-size N       the number of GPUs (ranks) to check batch sizes against\n";
 }
 
 }  // namespace zshard::launcher

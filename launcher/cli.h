@@ -6,13 +6,31 @@
 
 namespace zshard::launcher {
 
+// What `zlaunch [options] SCRIPT [ARGS...]` asks for. Defaults written here once.
+struct LaunchOptions {
+  std::optional<int> nproc_per_node;  // default: visible GPUs, else 1 CPU worker
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;  // 0: a free port (single node), else required
+  int max_restarts = 0;
+  std::string log_dir;
+  bool tee = false;                 // with --log-dir: also to the console
+  double grace_period = 5.0;        // seconds between SIGTERM and SIGKILL
+  std::string run_id;               // default: generated
+  double monitor_interval = 1.0;    // seconds between GPU samples
+  std::string module;               // -m MODULE instead of a script
+  std::string config_path;          // --config / --deepspeed_config
+  std::vector<std::string> script;  // SCRIPT [ARGS...] (ARGS only with -m)
+};
+
 // What the zlaunch command line asks for.
 struct CommandLine {
   enum class Action { kHelp, kVersion, kCheckConfig, kLaunch };
   Action action = Action::kHelp;
-  std::string config_path;          // check-config FILE, or --config FILE
-  std::optional<int> world_size;    // check-config --world-size N
-  std::vector<std::string> script;  // SCRIPT [ARGS...] for kLaunch
+  std::string config_path;        // check-config FILE
+  std::optional<int> world_size;  // check-config --world-size N
+  LaunchOptions launch;           // kLaunch
 };
 
 // Parses argv (without argv[0]). Throws UsageError naming the bad option or

@@ -5,6 +5,8 @@
 
 #include "launcher/check_config_command.h"
 #include "launcher/cli.h"
+#include "launcher/controller.h"
+#include "launcher/node_rendezvous.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
 
@@ -18,10 +20,12 @@ int run(const zshard::launcher::CommandLine& cl) {
     case Action::kVersion: std::cout << zshard::buildReport(); return 0;
     case Action::kCheckConfig:
       return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, std::cout, std::cerr);
-    case Action::kLaunch:
-      std::cerr << "zlaunch: starting workers is not in this build yet (the per-node controller "
-                   "is the launcher issue); use check-config or --version\n";
-      return kUsageExit;
+    case Action::kLaunch: {
+      const zshard::launcher::LaunchOptions& o = cl.launch;
+      zshard::launcher::NodePlan plan = zshard::launcher::rendezvousNodes(
+          o, o.nproc_per_node.value_or(zshard::launcher::defaultLocalSize()));
+      return zshard::launcher::runController(o, plan);
+    }
     case Action::kHelp:
     default: std::cout << zshard::launcher::usageText(); return 0;
   }

@@ -157,10 +157,12 @@ class CudaBackend : public Backend {
 
 }  // namespace
 
-bool cudaAvailable() {
+int cudaDeviceCount() {
   int count = 0;
-  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
 }
+
+bool cudaAvailable() { return cudaDeviceCount() > 0; }
 
 Backend& cudaBackend(int device) {
   static std::mutex mutex;

@@ -37,10 +37,17 @@ TEST(Cli, VersionAndHelp) {
 }
 
 TEST(Cli, ScriptAndItsArgumentsArePassedThrough) {
-  const CommandLine cl = parseCommandLine({"--config", "ds.json", "train.py", "--lr", "3"});
+  const CommandLine cl = parseCommandLine({"--nproc-per-node", "4", "--config", "ds.json",
+                                           "--max-restarts=2", "train.py", "--lr", "3"});
   EXPECT_EQ(cl.action, Action::kLaunch);
-  EXPECT_EQ(cl.config_path, "ds.json");
-  EXPECT_EQ(cl.script, (std::vector<std::string>{"train.py", "--lr", "3"}));
+  EXPECT_EQ(cl.launch.config_path, "ds.json");
+  EXPECT_EQ(cl.launch.nproc_per_node, 4);
+  EXPECT_EQ(cl.launch.max_restarts, 2);
+  EXPECT_EQ(cl.launch.script, (std::vector<std::string>{"train.py", "--lr", "3"}));
+  const CommandLine m = parseCommandLine({"--tee", "-m", "pkg.train", "--x"});
+  EXPECT_EQ(m.launch.module, "pkg.train");
+  EXPECT_TRUE(m.launch.tee);
+  EXPECT_EQ(m.launch.script, (std::vector<std::string>{"--x"}));
 }
 
 TEST(Cli, BadUsageNamesTheProblem) {
@@ -50,13 +57,23 @@ TEST(Cli, BadUsageNamesTheProblem) {
   EXPECT_EQ(usageError({"check-config", "--world-szie", "4", "a.json"}),
             "unknown option --world-szie; did you mean --world-size?");
   EXPECT_EQ(usageError({"check-config", "--world-size", "0", "a.json"}),
-            "--world-size: expected a positive integer, got \"0\"");
+            "--world-size: expected an integer in 1..16777216, got \"0\"");
   EXPECT_EQ(usageError({"check-config", "--world-size", "4x", "a.json"}),
-            "--world-size: expected a positive integer, got \"4x\"");
+            "--world-size: expected an integer in 1..16777216, got \"4x\"");
   EXPECT_EQ(usageError({"check-config", "a.json", "--world-size"}), "--world-size needs a value");
   EXPECT_EQ(usageError({"--confg", "ds.json", "train.py"}),
             "unknown option --confg; did you mean --config?");
   EXPECT_EQ(usageError({"--config", "ds.json"}), "--config given but no SCRIPT to run");
+  EXPECT_EQ(usageError({"--nproc-per-node", "0", "x.py"}),
+            "--nproc-per-node: expected an integer in 1..4096, got \"0\"");
+  EXPECT_EQ(usageError({"--nnodes", "2", "--node-rank", "2", "--master-port", "5", "x.py"}),
+            "--node-rank: expected 0..1, got 2");
+  EXPECT_EQ(usageError({"--nnodes", "2", "x.py"}),
+            "--master-port: required with --nnodes > 1 (every node must reach node 0's store)");
+  EXPECT_EQ(usageError({"--grace-period", "-1", "x.py"}),
+            "--grace-period: expected seconds (0..86400), got \"-1\"");
+  EXPECT_EQ(usageError({"--nproc_per_node=2", "x.py"}),
+            "unknown option --nproc_per_node; did you mean --nproc-per-node?");
 }
 
 }  // namespace

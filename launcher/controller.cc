@@ -1,0 +1,293 @@
+#include "launcher/controller.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "launcher/output_pump.h"
+#include "launcher/process.h"
+#include "runtime/core/error.h"
+#include "runtime/rendezvous/hmac.h"
+
+namespace zshard::launcher {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kTick = std::chrono::milliseconds(20);
+constexpr auto kPeerWait = std::chrono::minutes(10);
+
+std::atomic<int> g_signal{0};  // last SIGINT/SIGTERM/SIGUSR1/SIGUSR2 received
+void onSignal(int sig) {
+  g_signal = sig;
+}
+
+void installSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+extern "C" char** environ;
+
+std::map<std::string, std::string> inheritedEnv() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv = *e;
+    const size_t eq = kv.find('=');
+    // A worker is not a PMIx client of the controller's step, nor a Slurm
+    // task of its own: hide those so its topology comes from ZSHARD_*.
+    const std::string key = kv.substr(0, eq);
+    if (key.rfind("PMIX_", 0) == 0 || key.rfind("OMPI_", 0) == 0) continue;
+    env[key] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+std::string python() {
+  const char* p = std::getenv("ZSHARD_PYTHON");
+  if (p != nullptr && *p != '\0') return p;
+  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
+std::vector<std::string> workerArgv(const LaunchOptions& o) {
+  if (!o.module.empty()) {
+    std::vector<std::string> argv = {python(), "-u", "-m", o.module};
+    argv.insert(argv.end(), o.script.begin(), o.script.end());
+    return argv;
+  }
+  std::vector<std::string> argv = o.script;
+  const std::string& s = argv.front();
+  if (s.size() > 3 && s.compare(s.size() - 3, 3, ".py") == 0) {
+    argv.insert(argv.begin(), {python(), "-u"});
+  } else if (s.find('/') == std::string::npos && access(s.c_str(), X_OK) == 0) {
+    argv.front() = "./" + s;
+  }
+  return argv;
+}
+
+struct Worker {
+  int rank = 0;
+  int local_rank = 0;
+  std::unique_ptr<Process> process;
+  std::unique_ptr<OutputPump> pump;
+  bool done = false;
+  int status = 0;
+};
+
+class Controller {
+ public:
+  Controller(const LaunchOptions& o, NodePlan& plan) : o_(o), plan_(plan) {
+    run_id_ = o.run_id.empty() ? "run" : o.run_id;
+    omp_threads_ = std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN) / plan.local_size);
+  }
+
+  int run() {
+    for (int generation = 0;; ++generation) {
+      const Outcome outcome = runGeneration(generation);
+      if (outcome == Outcome::kSuccess) return finish(true);
+      if (outcome == Outcome::kInterrupted) return finish(false, 128 + interrupted_by_);
+      if (generation >= o_.max_restarts) return finish(false);
+      std::cerr << "zlaunch: restarting the job (restart " << generation + 1 << " of "
+                << o_.max_restarts << ")\n";
+    }
+  }
+
+ private:
+  enum class Outcome { kSuccess, kFailed, kInterrupted };
+
+  std::string key(int generation, const std::string& name) const {
+    return run_id_ + "/gen" + std::to_string(generation) + "/" + name;
+  }
+
+  std::map<std::string, std::string> workerEnv(int generation, int local_rank) const {
+    std::map<std::string, std::string> env = inheritedEnv();
+    const int rank = plan_.rank_offset + local_rank;
+    const std::string addr = plan_.store_host + ":" + std::to_string(plan_.store_port);
+    const std::map<std::string, std::string> vars = {
+        {"ZSHARD_RANK", std::to_string(rank)},
+        {"ZSHARD_WORLD_SIZE", std::to_string(plan_.world_size)},
+        {"ZSHARD_LOCAL_RANK", std::to_string(local_rank)},
+        {"ZSHARD_LOCAL_SIZE", std::to_string(plan_.local_size)},
+        {"ZSHARD_NODE_RANK", std::to_string(plan_.node_rank)},
+        {"ZSHARD_NODE_COUNT", std::to_string(plan_.node_count)},
+        {"ZSHARD_STORE_ADDR", addr},
+        {"ZSHARD_JOB_TOKEN", plan_.token},
+        {"ZSHARD_STORE_PREFIX", key(generation, "job")},
+        {"ZSHARD_RUN_ID", run_id_},
+        {"ZSHARD_RESTART_COUNT", std::to_string(generation)},
+        {"ZSHARD_CONFIG", o_.config_path},
+        {"RANK", std::to_string(rank)},
+        {"LOCAL_RANK", std::to_string(local_rank)},
+        {"WORLD_SIZE", std::to_string(plan_.world_size)},
+        {"LOCAL_WORLD_SIZE", std::to_string(plan_.local_size)},
+        {"GROUP_RANK", std::to_string(plan_.node_rank)},
+        {"CROSS_RANK", std::to_string(plan_.node_rank)},
+        {"CROSS_SIZE", std::to_string(plan_.node_count)},
+        {"MASTER_ADDR", plan_.store_host},
+        {"MASTER_PORT", std::to_string(plan_.store_port)},
+        {"PYTHONUNBUFFERED", "1"},
+    };
+    for (const auto& [k, v] : vars) env[k] = v;
+    if (env.count("OMP_NUM_THREADS") == 0) env["OMP_NUM_THREADS"] = std::to_string(omp_threads_);
+    return env;
+  }
+
+  void start(int generation) {
+    workers_.clear();
+    for (int l = 0; l < plan_.local_size; ++l) {
+      Worker w;
+      w.local_rank = l;
+      w.rank = plan_.rank_offset + l;
+      w.process = std::make_unique<Process>(workerArgv(o_), workerEnv(generation, l));
+      const bool console = o_.log_dir.empty() || o_.tee;
+      w.pump = std::make_unique<OutputPump>(w.rank, w.process->stdoutFd(), w.process->stderrFd(),
+                                            o_.log_dir, console);
+      workers_.push_back(std::move(w));
+    }
+  }
+
+  std::string rootCause(const Worker& w) const {
+    w.pump->join();  // the whole stderr is in the tail now
+    std::string line = "zlaunch: job failed: rank " + std::to_string(w.rank) + " (node " +
+                       std::to_string(plan_.node_rank) + ", local rank " +
+                       std::to_string(w.local_rank) + ") ended with " + describeStatus(w.status);
+    const std::string tail = w.pump->stderrTail();
+    if (!tail.empty()) line += "; last stderr lines:\n  " + indent(tail);
+    return line;
+  }
+
+  static std::string indent(const std::string& text) {
+    std::string out;
+    for (char c : text) out += c == '\n' ? std::string("\n  ") : std::string(1, c);
+    return out;
+  }
+
+  // Watches workers, signals and the other nodes until this node's
+  // workers all succeeded, one failed somewhere, or a stop signal came.
+  Outcome watch(int generation) {
+    rendezvous::Store& store = *plan_.store;
+    const std::string failure = key(generation, "failure");
+    while (true) {
+      std::this_thread::sleep_for(kTick);
+      if (const int sig = g_signal.exchange(0); sig != 0) {
+        for (Worker& w : workers_) w.process->signalGroup(sig);
+        if (sig == SIGINT || sig == SIGTERM) {
+          interrupted_by_ = sig;
+          store.set(failure, "zlaunch: stopped by signal " + std::to_string(sig) + " on node " +
+                                 std::to_string(plan_.node_rank));
+          return Outcome::kInterrupted;
+        }
+      }
+      bool all_done = true;
+      for (Worker& w : workers_) {
+        if (!w.done && w.process->poll(w.status)) w.done = true;
+        if (w.done && !(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0)) {
+          if (!store.check({failure})) {
+            const std::string cause = rootCause(w);
+            store.set(failure, cause);
+            std::cerr << cause << "\n";
+          }
+          return Outcome::kFailed;
+        }
+        all_done = all_done && w.done;
+      }
+      if (all_done) return Outcome::kSuccess;
+      if (store.check({failure})) return Outcome::kFailed;
+    }
+  }
+
+  // SIGTERM to every worker group, SIGKILL to those left after the grace period.
+  void stopAll() {
+    for (Worker& w : workers_) {
+      if (!w.done) w.process->signalGroup(SIGTERM);
+    }
+    const auto deadline = Clock::now() + std::chrono::duration<double>(o_.grace_period);
+    while (Clock::now() < deadline) {
+      bool running = false;
+      for (Worker& w : workers_)
+        running = running || (!w.done && !(w.done = w.process->poll(w.status)));
+      if (!running) break;
+      std::this_thread::sleep_for(kTick);
+    }
+    for (Worker& w : workers_) {
+      if (!w.done) w.process->signalGroup(SIGKILL);
+    }
+    workers_.clear();  // reaps (Process destructor) and joins the pumps
+  }
+
+  // Every node reports `what` for this generation; wait until all did.
+  void arriveAndWait(int generation, const std::string& what) {
+    rendezvous::Store& store = *plan_.store;
+    const std::string counter = key(generation, what);
+    store.add(counter, 1);
+    const auto deadline = Clock::now() + kPeerWait;
+    while (store.add(counter, 0) < plan_.node_count && Clock::now() < deadline) {
+      std::this_thread::sleep_for(kTick);
+    }
+  }
+
+  Outcome runGeneration(int generation) {
+    start(generation);
+    const Outcome outcome = watch(generation);
+    if (outcome == Outcome::kSuccess) {
+      workers_.clear();
+    } else {
+      stopAll();
+    }
+    // All nodes leave a generation together: node 0 keeps serving the store
+    // until every node is out, and a restart begins everywhere at once.
+    arriveAndWait(generation, "left");
+    // This node may have finished before another node failed.
+    if (outcome == Outcome::kSuccess && plan_.store->check({key(generation, "failure")}))
+      return Outcome::kFailed;
+    return outcome;
+  }
+
+  // The last word with the store: other nodes say goodbye, node 0 (the
+  // server) waits for them before it exits and takes the store down.
+  int finish(bool ok, int code = 1) {
+    const std::string bye = run_id_ + "/bye";
+    if (plan_.node_rank != 0) {
+      plan_.store->add(bye, 1);
+    } else {
+      const auto deadline = Clock::now() + kPeerWait;
+      while (plan_.store->add(bye, 0) < plan_.node_count - 1 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(kTick);
+      }
+    }
+    return ok ? 0 : code;
+  }
+
+  const LaunchOptions& o_;
+  NodePlan& plan_;
+  std::string run_id_;
+  long omp_threads_ = 1;
+  int interrupted_by_ = 0;
+  std::vector<Worker> workers_;
+};
+
+}  // namespace
+
+int defaultLocalSize() {
+  const int gpus = kernels::cudaDeviceCount();
+  return gpus > 0 ? gpus : 1;
+}
+
+int runController(const LaunchOptions& options, NodePlan& plan) {
+  installSignalHandlers();
+  return Controller(options, plan).run();
+}
+
+}  // namespace zshard::launcher

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <memory>
+
+#include "runtime/rendezvous/store.h"
+#include "runtime/rendezvous/topology.h"
+
+namespace zshard::rendezvous {
+
+class TcpStoreServer;
+
+// The job's store as a worker sees it: under zlaunch a TcpStore client of
+// node 0's controller (ZSHARD_STORE_ADDR, ZSHARD_JOB_TOKEN), viewed through
+// this launch generation's prefix (ZSHARD_STORE_PREFIX); under PMIx without
+// zlaunch, rank 0 serves a TcpStore on a free port with a fresh token and
+// both go to the other ranks through PMIx; torchrun/Slurm variables: rank 0
+// serves on MASTER_ADDR:MASTER_PORT with ZSHARD_JOB_TOKEN (required there);
+// a single process gets an in-process store. Owns what it creates.
+class JobStore {
+ public:
+  explicit JobStore(const Topology& topology);
+  ~JobStore();
+  Store& store() { return *view_; }
+
+ private:
+  std::unique_ptr<TcpStoreServer> server_;
+  std::unique_ptr<Store> client_;
+  std::unique_ptr<Store> view_;
+};
+
+}  // namespace zshard::rendezvous

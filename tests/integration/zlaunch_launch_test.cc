@@ -1,0 +1,165 @@
+// zlaunch starting real workers (tests/integration/worker_probe_main.cc):
+// ranks and variables, the runtime's rendezvous through the job store,
+// failure propagation with one root-cause line, signals, restarts, an
+// intruder refused, PMIx controllers under mpirun, and no process left over.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;
+  double seconds = 0;
+};
+
+Result sh(const std::string& command) {
+  Result r;
+  const auto t0 = Clock::now();
+  FILE* pipe = popen(("( " + command + " ) 2>&1").c_str(), "r");
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+const std::string kZlaunch = ZLAUNCH_PATH;
+const std::string kProbe = PROBE_PATH;
+
+// Processes still running whose command line contains `marker` (the first
+// character bracketed so that the searching shell does not match itself).
+int leftovers(const std::string& marker) {
+  const std::string pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
+  const std::string out = sh("pgrep -f -c -- '" + pattern + "' || true").output;
+  return out.empty() ? 0 : std::stoi(out);
+}
+
+int countLines(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST(ZlaunchLaunch, FourWorkersGetDistinctRanksAndAllreduce) {
+  const Result r = sh(kZlaunch + " --nproc-per-node 4 " + kProbe);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (int rank = 0; rank < 4; ++rank) {
+    EXPECT_NE(
+        r.output.find("[rank " + std::to_string(rank) + "] probe rank " + std::to_string(rank) +
+                      " of 4 local " + std::to_string(rank) + "/4 node 0/1 source zlaunch ok"),
+        std::string::npos)
+        << r.output;
+  }
+}
+
+TEST(ZlaunchLaunch, FailingWorkerStopsTheJobWithOneRootCauseLine) {
+  const Result f =
+      sh(kZlaunch + " --nproc-per-node 3 --grace-period 2 " + kProbe + " --fail-rank 2 --code 3");
+  EXPECT_EQ(f.exit_code, 1) << f.output;
+  EXPECT_LT(f.seconds, 10.0);
+  EXPECT_EQ(countLines(f.output, "zlaunch: job failed:"), 1) << f.output;
+  EXPECT_NE(
+      f.output.find(
+          "zlaunch: job failed: rank 2 (node 0, local rank 2) ended with exit code 3; last stderr "
+          "lines:\n  probe rank 2 failing on purpose with code 3"),
+      std::string::npos)
+      << f.output;
+}
+
+TEST(ZlaunchLaunch, FailureStopsSleepingPeersAndLeavesNoProcess) {
+  // Rank 0 fails at once; ranks 1-3 would sleep 30 s: zlaunch must stop them.
+  const std::string marker = "--sleep 30.4242";
+  const Result r =
+      sh(kZlaunch +
+         " --nproc-per-node 4 --grace-period 1 sh -c 'if [ $RANK = 0 ]; then exit 5; fi; exec " +
+         kProbe + " " + marker + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_LT(r.seconds, 10.0) << r.output;
+  EXPECT_NE(r.output.find("rank 0 (node 0, local rank 0) ended with exit code 5"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(leftovers(marker), 0);
+}
+
+TEST(ZlaunchLaunch, SigtermEndsAllWorkersWithinTheGracePeriod) {
+  const std::string marker = "--sleep 30.777";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl(kZlaunch.c_str(), "zlaunch", "--nproc-per-node", "3", "--grace-period", "1",
+          kProbe.c_str(), "--sleep", "30.777", nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(leftovers(marker), 3 + 1);  // the workers, and zlaunch (its argv has the marker too)
+  const auto t0 = Clock::now();
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 3.0);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  EXPECT_EQ(leftovers(marker), 0);
+}
+
+TEST(ZlaunchLaunch, RestartSucceedsOnTheSecondAttempt) {
+  const Result r =
+      sh(kZlaunch + " --nproc-per-node 3 --max-restarts 1 " + kProbe + " --fail-first-attempt 1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("zlaunch: restarting the job (restart 1 of 1)"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(countLines(r.output, "of 3 local"), 3) << r.output;  // the second attempt's ranks
+  const Result no = sh(kZlaunch + " --nproc-per-node 3 " + kProbe + " --fail-first-attempt 1");
+  EXPECT_EQ(no.exit_code, 1) << no.output;
+}
+
+TEST(ZlaunchLaunch, IntruderWithoutTheTokenIsRefusedAndTheJobGoesOn) {
+  const Result r = sh(kZlaunch + " --nproc-per-node 2 " + kProbe + " --intruder");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("intruder refused"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("store server: refused client"), std::string::npos) << r.output;
+}
+
+TEST(ZlaunchLaunch, TwoControllersOverPmixUnderMpirun) {
+  if (sh("command -v mpirun").exit_code != 0) GTEST_SKIP() << "mpirun not installed";
+  const Result r = sh("mpirun --allow-run-as-root --oversubscribe -np 2 --mca btl self,tcp " +
+                      kZlaunch + " --nproc-per-node 2 " + kProbe);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::set<std::string> ranks;
+  for (int rank = 0; rank < 4; ++rank) {
+    if (r.output.find("probe rank " + std::to_string(rank) + " of 4") != std::string::npos) {
+      ranks.insert(std::to_string(rank));
+    }
+  }
+  EXPECT_EQ(ranks.size(), 4u) << r.output;
+  EXPECT_NE(r.output.find("node 1/2 source zlaunch ok"), std::string::npos) << r.output;
+}
+
+TEST(ZlaunchLaunch, ExplicitTwoNodeFailureOnNodeOneStopsNodeZero) {
+  const std::string port = std::to_string(20000 + getpid() % 20000);
+  const std::string common = "ZSHARD_JOB_TOKEN=t0ken " + kZlaunch + " --nnodes 2 --master-port " +
+                             port + " --nproc-per-node 2 --grace-period 1 ";
+  const Result r = sh(common + "--node-rank 0 " + kProbe + " --fail-rank 3 --code 7 & " + common +
+                      "--node-rank 1 " + kProbe +
+                      " --fail-rank 3 --code 7; echo node1=$?; wait %1; echo node0=$?");
+  EXPECT_NE(r.output.find("rank 3 (node 1, local rank 1) ended with exit code 7"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("node1=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("node0=1"), std::string::npos) << r.output;
+  EXPECT_LT(r.seconds, 10.0);
+}
+
+}  // namespace
