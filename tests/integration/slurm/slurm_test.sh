@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# slurm_test.sh ZLAUNCH PROBE: the launcher and the runtime under a real
+# two-node Slurm started here (slurm_cluster.sh), with --mpi=pmix:
+#  1. srun -N2 --ntasks-per-node=1 zlaunch --nproc-per-node 2: 4 workers,
+#     distinct ranks 0..3, consistent variables, a Gloo allreduce across all;
+#  2. srun -N2 --ntasks-per-node=2 (one task per GPU, no zlaunch): the
+#     runtime bootstraps from PMIx the same way;
+#  3. a worker on node 1 exits 3: zlaunch on both nodes stops within 10 s,
+#     names rank and code, and no process of the job is left.
+set -uo pipefail
+zlaunch=$1 probe=$2
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$(mktemp -d /tmp/zshard-slurm.XXXXXX)
+cleanup() {
+  "$here/slurm_cluster.sh" stop "$dir"
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+SLURM_CONF=$("$here/slurm_cluster.sh" start "$dir") || exit 1
+export SLURM_CONF
+failures=0
+check() {  # check NAME CONDITION-OUTPUT...
+  if [ "$2" = ok ]; then echo "ok   $1"; else echo "FAIL $1: $2"; failures=$((failures + 1)); fi
+}
+ranks_ok() {  # the output has "probe rank R of 4" for R = 0..3 and nothing else wrong
+  for r in 0 1 2 3; do grep -q "probe rank $r of 4 " <<<"$1" || { echo "rank $r missing"; return; }; done
+  echo ok
+}
+
+out=$(timeout 60 srun -N2 --ntasks-per-node=1 --mpi=pmix "$zlaunch" --nproc-per-node 2 "$probe" 2>&1)
+rc=$?
+echo "$out"
+check "zlaunch per node: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
+check "zlaunch per node: 4 ranks" "$(ranks_ok "$out")"
+check "zlaunch per node: node 1 has local ranks" \
+  "$(grep -q 'local 1/2 node 1/2 source zlaunch ok' <<<"$out" && echo ok || echo missing)"
+
+out=$(timeout 60 srun -N2 --ntasks-per-node=2 --mpi=pmix "$probe" 2>&1)
+rc=$?
+echo "$out"
+check "task per GPU: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
+check "task per GPU: 4 ranks from PMIx" "$(ranks_ok "$out")"
+check "task per GPU: source pmix" "$(grep -q 'node 1/2 source pmix ok' <<<"$out" && echo ok || echo missing)"
+
+start=$(date +%s.%N)
+out=$(timeout 60 srun -N2 --ntasks-per-node=1 --mpi=pmix "$zlaunch" --nproc-per-node 2 --grace-period 1 \
+  "$probe" --fail-rank 3 --code 3 --sleep 0.2 2>&1)
+rc=$?
+took=$(echo "$(date +%s.%N) - $start" | bc)
+echo "$out"
+check "failure: non-zero exit" "$([ $rc != 0 ] && echo ok || echo "exit 0")"
+check "failure: within 10 s" "$([ "$(echo "$took < 10" | bc)" = 1 ] && echo ok || echo "took $took s")"
+check "failure: root cause names rank 3, node 1, exit code 3" \
+  "$(grep -q 'rank 3 (node 1, local rank 1) ended with exit code 3' <<<"$out" && echo ok || echo missing)"
+sleep 0.5
+left=$(pgrep -c -x worker_probe || true)
+check "failure: no process left" "$([ "${left:-0}" = 0 ] && echo ok || echo "$left left")"
+
+echo "$failures failures"
+exit $((failures > 0))
