@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "launcher/gpu_monitor.h"
 #include "launcher/output_pump.h"
 #include "launcher/process.h"
 #include "runtime/core/error.h"
@@ -287,7 +288,12 @@ int defaultLocalSize() {
 
 int runController(const LaunchOptions& options, NodePlan& plan) {
   installSignalHandlers();
-  return Controller(options, plan).run();
+  GpuMonitor monitor(plan.local_size, options.monitor_interval);
+  monitor.start();
+  const int code = Controller(options, plan).run();
+  monitor.stop();
+  std::cerr << monitor.report();
+  return code;
 }
 
 }  // namespace zshard::launcher
