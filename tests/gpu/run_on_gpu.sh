@@ -26,6 +26,12 @@ for t in "$bundle"/bin/gpu_*_test; do
   fi
   grep -E "PASSED|FAILED|SKIPPED|Failure|difference" "$out/$name.log" | head -40
 done
+echo "== zlaunch on the GPU node (default: one worker per GPU) with the GPU-use report"
+"$bundle/bin/zlaunch" --version | tee "$out/zlaunch.txt"
+timeout 120 "$bundle/bin/zlaunch" --monitor-interval 0.2 python3 -c \
+  "import os, torch; x = torch.randn(8192, 8192, device='cuda'); [x @ x for _ in range(400)]; torch.cuda.synchronize(); print('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], 'done')" \
+  2>&1 | tee -a "$out/zlaunch.txt" || status=1
+grep -q "GPU 0: used, mean utilisation" "$out/zlaunch.txt" || { echo "no GPU-use report"; status=1; }
 echo "== bench_optim_gpu"
 timeout 240 "$bundle/bin/bench_optim_gpu" 29 python3 bench/torch_adamw_gpu.py | tee "$out/bench.txt" || status=1
 exit $status
