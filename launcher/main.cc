@@ -7,12 +7,15 @@
 #include "launcher/cli.h"
 #include "launcher/controller.h"
 #include "launcher/node_rendezvous.h"
+#include "launcher/slurm_launch.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
 
 namespace {
 
 constexpr int kUsageExit = 2;
+
+char** argv_ = nullptr;
 
 int run(const zshard::launcher::CommandLine& cl) {
   using Action = zshard::launcher::CommandLine::Action;
@@ -22,6 +25,7 @@ int run(const zshard::launcher::CommandLine& cl) {
       return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, std::cout, std::cerr);
     case Action::kLaunch: {
       const zshard::launcher::LaunchOptions& o = cl.launch;
+      zshard::launcher::srunSelfIfAllocation(argv_);
       zshard::launcher::NodePlan plan = zshard::launcher::rendezvousNodes(
           o, o.nproc_per_node.value_or(zshard::launcher::defaultLocalSize()));
       return zshard::launcher::runController(o, plan);
@@ -35,6 +39,7 @@ int run(const zshard::launcher::CommandLine& cl) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
+  argv_ = argv;
   try {
     return run(zshard::launcher::parseCommandLine(args));
   } catch (const zshard::UsageError& e) {

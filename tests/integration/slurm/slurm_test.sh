@@ -56,5 +56,13 @@ sleep 0.5
 left=$(pgrep -c -x worker_probe || true)
 check "failure: no process left" "$([ "${left:-0}" = 0 ] && echo ok || echo "$left left")"
 
+# 4. plain zlaunch in a two-node allocation (salloc, outside a step) runs
+#    one controller per node through srun itself.
+out=$(timeout 60 salloc -N2 "$zlaunch" --nproc-per-node 2 "$probe" 2>&1)
+rc=$?
+echo "$out"
+check "allocation: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
+check "allocation: 4 ranks over 2 nodes" "$(ranks_ok "$out")"
+
 echo "$failures failures"
 exit $((failures > 0))
