@@ -72,6 +72,9 @@ const std::map<std::string, Setter>& launchOptions() {
          o.grace_period = secondsValue("--grace-period", v);
        }},
       {"--run-id", [](LaunchOptions& o, const std::string& v) { o.run_id = v; }},
+      {"--hostfile", [](LaunchOptions& o, const std::string& v) { o.hostfile = v; }},
+      {"--include", [](LaunchOptions& o, const std::string& v) { o.include = v; }},
+      {"--exclude", [](LaunchOptions& o, const std::string& v) { o.exclude = v; }},
       {"--monitor-interval",
        [](LaunchOptions& o, const std::string& v) {
          o.monitor_interval = secondsValue("--monitor-interval", v);
@@ -120,6 +123,13 @@ void checkLaunch(const LaunchOptions& o) {
   if (o.node_rank >= o.nnodes) {
     throw UsageError("--node-rank: " + expectedGot("0.." + std::to_string(o.nnodes - 1),
                                                    std::to_string(o.node_rank)));
+  }
+  if ((!o.include.empty() || !o.exclude.empty()) && o.hostfile.empty()) {
+    throw UsageError("--include/--exclude: need a --hostfile to select from");
+  }
+  if (!o.hostfile.empty() && (o.nnodes != 1 || o.node_rank != 0)) {
+    throw UsageError(
+        "--hostfile: gives the nodes and this node's rank itself; drop --nnodes/--node-rank");
   }
   if (o.nnodes > 1 && o.master_port == 0) {
     throw UsageError(
@@ -188,6 +198,10 @@ std::string usageText() {
          "  --tee                with --log-dir, keep printing to the console too\n"
          "  --grace-period S     seconds between SIGTERM and SIGKILL when stopping (5)\n"
          "  --run-id ID          names the run in the store and logs\n"
+         "  --hostfile FILE      DeepSpeed hostfile (HOST slots=N); run zlaunch on each listed "
+         "host\n"
+         "  --include/--exclude  DeepSpeed's HOST[:SLOT,...][@HOST...] selection from the "
+         "hostfile\n"
          "  --monitor-interval S seconds between GPU-use samples (1)\n"
          "  --config FILE        ds.json, passed to workers as ZSHARD_CONFIG\n"
          "check-config:\n"

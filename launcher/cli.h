@@ -17,8 +17,10 @@ struct LaunchOptions {
   std::string log_dir;
   bool tee = false;                 // with --log-dir: also to the console
   double grace_period = 5.0;        // seconds between SIGTERM and SIGKILL
-  std::string run_id;               // default: generated
+  std::string run_id;               // names the run in the store; default "run"
   double monitor_interval = 1.0;    // seconds between GPU samples
+  std::string hostfile;             // DeepSpeed's "HOST slots=N" file
+  std::string include, exclude;     // DeepSpeed's HOST[:SLOTS][@HOST...] filters
   std::string module;               // -m MODULE instead of a script
   std::string config_path;          // --config / --deepspeed_config
   std::vector<std::string> script;  // SCRIPT [ARGS...] (ARGS only with -m)

@@ -6,6 +6,7 @@
 #include "launcher/check_config_command.h"
 #include "launcher/cli.h"
 #include "launcher/controller.h"
+#include "launcher/hostfile.h"
 #include "launcher/node_rendezvous.h"
 #include "launcher/slurm_launch.h"
 #include "runtime/core/build_info.h"
@@ -24,8 +25,9 @@ int run(const zshard::launcher::CommandLine& cl) {
     case Action::kCheckConfig:
       return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, std::cout, std::cerr);
     case Action::kLaunch: {
-      const zshard::launcher::LaunchOptions& o = cl.launch;
+      zshard::launcher::LaunchOptions o = cl.launch;
       zshard::launcher::srunSelfIfAllocation(argv_);
+      zshard::launcher::applyHostfile(o);
       zshard::launcher::NodePlan plan = zshard::launcher::rendezvousNodes(
           o, o.nproc_per_node.value_or(zshard::launcher::defaultLocalSize()));
       return zshard::launcher::runController(o, plan);

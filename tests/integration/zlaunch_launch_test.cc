@@ -125,6 +125,25 @@ TEST(ZlaunchLaunch, RestartSucceedsOnTheSecondAttempt) {
   EXPECT_EQ(no.exit_code, 1) << no.output;
 }
 
+TEST(ZlaunchLaunch, HostfileAndIncludeSelectThisHostsSlots) {
+  char name[256] = {0};
+  gethostname(name, sizeof name - 1);
+  const std::string hostfile = "/tmp/zshard_hostfile_" + std::to_string(getpid());
+  sh("printf '" + std::string(name) + " slots=4\n' > " + hostfile);
+  const Result r =
+      sh(kZlaunch + " --hostfile " + hostfile + " --include " + name +
+         ":1,3 sh -c 'echo devices=$CUDA_VISIBLE_DEVICES local=$LOCAL_RANK/$LOCAL_WORLD_SIZE'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("devices=1,3 local=0/2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("devices=1,3 local=1/2"), std::string::npos) << r.output;
+  const Result other = sh("printf 'elsewhere slots=2\n' > " + hostfile + "; " + kZlaunch +
+                          " --hostfile " + hostfile + " true");
+  EXPECT_EQ(other.exit_code, 2) << other.output;
+  EXPECT_NE(other.output.find("is not among the selected hosts (elsewhere)"), std::string::npos)
+      << other.output;
+  sh("rm -f " + hostfile);
+}
+
 TEST(ZlaunchLaunch, IntruderWithoutTheTokenIsRefusedAndTheJobGoesOn) {
   const Result r = sh(kZlaunch + " --nproc-per-node 2 " + kProbe + " --intruder");
   EXPECT_EQ(r.exit_code, 0) << r.output;
