@@ -26,6 +26,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(20);
 constexpr auto kPeerWait = std::chrono::minutes(10);
+// How long after the first failure the controller waits for the runtime's
+// hang report (its CollectiveRunner gives peers 1 s to report) before it
+// stops every worker and names the cause.
+constexpr auto kSettle = std::chrono::milliseconds(1500);
 
 std::atomic<int> g_signal{0};  // last SIGINT/SIGTERM/SIGUSR1/SIGUSR2 received
 void onSignal(int sig) {
@@ -159,14 +163,22 @@ class Controller {
     }
   }
 
-  std::string rootCause(const Worker& w) const {
+  // The ONE root-cause report. A runtime hang report (a collective timed
+  // out, naming the ranks that never reached it) is the cause when there is
+  // one; the first worker to end badly is then its symptom.
+  std::string rootCause(const Worker& w, int generation) const {
     w.pump->join();  // the whole stderr is in the tail now
-    std::string line = "zlaunch: job failed: rank " + std::to_string(w.rank) + " (node " +
+    std::string line = "rank " + std::to_string(w.rank) + " (node " +
                        std::to_string(plan_.node_rank) + ", local rank " +
                        std::to_string(w.local_rank) + ") ended with " + describeStatus(w.status);
     const std::string tail = w.pump->stderrTail();
     if (!tail.empty()) line += "; last stderr lines:\n  " + indent(tail);
-    return line;
+    const std::string hang = key(generation, "job") + "/hang/last";
+    if (plan_.store->check({hang})) {
+      return "zlaunch: job failed: the runtime reported a hang: " + plan_.store->get(hang) +
+             "\n  first process to end: " + line;
+    }
+    return "zlaunch: job failed: " + line;
   }
 
   static std::string indent(const std::string& text) {
@@ -180,6 +192,8 @@ class Controller {
   Outcome watch(int generation) {
     rendezvous::Store& store = *plan_.store;
     const std::string failure = key(generation, "failure");
+    Worker* first_failed = nullptr;
+    Clock::time_point failed_at;
     while (true) {
       std::this_thread::sleep_for(kTick);
       if (const int sig = g_signal.exchange(0); sig != 0) {
@@ -194,16 +208,24 @@ class Controller {
       bool all_done = true;
       for (Worker& w : workers_) {
         if (!w.done && w.process->poll(w.status)) w.done = true;
-        if (w.done && !(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0)) {
-          if (!store.check({failure})) {
-            const std::string cause = rootCause(w);
-            store.set(failure, cause);
-            std::cerr << cause << "\n";
-          }
-          return Outcome::kFailed;
+        if (w.done && !(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) &&
+            first_failed == nullptr) {
+          first_failed = &w;
+          failed_at = Clock::now();
         }
         all_done = all_done && w.done;
       }
+      // Let the other workers settle first: a peer that saw the collective
+      // time out is still writing the hang report that names the culprit.
+      if (first_failed != nullptr && (all_done || Clock::now() - failed_at >= kSettle)) {
+        if (!store.check({failure})) {
+          const std::string cause = rootCause(*first_failed, generation);
+          store.set(failure, cause);
+          std::cerr << cause << "\n";
+        }
+        return Outcome::kFailed;
+      }
+      if (first_failed != nullptr) continue;
       if (all_done) return Outcome::kSuccess;
       if (store.check({failure})) return Outcome::kFailed;
     }

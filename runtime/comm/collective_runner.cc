@@ -145,6 +145,7 @@ std::string CollectiveRunner::hangReport(const CollectiveInfo& info, const std::
       }
       message += absent.empty() ? "; every rank reached it (a transport problem)"
                                 : "; ranks that never reached it (behind, hung or dead): " + absent;
+      store_->set("hang/last", message);  // for the launcher's root-cause report
     } catch (const Error& e) {
       message += std::string("; could not report to the store: ") + e.what();
     }

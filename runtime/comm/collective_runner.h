@@ -30,7 +30,8 @@ struct CollectiveInfo {
 // collective. On a timeout it reports "<rank> waits at <collective>" to the
 // store under hang/<sequence>/, gives peers a moment to do the same, and
 // says which ranks never arrived (behind, hung or dead) — what the launcher
-// and the user need to find the culprit. Shared by every backend.
+// and the user need to find the culprit; the last report also goes to the
+// store key hang/last, where zlaunch reads it. Shared by every backend.
 class CollectiveRunner {
  public:
   // `store` may be null (no hang reports). Not owned; must outlive this.

@@ -5,6 +5,8 @@
 //   --fail-first-attempt R   rank R exits 3 when ZSHARD_RESTART_COUNT is 0
 //   --sleep S                sleep S seconds first (to be signalled)
 //   --intruder               rank 0 first tries the store with a wrong token
+//   --stuck R --timeout S    rank R never joins the allreduce; the others time
+//                            out after S seconds
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,6 +29,8 @@ int main(int argc, char** argv) {
   int fail_rank = -1, code = 0, fail_first = -1;
   double sleep_s = 0;
   bool intruder = false;
+  int stuck = -1;
+  double timeout_s = 60;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--fail-rank") fail_rank = std::atoi(argv[++i]);
@@ -34,6 +38,8 @@ int main(int argc, char** argv) {
     if (a == "--fail-first-attempt") fail_first = std::atoi(argv[++i]);
     if (a == "--sleep") sleep_s = std::atof(argv[++i]);
     if (a == "--intruder") intruder = true;
+    if (a == "--stuck") stuck = std::atoi(argv[++i]);
+    if (a == "--timeout") timeout_s = std::atof(argv[++i]);
   }
   try {
     const rendezvous::Topology t = rendezvous::detectTopology();
@@ -57,7 +63,14 @@ int main(int argc, char** argv) {
       }
     }
     rendezvous::JobStore job(t);
-    auto comm = comm::makeGlooCommunicator(job.store(), t.rank, t.world_size);
+    comm::GlooOptions options;
+    options.timeout =
+        std::chrono::duration_cast<comm::Millis>(std::chrono::duration<double>(timeout_s));
+    auto comm = comm::makeGlooCommunicator(job.store(), t.rank, t.world_size, options);
+    if (t.rank == stuck) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(timeout_s * 5));
+      return 0;
+    }
     std::vector<float> v = {float(t.rank), 1.f};
     comm->allReduce(v.data(), DType::kFloat32, 2)->wait(60s);
     const float n = float(t.world_size);

@@ -114,6 +114,20 @@ TEST(ZlaunchLaunch, SigtermEndsAllWorkersWithinTheGracePeriod) {
   EXPECT_EQ(leftovers(marker), 0);
 }
 
+TEST(ZlaunchLaunch, HangIsReportedWithTheRanksBehind) {
+  const Result r =
+      sh(kZlaunch + " --nproc-per-node 3 --grace-period 1 " + kProbe + " --stuck 1 --timeout 2");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_LT(r.seconds, 15.0);
+  EXPECT_EQ(countLines(r.output, "zlaunch: job failed:"), 1) << r.output;
+  EXPECT_NE(r.output.find("the runtime reported a hang: allReduce #0 (2 x fp32) timed out on rank"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("ranks that never reached it (behind, hung or dead): 1"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(ZlaunchLaunch, RestartSucceedsOnTheSecondAttempt) {
   const Result r =
       sh(kZlaunch + " --nproc-per-node 3 --max-restarts 1 " + kProbe + " --fail-first-attempt 1");
