@@ -23,7 +23,10 @@ if [ "$mode" = test ]; then
   exec ctest --test-dir build --output-on-failure -j"$(nproc)"
 fi
 
-# The main job. Until the launcher can start workers, it shows what the build
-# has and validates the ZeRO-2 sample for a 4-GPU node.
+# The main job, until examples/train_gpt.py lands with the Python module: what
+# the build has, the ZeRO-2 sample validated for 2 workers, and 2 local
+# workers started by zlaunch that meet through the job store and allreduce
+# over Gloo (the runtime's own rendezvous path).
 build/zlaunch --version
-build/zlaunch check-config --world-size 4 configs/zero2.json
+build/zlaunch check-config --world-size 2 configs/zero2.json
+build/zlaunch --nproc-per-node 2 --config configs/zero2.json build/tests/worker_probe
