@@ -158,6 +158,18 @@ TEST(ZlaunchLaunch, HostfileAndIncludeSelectThisHostsSlots) {
   sh("rm -f " + hostfile);
 }
 
+TEST(ZlaunchLaunch, LogDirGetsOneFilePerRank) {
+  const std::string dir = "/tmp/zshard_logs_" + std::to_string(getpid());
+  Result r = sh(kZlaunch + " --nproc-per-node 2 --log-dir " + dir + " " + kProbe);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("[rank 0]"), std::string::npos)
+      << "without --tee nothing goes to the console";
+  EXPECT_NE(sh("cat " + dir + "/rank1.log").output.find("probe rank 1 of 2"), std::string::npos);
+  r = sh(kZlaunch + " --nproc-per-node 2 --tee --log-dir " + dir + " " + kProbe);
+  EXPECT_NE(r.output.find("[rank 0] probe rank 0 of 2"), std::string::npos) << r.output;
+  sh("rm -rf " + dir);
+}
+
 TEST(ZlaunchLaunch, IntruderWithoutTheTokenIsRefusedAndTheJobGoesOn) {
   const Result r = sh(kZlaunch + " --nproc-per-node 2 " + kProbe + " --intruder");
   EXPECT_EQ(r.exit_code, 0) << r.output;

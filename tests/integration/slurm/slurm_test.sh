@@ -6,7 +6,10 @@
 #  2. srun -N2 --ntasks-per-node=2 (one task per GPU, no zlaunch): the
 #     runtime bootstraps from PMIx the same way;
 #  3. a worker on node 1 exits 3: zlaunch on both nodes stops within 10 s,
-#     names rank and code, and no process of the job is left.
+#     names rank and code, and no process of the job is left;
+#  4. a single-node step; 5. srun without PMIx (SLURM_* variables and
+#     ZSHARD_JOB_TOKEN), per node and per task; 6. plain zlaunch in an
+#     allocation (salloc), which runs srun itself.
 set -uo pipefail
 zlaunch=$1 probe=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +59,32 @@ sleep 0.5
 left=$(pgrep -c -x worker_probe || true)
 check "failure: no process left" "$([ "${left:-0}" = 0 ] && echo ok || echo "$left left")"
 
-# 4. plain zlaunch in a two-node allocation (salloc, outside a step) runs
+# 4. a single-node step: one zlaunch, 2 workers.
+out=$(timeout 60 srun -N1 -n1 --mpi=pmix "$zlaunch" --nproc-per-node 2 "$probe" 2>&1)
+rc=$?
+echo "$out"
+check "single node: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
+check "single node: 2 ranks" "$(grep -q 'probe rank 1 of 2 local 1/2 node 0/1 source zlaunch ok' <<<"$out" && echo ok || echo missing)"
+
+# 5. srun without PMIx: controllers (and, without zlaunch, tasks) meet through
+#    SLURM_* variables and the job token.
+export ZSHARD_JOB_TOKEN=slurm-test-token
+# The test nodes' names (n1, n2) do not resolve; on a cluster they do and
+# node 0 is the first host of SLURM_STEP_NODELIST. MASTER_ADDR overrides it.
+export MASTER_ADDR=127.0.0.1
+out=$(timeout 60 srun -N2 --ntasks-per-node=1 "$zlaunch" --nproc-per-node 2 "$probe" 2>&1)
+rc=$?
+echo "$out"
+check "no PMIx, zlaunch per node: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
+check "no PMIx, zlaunch per node: 4 ranks" "$(ranks_ok "$out")"
+out=$(timeout 60 srun -N2 --ntasks-per-node=2 "$probe" 2>&1)
+rc=$?
+echo "$out"
+check "no PMIx, task per GPU: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
+check "no PMIx, task per GPU: source slurm" "$(grep -q 'node 1/2 source slurm ok' <<<"$out" && echo ok || echo missing)"
+unset ZSHARD_JOB_TOKEN MASTER_ADDR
+
+# 6. plain zlaunch in a two-node allocation (salloc, outside a step) runs
 #    one controller per node through srun itself.
 out=$(timeout 60 salloc -N2 "$zlaunch" --nproc-per-node 2 "$probe" 2>&1)
 rc=$?
