@@ -19,6 +19,12 @@ scripts/install_deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 
+# `import zshard` from any directory: put the built package on this user's
+# site path (a .pth file; nothing is copied).
+site=$(/usr/bin/python3 -c 'import site; print(site.getusersitepackages())')
+mkdir -p "$site"
+echo "$(pwd)/build/python" >"$site/zshard.pth"
+
 if [ "$mode" = test ]; then
   exec ctest --test-dir build --output-on-failure -j"$(nproc)"
 fi
@@ -30,3 +36,4 @@ fi
 build/zlaunch --version
 build/zlaunch check-config --world-size 2 configs/zero2.json
 build/zlaunch --nproc-per-node 2 --config configs/zero2.json build/tests/worker_probe
+(cd / && /usr/bin/python3 -c "import zshard; print('import zshard:', zshard.__version__)")
