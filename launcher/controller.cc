@@ -27,9 +27,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(20);
 constexpr auto kPeerWait = std::chrono::minutes(10);
 // How long after the first failure the controller waits for the runtime's
-// hang report (its CollectiveRunner gives peers 1 s to report) before it
-// stops every worker and names the cause.
-constexpr auto kSettle = std::chrono::milliseconds(1500);
+// hang report (its CollectiveRunner gives peers 1 s to report; the rest is
+// margin for a loaded machine) before it stops every worker and names the cause.
+constexpr auto kSettle = std::chrono::milliseconds(2500);
 
 std::atomic<int> g_signal{0};  // last SIGINT/SIGTERM/SIGUSR1/SIGUSR2 received
 void onSignal(int sig) {

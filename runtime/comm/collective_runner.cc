@@ -137,6 +137,9 @@ std::string CollectiveRunner::hangReport(const CollectiveInfo& info, const std::
     const std::string dir = "hang/" + std::to_string(info.sequence) + "/";
     try {
       store_->set(dir + std::to_string(rank_), info.describe());
+      // A first report at once, completed below once peers had their say.
+      if (!store_->check({"hang/last"}))
+        store_->set("hang/last", message + "; waiting for the other ranks' reports");
       std::this_thread::sleep_for(kReportGrace);
       std::string absent;
       for (int r = 0; r < size_; ++r) {
