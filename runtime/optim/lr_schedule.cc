@@ -1,0 +1,79 @@
+#include "runtime/optim/lr_schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace zshard::optim {
+
+namespace {
+
+// Warmup progress in [0, 1): log(it + 1) / log(steps) or it / steps.
+double warmupGamma(const config::SchedulerConfig& s, int64_t it) {
+  if (s.warmup_num_steps <= 0) return 1.0;
+  if (s.warmup_linear) return double(it) / double(s.warmup_num_steps);
+  if (s.warmup_num_steps == 1) return 1.0;
+  return std::log(double(it + 1)) / std::log(double(s.warmup_num_steps));
+}
+
+double warmupDecay(const config::SchedulerConfig& s, int64_t it, bool decay) {
+  double gamma = 1.0;
+  if (it < s.warmup_num_steps) {
+    gamma = warmupGamma(s, it);
+  } else if (decay) {
+    gamma =
+        std::max(0.0, double(s.total_num_steps - it) /
+                          std::max<double>(1.0, double(s.total_num_steps - s.warmup_num_steps)));
+  }
+  return s.warmup_min_lr + (s.warmup_max_lr - s.warmup_min_lr) * gamma;
+}
+
+double cosine(const config::SchedulerConfig& s, double base_lr, int64_t it) {
+  if (it < s.warmup_num_steps) {
+    return base_lr * (s.warmup_min_ratio + warmupGamma(s, it) * (1.0 - s.warmup_min_ratio));
+  }
+  const double real_step = double(it - s.warmup_num_steps + 1);
+  const double real_total = std::max<double>(1.0, double(s.total_num_steps - s.warmup_num_steps));
+  const double wave = (1.0 + std::cos(M_PI * real_step / real_total)) / 2.0;
+  return base_lr * std::max(0.0, s.cos_min_ratio + (1.0 - s.cos_min_ratio) * wave);
+}
+
+double oneCycle(const config::SchedulerConfig& s, int64_t it) {
+  const double total = double(s.cycle_first_step_size + s.cycle_second_step_size);
+  if (double(it) < total) {
+    const double batch = double(it + 1);
+    const double cycle = std::floor(1.0 + batch / total);
+    const double x = 1.0 + batch / total - cycle;
+    const double step_ratio = double(s.cycle_first_step_size) / total;
+    const double scale = x <= step_ratio ? x / step_ratio : (x - 1.0) / (step_ratio - 1.0);
+    return s.cycle_min_lr + (s.cycle_max_lr - s.cycle_min_lr) * scale;
+  }
+  if (s.decay_step_size <= 0) return s.cycle_min_lr;
+  const double interval = double(it - int64_t(total) + 1) / double(s.decay_step_size);
+  return s.cycle_min_lr / (1.0 + s.decay_lr_rate * interval);
+}
+
+double rangeTest(const config::SchedulerConfig& s, int64_t it) {
+  const double raw = double(it + 1) / double(std::max<int64_t>(1, s.lr_range_test_step_size));
+  const double interval = s.lr_range_test_staircase ? std::floor(raw) : raw;
+  return s.lr_range_test_min_lr * (1.0 + s.lr_range_test_step_rate * interval);
+}
+
+}  // namespace
+
+double scheduledLr(const config::SchedulerConfig& s, double base_lr, int64_t iteration) {
+  const int64_t it = std::max<int64_t>(iteration, 0);
+  switch (s.type) {
+    case config::SchedulerType::kWarmupLR:
+      return iteration < 0 ? s.warmup_min_lr : warmupDecay(s, it, false);
+    case config::SchedulerType::kWarmupDecayLR:
+      return iteration < 0 ? s.warmup_min_lr : warmupDecay(s, it, true);
+    case config::SchedulerType::kWarmupCosineLR:
+      return iteration < 0 ? base_lr * s.warmup_min_ratio : cosine(s, base_lr, it);
+    case config::SchedulerType::kOneCycle: return iteration < 0 ? s.cycle_min_lr : oneCycle(s, it);
+    case config::SchedulerType::kLRRangeTest:
+      return iteration < 0 ? s.lr_range_test_min_lr : rangeTest(s, it);
+    default: return base_lr;
+  }
+}
+
+}  // namespace zshard::optim
