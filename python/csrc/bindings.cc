@@ -1,21 +1,25 @@
 // zshard._C: bindings only, no logic. C++ errors become Python exceptions
 // carrying the same message (zshard.ConfigError is a ValueError; other
-// zshard errors are zshard.ZshardError, a RuntimeError).
+// zshard errors are zshard.ZshardError, a RuntimeError). Tensors cross as
+// DLPack capsules without copies; blocking calls release the GIL.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
+
+#include "python/csrc/dlpack.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
 #include "runtime/rendezvous/topology.h"
+#include "runtime/zero/session.h"
 
 namespace py = pybind11;
 using namespace zshard;
 
 namespace {
 
-// (normalized summary, warnings) of a ds.json text; raises ConfigError.
 std::pair<std::string, std::vector<std::string>> checkConfig(const std::string& json,
                                                              std::optional<int> world_size) {
   config::LoadOptions options;
@@ -26,8 +30,7 @@ std::pair<std::string, std::vector<std::string>> checkConfig(const std::string& 
   return {config::summarize(loaded.config), warnings};
 }
 
-py::dict topology() {
-  const rendezvous::Topology t = rendezvous::detectTopology();
+py::dict topologyDict(const rendezvous::Topology& t) {
   py::dict d;
   d["rank"] = t.rank;
   d["world_size"] = t.world_size;
@@ -40,6 +43,128 @@ py::dict topology() {
   d["source"] = t.source;
   return d;
 }
+
+DLDataType dlType(DType t) {
+  switch (t) {
+    case DType::kFloat16: return {kDLFloat, 16, 1};
+    case DType::kBFloat16: return {kDLBfloat, 16, 1};
+    default: return {kDLFloat, 32, 1};
+  }
+}
+
+// A DLPack view of engine memory; keeps the Python session object alive.
+struct View {
+  DLManagedTensor managed{};
+  std::vector<int64_t> shape;
+  py::object owner;
+};
+
+py::capsule exportView(void* data, DType dtype, std::vector<int64_t> shape, bool gpu, int device,
+                       py::object owner) {
+  auto* view = new View;
+  view->shape = std::move(shape);
+  view->owner = std::move(owner);
+  DLTensor& t = view->managed.dl_tensor;
+  t.data = data;
+  t.device = {gpu ? kDLCUDA : kDLCPU, gpu ? device : 0};
+  t.ndim = static_cast<int32_t>(view->shape.size());
+  t.dtype = dlType(dtype);
+  t.shape = view->shape.data();
+  t.strides = nullptr;
+  t.byte_offset = 0;
+  view->managed.manager_ctx = view;
+  view->managed.deleter = [](DLManagedTensor* self) {
+    py::gil_scoped_acquire gil;
+    delete static_cast<View*>(self->manager_ctx);
+  };
+  return py::capsule(&view->managed, "dltensor", [](PyObject* capsule) {
+    // Only an unconsumed capsule still owns its tensor.
+    if (PyCapsule_IsValid(capsule, "dltensor")) {
+      auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
+      managed->deleter(managed);
+    }
+  });
+}
+
+// The data pointer of a borrowed, compact DLPack tensor of `dtype` and `numel`.
+const void* importData(const py::capsule& capsule, DType dtype, int64_t numel, const char* what) {
+  if (std::strcmp(capsule.name(), "dltensor") != 0)
+    throw Error(std::string(what) + ": expected a DLPack capsule");
+  const DLTensor& t = static_cast<DLManagedTensor*>(capsule.get_pointer())->dl_tensor;
+  const DLDataType want = dlType(dtype);
+  if (t.dtype.code != want.code || t.dtype.bits != want.bits) {
+    throw Error(std::string(what) + ": expected " + dtypeName(dtype) +
+                " elements, got a tensor of another dtype");
+  }
+  int64_t n = 1;
+  for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
+  if (n != numel)
+    throw Error(std::string(what) + ": " +
+                expectedGot(std::to_string(numel) + " elements", std::to_string(n)));
+  int64_t expected_stride = 1;
+  for (int i = t.ndim - 1; t.strides != nullptr && i >= 0; --i) {
+    if (t.shape[i] != 1 && t.strides[i] != expected_stride) {
+      throw Error(std::string(what) + ": expected a contiguous tensor (call .contiguous())");
+    }
+    expected_stride *= t.shape[i];
+  }
+  return static_cast<const char*>(t.data) + t.byte_offset;
+}
+
+class PySession {
+ public:
+  PySession(const std::string& config_json, std::vector<std::vector<int64_t>> shapes,
+            std::vector<py::buffer> initial, bool use_gpu)
+      : shapes_(std::move(shapes)) {
+    const rendezvous::Topology t = rendezvous::detectTopology();
+    config::LoadOptions options;
+    options.world_size = t.world_size;
+    const config::Config cfg = config::loadConfig(config_json, options).config;
+    std::vector<const float*> values;
+    for (size_t i = 0; i < initial.size(); ++i) {
+      const py::buffer_info info = initial[i].request();
+      if (info.format != py::format_descriptor<float>::format()) {
+        throw Error("initial value " + std::to_string(i) + ": expected float32 values");
+      }
+      values.push_back(static_cast<const float*>(info.ptr));
+    }
+    for (const auto& s : shapes_) {
+      int64_t n = 1;
+      for (int64_t d : s) n *= d;
+      numels_.push_back(n);
+    }
+    py::gil_scoped_release release;
+    session_ = std::make_unique<zero::Session>(cfg, shapes_, values, use_gpu);
+  }
+
+  ~PySession() {
+    py::gil_scoped_release release;
+    session_.reset();
+  }
+
+  py::capsule parameter(py::object self, int i) {
+    return exportView(session_->parameter(i), session_->paramDtype(), shapes_.at(i),
+                      session_->onGpu(), session_->deviceIndex(), std::move(self));
+  }
+
+  void addGradient(int i, const py::capsule& grad) {
+    const void* data = importData(grad, session_->gradDtype(), numels_.at(i), "gradient");
+    py::gil_scoped_release release;
+    session_->addGradient(i, data);
+  }
+
+  bool step() {
+    py::gil_scoped_release release;
+    return session_->step();
+  }
+
+  zero::Session& get() { return *session_; }
+
+ private:
+  std::vector<std::vector<int64_t>> shapes_;
+  std::vector<int64_t> numels_;
+  std::unique_ptr<zero::Session> session_;
+};
 
 }  // namespace
 
@@ -60,5 +185,27 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_report", &buildReport, "what this build has (CUDA, NCCL, PMIx, Gloo)");
   m.def("check_config", &checkConfig, py::arg("json"), py::arg("world_size") = std::nullopt,
         "validate a ds.json text: (summary, warnings); raises ConfigError listing every problem");
-  m.def("topology", &topology, "this process's place in the job, from the environment");
+  m.def(
+      "topology", [] { return topologyDict(rendezvous::detectTopology()); },
+      "this process's place in the job, from the environment");
+
+  py::class_<PySession>(m, "Session")
+      .def(py::init<const std::string&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
+                    bool>(),
+           py::arg("config_json"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"))
+      .def(
+          "parameter",
+          [](py::object self, int i) { return self.cast<PySession&>().parameter(self, i); },
+          "parameter i inside the engine's flat buffer, as a DLPack capsule")
+      .def("add_gradient", &PySession::addGradient,
+           "parameter i's gradient of this micro step (DLPack)")
+      .def("step", &PySession::step, "end a micro step; True when the optimizer stepped")
+      .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
+      .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
+      .def_property_readonly("loss_scale", [](PySession& s) { return s.get().lossScale(); })
+      .def_property_readonly("global_steps", [](PySession& s) { return s.get().globalSteps(); })
+      .def_property_readonly("skipped_steps", [](PySession& s) { return s.get().skippedSteps(); })
+      .def_property_readonly("grad_norm", [](PySession& s) { return s.get().lastGradNorm(); })
+      .def_property_readonly("topology",
+                             [](PySession& s) { return topologyDict(s.get().topology()); });
 }

@@ -1,11 +1,13 @@
 """zshard: a ZeRO sharded-optimizer runtime with DeepSpeed's engine API.
 
-This package is the Python face of the C++ runtime (zshard._C). So far it
-exposes the build, config validation and the job topology; the engine API
-(zshard.initialize) lands with the Python-integration issue.
+This package is the Python face of the C++ runtime (zshard._C): the build,
+config validation, the job topology, and DeepSpeed's initialize() / engine
+for ZeRO stages 0-2.
 """
 from zshard._C import ConfigError, ZshardError, build_report, check_config, topology, version
+from zshard.engine import ZshardEngine, initialize
 
 __version__ = version()
 
-__all__ = ["ConfigError", "ZshardError", "build_report", "check_config", "topology", "__version__"]
+__all__ = ["ConfigError", "ZshardError", "ZshardEngine", "build_report", "check_config", "initialize",
+           "topology", "__version__"]

@@ -1,0 +1,159 @@
+"""DeepSpeed's engine API over zshard's C++ runtime.
+
+The engine owns no numerics: parameters become views of the C++ engine's
+flat buffer, gradient hooks hand each gradient to it as backward produces
+them, and step() lets it reduce, clip, scale and update (see
+runtime/zero/session.h). Unsupported requests fail loudly here.
+"""
+import json
+import os
+
+import torch
+import torch.utils.dlpack
+
+from zshard import _C
+
+_initialized = False
+
+
+def _config_text(args, config):
+    """The ds.json as text, from config (dict or path), args.deepspeed_config,
+    or zlaunch's ZSHARD_CONFIG."""
+    if config is None and args is not None:
+        config = getattr(args, "deepspeed_config", None)
+    if config is None:
+        config = os.environ.get("ZSHARD_CONFIG") or None
+    if config is None:
+        raise _C.ConfigError("config: expected a ds.json path or dict (config=..., args.deepspeed_config, "
+                             "or zlaunch --config), got none")
+    if isinstance(config, dict):
+        return json.dumps(config)
+    with open(config, encoding="utf-8") as f:
+        return f.read()
+
+
+class ZshardEngine(torch.nn.Module):
+    """What zshard.initialize returns first: DeepSpeed's engine surface."""
+
+    def __init__(self, model, params, session, config):
+        super().__init__()
+        self.module = model
+        self._params = params
+        self._session = session
+        self._config = config
+        topo = session.topology
+        self.local_rank = topo["local_rank"]
+        self.global_rank = topo["rank"]
+        self.world_size = topo["world_size"]
+        self.device = params[0].device
+        self._hooks = [p.register_hook(self._hook_for(i)) for i, p in enumerate(params)]
+
+    def _hook_for(self, index):
+        session = self._session
+
+        def hook(grad):
+            session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad.contiguous()))
+            return grad
+
+        return hook
+
+    def forward(self, *inputs, **kwargs):
+        return self.module(*inputs, **kwargs)
+
+    def backward(self, loss):
+        scale = self._session.loss_scale
+        (loss * scale if scale != 1.0 else loss).backward()
+        for p in self._params:  # the engine holds the gradients; autograd's copy is not needed
+            p.grad = None
+
+    def is_gradient_accumulation_boundary(self):
+        return self._session.at_boundary
+
+    def step(self):
+        return self._session.step()
+
+    def zero_grad(self, set_to_none=True):
+        for p in self._params:
+            p.grad = None
+
+    @property
+    def global_steps(self):
+        return self._session.global_steps
+
+    @property
+    def skipped_steps(self):
+        return self._session.skipped_steps
+
+    def get_lr(self):
+        return [self._session.lr]
+
+    def get_global_grad_norm(self):
+        return self._session.grad_norm
+
+    def train_batch_size(self):
+        return self._config["train_batch_size"]
+
+    def gradient_accumulation_steps(self):
+        return self._config["gradient_accumulation_steps"]
+
+    def train_micro_batch_size_per_gpu(self):
+        return self._config["train_micro_batch_size_per_gpu"]
+
+
+def initialize(args=None, model=None, optimizer=None, model_parameters=None, training_data=None,
+               lr_scheduler=None, config=None, config_params=None, **unused):
+    """DeepSpeed's initialize(): returns (engine, optimizer, dataloader, lr_scheduler).
+
+    zshard steps its own fused optimizer from the config's "optimizer" block,
+    so optimizer= and lr_scheduler= objects are refused rather than ignored."""
+    global _initialized
+    if _initialized:
+        raise _C.ZshardError("initialize(): already called in this process; one engine per process")
+    if model is None:
+        raise _C.ZshardError("initialize(): expected model=, got None")
+    if optimizer is not None:
+        raise _C.ConfigError("optimizer: a client optimizer object is not supported; describe it in the "
+                             "config's \"optimizer\" block (Adam, AdamW, Lamb, SGD)")
+    if lr_scheduler is not None:
+        raise _C.ConfigError("lr_scheduler: a client scheduler object is not supported; use the config's "
+                             "\"scheduler\" block")
+    if training_data is not None:
+        raise _C.ConfigError("training_data: building the dataloader is not supported yet; pass None")
+    text = _config_text(args, config if config is not None else config_params)
+    topo = _C.topology()
+    summary, warnings = _C.check_config(text, topo["world_size"])
+    params = [p for p in (model_parameters if model_parameters is not None else model.parameters())
+              if p.requires_grad]
+    if not params:
+        raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
+    for i, p in enumerate(params):
+        if not p.is_leaf:
+            raise _C.ZshardError(f"initialize(): parameter {i} (shape {tuple(p.shape)}) is not a leaf "
+                                 "tensor; pass the model's own parameters")
+    use_gpu = params[0].is_cuda
+    initial = [p.detach().float().cpu().contiguous().numpy() for p in params]
+    session = _C.Session(text, [list(p.shape) for p in params], initial, use_gpu)
+    for i, p in enumerate(params):
+        view = torch.utils.dlpack.from_dlpack(session.parameter(i))
+        p.data = view
+    cfg = json.loads(text)
+    engine = ZshardEngine(model, params, session, _batch_info(cfg, topo["world_size"]))
+    _initialized = True
+    return engine, None, None, None
+
+
+def _batch_info(cfg, world):
+    micro = cfg.get("train_micro_batch_size_per_gpu")
+    gas = cfg.get("gradient_accumulation_steps")
+    train = cfg.get("train_batch_size")
+    micro = micro if isinstance(micro, int) else None
+    gas = gas if isinstance(gas, int) else None
+    train = train if isinstance(train, int) else None
+    if train is None and micro is not None:
+        train = micro * (gas or 1) * world
+    if gas is None and train is not None and micro is not None:
+        gas = train // (micro * world)
+    if micro is None and train is not None:
+        micro = train // ((gas or 1) * world)
+    return {"train_batch_size": train, "gradient_accumulation_steps": gas or 1,
+            "train_micro_batch_size_per_gpu": micro}

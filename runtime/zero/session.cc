@@ -1,0 +1,123 @@
+#include "runtime/zero/session.h"
+
+#include "kernels/backend.h"
+#include "runtime/comm/gloo/gloo_communicator.h"
+#include "runtime/comm/nccl/nccl_communicator.h"
+#include "runtime/core/error.h"
+#include "runtime/core/logging.h"
+#include "runtime/optim/lr_schedule.h"
+
+namespace zshard::zero {
+
+namespace {
+
+DType dtypeOf(config::Precision p) {
+  switch (p) {
+    case config::Precision::kBf16: return DType::kBFloat16;
+    case config::Precision::kFp16: return DType::kFloat16;
+    default: return DType::kFloat32;
+  }
+}
+
+EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend) {
+  if (cfg.zero.stage > 2) {
+    throw ConfigError("zero_optimization.stage: " + std::to_string(cfg.zero.stage) +
+                      " is not supported yet (stages 0, 1 and 2 are)");
+  }
+  if (cfg.zero.offload_optimizer.device != config::OffloadDevice::kNone) {
+    throw ConfigError("zero_optimization.offload_optimizer: not supported yet; remove it");
+  }
+  EngineOptions o;
+  o.backend = &backend;
+  o.stage = cfg.zero.stage == 2 ? 2 : 1;
+  o.param_dtype = o.grad_dtype = dtypeOf(cfg.precision);
+  o.bucket_numel = cfg.zero.reduce_bucket_size;
+  o.accumulation_steps = static_cast<int>(
+      cfg.batch.gradient_accumulation_steps > 0 ? cfg.batch.gradient_accumulation_steps : 1);
+  o.gradient_clipping = cfg.gradient_clipping;
+  o.loss_scaling = cfg.precision == config::Precision::kFp16;
+  const config::LossScaleConfig& l = cfg.loss_scale;
+  o.loss_scaler = {l.static_scale,
+                   l.initial_scale_power,
+                   l.scale_window,
+                   l.hysteresis,
+                   l.consecutive_hysteresis,
+                   l.min_scale,
+                   2.0};
+  return o;
+}
+
+}  // namespace
+
+Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
+                 const std::vector<const float*>& initial, bool use_gpu)
+    : cfg_(cfg), topology_(rendezvous::detectTopology()), use_gpu_(use_gpu) {
+  if (!cfg.optimizer.given) {
+    throw ConfigError(
+        "optimizer: required; zshard steps its own fused optimizer (Adam, AdamW, Lamb or SGD)");
+  }
+  setLogRank(topology_.rank);
+  kernels::Backend& backend = kernels::backendFor(use_gpu, topology_.local_rank);
+  options_ = engineOptions(cfg, backend);
+  job_ = std::make_unique<rendezvous::JobStore>(topology_);
+  comm_ = use_gpu ? comm::makeNcclCommunicator(job_->store(), topology_.rank, topology_.world_size,
+                                               backend, topology_.local_rank)
+                  : comm::makeGlooCommunicator(job_->store(), topology_.rank, topology_.world_size);
+  std::vector<shard::ParamSpec> specs;
+  for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
+  checkSameStart(shapes, initial, backend);
+  engine_ = std::make_unique<ZeroEngine>(specs, initial, *comm_, cfg.optimizer, options_);
+}
+
+Session::~Session() {
+  // Rank 0 may serve the job store: let every rank finish with it first.
+  try {
+    comm_->barrier()->wait(std::chrono::seconds(60));
+  } catch (const Error&) {
+  }
+}
+
+// Every rank must start from the same weights (nothing gathers them at
+// start): compare a fingerprint of each rank's initial values.
+void Session::checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
+                             const std::vector<const float*>& initial, kernels::Backend& backend) {
+  double fingerprint[2] = {0, 0};
+  for (size_t p = 0; p < shapes.size(); ++p) {
+    int64_t n = 1;
+    for (int64_t d : shapes[p]) n *= d;
+    for (int64_t i = 0; i < n; ++i) {
+      fingerprint[0] += initial[p][i];
+      fingerprint[1] += initial[p][i] * double(i % 97 + 1);
+    }
+  }
+  const int world = topology_.world_size;
+  std::vector<double> all(2 * world);
+  all[2 * topology_.rank] = fingerprint[0];
+  all[2 * topology_.rank + 1] = fingerprint[1];
+  kernels::DeviceBuffer staging(backend, all.size() * sizeof(double));
+  backend.copyFromHost(staging.data(), all.data(), staging.size());
+  comm_->allGather(staging.data(), DType::kFloat32, std::vector<int64_t>(world, 4))
+      ->wait(std::chrono::minutes(5));
+  backend.copyToHost(all.data(), staging.data(), staging.size());
+  for (int r = 1; r < world; ++r) {
+    if (all[2 * r] != all[0] || all[2 * r + 1] != all[1]) {
+      throw Error(
+          "parameters differ across ranks: rank " + std::to_string(r) +
+          "'s initial values are not rank 0's; seed the model the same way on every rank (or "
+          "load the same checkpoint) before initialize()");
+    }
+  }
+}
+
+double Session::lr() const {
+  return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, global_steps_ - 1);
+}
+
+bool Session::step() {
+  const bool boundary = engine_->atBoundary();
+  const bool stepped = engine_->step(static_cast<float>(lr()));
+  if (boundary) ++global_steps_;
+  return stepped;
+}
+
+}  // namespace zshard::zero

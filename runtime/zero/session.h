@@ -1,0 +1,65 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "runtime/comm/communicator.h"
+#include "runtime/config/config.h"
+#include "runtime/rendezvous/job_store.h"
+#include "runtime/rendezvous/topology.h"
+#include "runtime/shard/shard_plan.h"
+#include "runtime/zero/zero_engine.h"
+
+namespace zshard::zero {
+
+// One training process's runtime, composed from a validated Config: its
+// topology, the job store, a communicator (Gloo for host tensors, NCCL for
+// GPU ones), and the ZeRO engine over the given parameters. What the Python
+// engine binds; it holds no logic of its own beyond mapping the config.
+// ZeRO stage 0 runs on the stage 1 engine: the same numbers (an allreduce
+// of the gradients as reduce-scatter + all-gather), with sharded optimizer
+// state. Not thread-safe.
+class Session {
+ public:
+  // `initial[i]` holds parameter i's values as fp32 host memory.
+  Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
+          const std::vector<const float*>& initial, bool use_gpu);
+  ~Session();
+
+  const rendezvous::Topology& topology() const { return topology_; }
+  DType paramDtype() const { return options_.param_dtype; }
+  DType gradDtype() const { return options_.grad_dtype; }
+  bool onGpu() const { return use_gpu_; }
+  int deviceIndex() const { return topology_.local_rank; }
+
+  void* parameter(int i) { return engine_->parameter(i); }
+  void addGradient(int i, const void* grad) { engine_->addGradient(i, grad); }
+  // Ends a micro step; steps the optimizer at the accumulation boundary
+  // with the scheduled lr. True when the optimizer stepped.
+  bool step();
+  bool atBoundary() const { return engine_->atBoundary(); }
+  double lr() const;
+  double lossScale() const { return engine_->lossScale(); }
+  int64_t globalSteps() const { return global_steps_; }
+  int64_t skippedSteps() const { return engine_->skippedSteps(); }
+  double lastGradNorm() const { return engine_->lastGradNorm(); }
+  MemoryReport memory() const { return engine_->memory(); }
+  comm::Communicator& communicator() { return *comm_; }
+
+ private:
+  void checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
+                      const std::vector<const float*>& initial, kernels::Backend& backend);
+
+  config::Config cfg_;
+  rendezvous::Topology topology_;
+  bool use_gpu_;
+  EngineOptions options_;
+  std::unique_ptr<rendezvous::JobStore> job_;
+  std::unique_ptr<comm::Communicator> comm_;
+  std::unique_ptr<ZeroEngine> engine_;
+  int64_t global_steps_ = 0;  // optimizer steps taken or skipped (DeepSpeed's global_steps)
+};
+
+}  // namespace zshard::zero

@@ -1,0 +1,36 @@
+"""Worker for test_zero_training.py: one misuse per --case; prints the error."""
+import sys
+
+import torch
+
+import zshard
+
+CONFIG = {"train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}}}
+
+
+def main(case):
+    model = torch.nn.Linear(4, 2)
+    try:
+        if case == "twice":
+            zshard.initialize(model=model, config=CONFIG)
+            zshard.initialize(model=model, config=CONFIG)
+        elif case == "non_leaf":
+            zshard.initialize(model=model, model_parameters=[model.weight * 2], config=CONFIG)
+        elif case == "different_weights":
+            torch.manual_seed(zshard.topology()["rank"])  # each rank a different init
+            zshard.initialize(model=torch.nn.Linear(4, 2), config=CONFIG)
+        elif case == "stage3":
+            zshard.initialize(model=model, config=dict(CONFIG, zero_optimization={"stage": 3}))
+        elif case == "client_optimizer":
+            zshard.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config=CONFIG)
+        elif case == "bad_key":
+            zshard.initialize(model=model, config=dict(CONFIG, zero_optimisation={"stage": 2}))
+    except (zshard.ZshardError, zshard.ConfigError) as e:
+        print(f"ERROR {type(e).__name__}: {e}")
+        return 3
+    print("NO ERROR")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
