@@ -52,7 +52,11 @@ class ZshardEngine(torch.nn.Module):
         session = self._session
 
         def hook(grad):
-            session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad.contiguous()))
+            grad = grad.contiguous()
+            if grad.is_cuda:
+                # The engine reads it on its own stream: let torch's work finish first.
+                torch.cuda.current_stream(grad.device).synchronize()
+            session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad))
             return grad
 
         return hook

@@ -50,3 +50,21 @@ def test_deepspeed_script_runs_with_only_the_import_changed(tmp_path):
     r = zlaunch(2, os.path.join(HERE, "deepspeed_style.py"), "--deepspeed_config", str(config))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "global_steps 30" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_example_converges(tmp_path, precision):
+    config = {"train_micro_batch_size_per_gpu": 8, "gradient_clipping": 1.0,
+              "optimizer": {"type": "AdamW", "params": {"lr": 3e-3, "weight_decay": 0.01}},
+              "zero_optimization": {"stage": 2, "reduce_bucket_size": 20000}}
+    if precision == "bf16":
+        config["bf16"] = {"enabled": True}
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(config))
+    example = os.path.join(HERE, "..", "..", "examples", "train_gpt.py")
+    r = zlaunch(2, "--config", str(path), example, "--steps", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = [line for line in r.stdout.splitlines() if "done:" in line]
+    assert done, r.stdout
+    first, last = (float(v) for v in done[0].split("loss ")[1].split(" (")[0].split(" -> "))
+    assert last < 0.6 * first, done[0]
