@@ -207,5 +207,17 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("skipped_steps", [](PySession& s) { return s.get().skippedSteps(); })
       .def_property_readonly("grad_norm", [](PySession& s) { return s.get().lastGradNorm(); })
       .def_property_readonly("topology",
-                             [](PySession& s) { return topologyDict(s.get().topology()); });
+                             [](PySession& s) { return topologyDict(s.get().topology()); })
+      .def_property_readonly("train_batch_size",
+                             [](PySession& s) { return s.get().config().batch.train_batch_size; })
+      .def_property_readonly(
+          "micro_batch_per_gpu",
+          [](PySession& s) { return s.get().config().batch.micro_batch_per_gpu; })
+      .def_property_readonly(
+          "gradient_accumulation_steps",
+          [](PySession& s) { return s.get().config().batch.gradient_accumulation_steps; })
+      .def_property_readonly("steps_per_print",
+                             [](PySession& s) { return s.get().config().steps_per_print; })
+      .def_property_readonly("wall_clock_breakdown",
+                             [](PySession& s) { return s.get().config().wall_clock_breakdown; });
 }

@@ -7,6 +7,8 @@ runtime/zero/session.h). Unsupported requests fail loudly here.
 """
 import json
 import os
+import sys
+import time
 
 import torch
 import torch.utils.dlpack
@@ -35,12 +37,13 @@ def _config_text(args, config):
 class ZshardEngine(torch.nn.Module):
     """What zshard.initialize returns first: DeepSpeed's engine surface."""
 
-    def __init__(self, model, params, session, config):
+    def __init__(self, model, params, session):
         super().__init__()
         self.module = model
         self._params = params
         self._session = session
-        self._config = config
+        self._timers = {"forward": 0.0, "backward": 0.0, "step": 0.0}
+        self._window_start = time.time()
         topo = session.topology
         self.local_rank = topo["local_rank"]
         self.global_rank = topo["rank"]
@@ -62,19 +65,46 @@ class ZshardEngine(torch.nn.Module):
         return hook
 
     def forward(self, *inputs, **kwargs):
-        return self.module(*inputs, **kwargs)
+        t0 = time.time()
+        out = self.module(*inputs, **kwargs)
+        self._timers["forward"] += time.time() - t0
+        return out
 
     def backward(self, loss):
+        t0 = time.time()
         scale = self._session.loss_scale
         (loss * scale if scale != 1.0 else loss).backward()
         for p in self._params:  # the engine holds the gradients; autograd's copy is not needed
             p.grad = None
+        self._timers["backward"] += time.time() - t0
 
     def is_gradient_accumulation_boundary(self):
         return self._session.at_boundary
 
     def step(self):
-        return self._session.step()
+        t0 = time.time()
+        before = self._session.global_steps
+        stepped = self._session.step()
+        self._timers["step"] += time.time() - t0
+        if self._session.global_steps != before and self._session.global_steps % self._session.steps_per_print == 0:
+            self._report()
+        return stepped
+
+    def _report(self):
+        """DeepSpeed's steps_per_print line (rank 0), and wall_clock_breakdown timings."""
+        if self.global_rank != 0:
+            return
+        s = self._session
+        elapsed = time.time() - self._window_start
+        samples = s.train_batch_size * s.steps_per_print
+        line = (f"[zshard] step={s.global_steps} skipped={s.skipped_steps} lr={s.lr:.3e} "
+                f"loss_scale={s.loss_scale:g} grad_norm={s.grad_norm:.4g} "
+                f"step_time={elapsed / s.steps_per_print:.4f}s samples/sec={samples / elapsed:.1f}")
+        if s.wall_clock_breakdown:
+            line += " | " + " ".join(f"{k}={v * 1e3 / s.steps_per_print:.2f}ms" for k, v in self._timers.items())
+        print(line, file=sys.stderr, flush=True)
+        self._timers = dict.fromkeys(self._timers, 0.0)
+        self._window_start = time.time()
 
     def zero_grad(self, set_to_none=True):
         for p in self._params:
@@ -95,13 +125,13 @@ class ZshardEngine(torch.nn.Module):
         return self._session.grad_norm
 
     def train_batch_size(self):
-        return self._config["train_batch_size"]
+        return self._session.train_batch_size
 
     def gradient_accumulation_steps(self):
-        return self._config["gradient_accumulation_steps"]
+        return self._session.gradient_accumulation_steps
 
     def train_micro_batch_size_per_gpu(self):
-        return self._config["train_micro_batch_size_per_gpu"]
+        return self._session.micro_batch_per_gpu
 
 
 def initialize(args=None, model=None, optimizer=None, model_parameters=None, training_data=None,
@@ -140,24 +170,6 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     for i, p in enumerate(params):
         view = torch.utils.dlpack.from_dlpack(session.parameter(i))
         p.data = view
-    cfg = json.loads(text)
-    engine = ZshardEngine(model, params, session, _batch_info(cfg, topo["world_size"]))
+    engine = ZshardEngine(model, params, session)
     _initialized = True
     return engine, None, None, None
-
-
-def _batch_info(cfg, world):
-    micro = cfg.get("train_micro_batch_size_per_gpu")
-    gas = cfg.get("gradient_accumulation_steps")
-    train = cfg.get("train_batch_size")
-    micro = micro if isinstance(micro, int) else None
-    gas = gas if isinstance(gas, int) else None
-    train = train if isinstance(train, int) else None
-    if train is None and micro is not None:
-        train = micro * (gas or 1) * world
-    if gas is None and train is not None and micro is not None:
-        gas = train // (micro * world)
-    if micro is None and train is not None:
-        micro = train // ((gas or 1) * world)
-    return {"train_batch_size": train, "gradient_accumulation_steps": gas or 1,
-            "train_micro_batch_size_per_gpu": micro}

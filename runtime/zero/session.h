@@ -47,6 +47,7 @@ class Session {
   double lastGradNorm() const { return engine_->lastGradNorm(); }
   MemoryReport memory() const { return engine_->memory(); }
   comm::Communicator& communicator() { return *comm_; }
+  const config::Config& config() const { return cfg_; }
 
  private:
   void checkSameStart(const std::vector<std::vector<int64_t>>& shapes,

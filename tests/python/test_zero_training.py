@@ -46,10 +46,14 @@ def test_deepspeed_script_runs_with_only_the_import_changed(tmp_path):
         "optimizer": {"type": "Adam", "params": {"lr": 1e-2}},
         "scheduler": {"type": "WarmupLR", "params": {"warmup_min_lr": 0, "warmup_max_lr": 1e-2,
                                                      "warmup_num_steps": 5}},
-        "zero_optimization": {"stage": 2}}))
+        "zero_optimization": {"stage": 2}, "steps_per_print": 10, "wall_clock_breakdown": True}))
     r = zlaunch(2, os.path.join(HERE, "deepspeed_style.py"), "--deepspeed_config", str(config))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "global_steps 30" in r.stdout, r.stdout
+    # DeepSpeed-style progress lines every steps_per_print steps, from rank 0 only, with timings.
+    reports = [line for line in r.stderr.splitlines() if "[zshard] step=" in line]
+    assert len(reports) == 3 and all(line.startswith("[rank 0]") for line in reports), r.stderr
+    assert "lr=1.000e-02" in reports[-1] and "samples/sec=" in reports[-1] and "forward=" in reports[-1], reports
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
