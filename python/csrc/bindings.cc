@@ -8,10 +8,12 @@
 #include <cstring>
 
 #include "python/csrc/dlpack.h"
+#include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
+#include "runtime/rendezvous/job_store.h"
 #include "runtime/rendezvous/topology.h"
 #include "runtime/zero/session.h"
 
@@ -166,6 +168,38 @@ class PySession {
   std::unique_ptr<zero::Session> session_;
 };
 
+// zshard.comm's process group: the Gloo communicator over the process's job
+// store, made once by init_distributed(). Host tensors only.
+class Group {
+ public:
+  Group() : topology_(rendezvous::detectTopology()) {
+    comm::GlooOptions options;
+    options.store_prefix = "gloo-comm";
+    comm_ = comm::makeGlooCommunicator(rendezvous::processJobStore().store(), topology_.rank,
+                                       topology_.world_size, options);
+  }
+  int rank() const { return topology_.rank; }
+  int size() const { return topology_.world_size; }
+  void barrier() { comm_->barrier()->wait(comm::Millis(std::chrono::minutes(30))); }
+  void allReduce(const py::capsule& tensor) {
+    const DLTensor& t = static_cast<DLManagedTensor*>(tensor.get_pointer())->dl_tensor;
+    if (t.device.device_type != kDLCPU)
+      throw Error("all_reduce: expected a CPU tensor (GPU tensors: not yet)");
+    DType dtype = DType::kFloat32;
+    if (t.dtype.code == kDLBfloat) dtype = DType::kBFloat16;
+    if (t.dtype.code == kDLFloat && t.dtype.bits == 16) dtype = DType::kFloat16;
+    int64_t n = 1;
+    for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
+    void* data = const_cast<void*>(importData(tensor, dtype, n, "all_reduce"));
+    py::gil_scoped_release release;
+    comm_->allReduce(data, dtype, n)->wait(comm::Millis(std::chrono::minutes(30)));
+  }
+
+ private:
+  rendezvous::Topology topology_;
+  std::unique_ptr<comm::Communicator> comm_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -188,6 +222,17 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "topology", [] { return topologyDict(rendezvous::detectTopology()); },
       "this process's place in the job, from the environment");
+
+  py::class_<Group>(m, "Group")
+      .def(py::init([] {
+        py::gil_scoped_release release;
+        return std::make_unique<Group>();
+      }))
+      .def_property_readonly("rank", &Group::rank)
+      .def_property_readonly("size", &Group::size)
+      .def("barrier", &Group::barrier, py::call_guard<py::gil_scoped_release>())
+      .def("all_reduce", &Group::allReduce,
+           "sum a compact CPU tensor (DLPack) over all ranks, in place");
 
   py::class_<PySession>(m, "Session")
       .def(py::init<const std::string&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,

@@ -5,9 +5,11 @@ config validation, the job topology, and DeepSpeed's initialize() / engine
 for ZeRO stages 0-2.
 """
 from zshard._C import ConfigError, ZshardError, build_report, check_config, topology, version
+from zshard import comm
+from zshard.comm import init_distributed
 from zshard.engine import ZshardEngine, initialize
 
 __version__ = version()
 
-__all__ = ["ConfigError", "ZshardError", "ZshardEngine", "build_report", "check_config", "initialize",
-           "topology", "__version__"]
+__all__ = ["ConfigError", "ZshardError", "ZshardEngine", "build_report", "check_config", "comm",
+           "init_distributed", "initialize", "topology", "__version__"]

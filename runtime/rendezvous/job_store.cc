@@ -70,4 +70,11 @@ JobStore::JobStore(const Topology& t) {
 
 JobStore::~JobStore() = default;
 
+JobStore& processJobStore() {
+  // Deliberately never destroyed: rank 0 may serve the store to peers that
+  // are still finishing when this process's static destructors run.
+  static JobStore* store = new JobStore(detectTopology());
+  return *store;
+}
+
 }  // namespace zshard::rendezvous

@@ -28,4 +28,10 @@ class JobStore {
   std::unique_ptr<Store> view_;
 };
 
+// The process's one JobStore (made from detectTopology() on first use), so
+// that everything in a process — the training session, zshard.comm — shares
+// one rendezvous (one PMIx exchange, one store server on rank 0). Lives
+// until exit.
+JobStore& processJobStore();
+
 }  // namespace zshard::rendezvous

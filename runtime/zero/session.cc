@@ -59,10 +59,10 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   setLogRank(topology_.rank);
   kernels::Backend& backend = kernels::backendFor(use_gpu, topology_.local_rank);
   options_ = engineOptions(cfg, backend);
-  job_ = std::make_unique<rendezvous::JobStore>(topology_);
-  comm_ = use_gpu ? comm::makeNcclCommunicator(job_->store(), topology_.rank, topology_.world_size,
-                                               backend, topology_.local_rank)
-                  : comm::makeGlooCommunicator(job_->store(), topology_.rank, topology_.world_size);
+  rendezvous::Store& store = rendezvous::processJobStore().store();
+  comm_ = use_gpu ? comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend,
+                                               topology_.local_rank)
+                  : comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size);
   std::vector<shard::ParamSpec> specs;
   for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
   checkSameStart(shapes, initial, backend);

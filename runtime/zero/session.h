@@ -57,7 +57,6 @@ class Session {
   rendezvous::Topology topology_;
   bool use_gpu_;
   EngineOptions options_;
-  std::unique_ptr<rendezvous::JobStore> job_;
   std::unique_ptr<comm::Communicator> comm_;
   std::unique_ptr<ZeroEngine> engine_;
   int64_t global_steps_ = 0;  // optimizer steps taken or skipped (DeepSpeed's global_steps)

@@ -72,3 +72,9 @@ def test_example_converges(tmp_path, precision):
     assert done, r.stdout
     first, last = (float(v) for v in done[0].split("loss ")[1].split(" (")[0].split(" -> "))
     assert last < 0.6 * first, done[0]
+
+
+def test_comm_beside_an_engine():
+    r = zlaunch(3, os.path.join(HERE, "comm_check.py"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("COMM OK rank") == 3, r.stdout

@@ -53,7 +53,7 @@ class GlooCommunicator : public Communicator {
     auto device = gloo::transport::tcp::CreateDevice(attr);
     context_ = std::make_shared<gloo::rendezvous::Context>(rank, size);
     context_->setTimeout(options.timeout);
-    rendezvous::PrefixStore prefixed(store, "gloo");
+    rendezvous::PrefixStore prefixed(store, options.store_prefix);
     GlooStoreAdapter adapter(prefixed, options.timeout);
     try {
       context_->connectFullMesh(adapter, device);

@@ -16,6 +16,9 @@ struct GlooOptions {
   std::string hostname = "127.0.0.1";
   // Every collective (and the initial full-mesh connect) must finish within this.
   Millis timeout = std::chrono::seconds(300);
+  // Store keys of this communicator's connection setup; distinct per
+  // communicator sharing one store.
+  std::string store_prefix = "gloo";
 };
 
 // The CPU backend: connects a full mesh of TCP pairs through `store`
