@@ -78,3 +78,14 @@ def test_comm_beside_an_engine():
     r = zlaunch(3, os.path.join(HERE, "comm_check.py"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("COMM OK rank") == 3, r.stdout
+
+
+def test_fp16_with_dynamic_loss_scaling_converges_and_logs_skips():
+    r = zlaunch(2, os.path.join(HERE, "fp16_check.py"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = [l for l in r.stdout.splitlines() if "FP16 loss" in l][0]
+    first, last = (float(v) for v in line.split("loss ")[1].split(" scale")[0].split(" -> "))
+    assert last < first / 5, line
+    skipped = int(line.split("skipped ")[1])
+    assert skipped >= 1, line  # 2^24 is too large a start: the scale must come down
+    assert r.stderr.count("gradient overflow (inf/nan): skipping step") == 2 * skipped, r.stderr[-2000:]
