@@ -1,0 +1,108 @@
+#include "runtime/checkpoint/atomic_file.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "runtime/core/error.h"
+
+namespace zshard::checkpoint {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const std::string& path) {
+  throw IoError(what + " \"" + path + "\" failed: " + std::strerror(errno));
+}
+
+// Writes every byte, retrying short writes and EINTR.
+void writeAll(int fd, std::string_view bytes, const std::string& path) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("writing", path);
+    done += static_cast<size_t>(n);
+  }
+}
+
+void fsyncDirectory(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("opening directory", dir);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) fail("fsync of directory", dir);
+}
+
+}  // namespace
+
+void writeFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("creating", tmp);
+  try {
+    writeAll(fd, bytes, tmp);
+    if (::fsync(fd) != 0) fail("fsync of", tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) fail("closing", tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
+    fail("renaming " + tmp + " to", path);
+  }
+  fsyncDirectory(path);
+}
+
+std::string readFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("opening", path);
+  std::string out;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      fail("reading", path);
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    throw Error("SHA-256 failed (OpenSSL)");
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) out += {hex[digest[i] >> 4], hex[digest[i] & 15]};
+  return out;
+}
+
+std::string readVerified(const std::string& path, const std::string& expected_sha256) {
+  std::string bytes = readFile(path);
+  const std::string found = sha256Hex(bytes);
+  if (found != expected_sha256) {
+    throw IoError("checkpoint file \"" + path + "\" is corrupt or was replaced: " +
+                  expectedGot("SHA-256 " + expected_sha256, found) + " (" +
+                  std::to_string(bytes.size()) + " bytes); it will not be loaded");
+  }
+  return bytes;
+}
+
+}  // namespace zshard::checkpoint

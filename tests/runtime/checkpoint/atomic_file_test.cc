@@ -1,0 +1,86 @@
+#include "runtime/checkpoint/atomic_file.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/core/error.h"
+
+namespace zshard::checkpoint {
+namespace {
+
+namespace fs = std::filesystem;
+
+class AtomicFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("zshard_atomic_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
+  writeFileAtomically(file("shard"), "first");
+  writeFileAtomically(file("shard"), std::string("second\0binary", 13));
+  EXPECT_EQ(readFile(file("shard")), std::string("second\0binary", 13));
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(dir_))
+    entries += e.path().filename() == "shard" ? 1 : 100;
+  EXPECT_EQ(entries, 1);
+}
+
+// A writer killed in the middle leaves the previous content intact.
+TEST_F(AtomicFile, KilledWriterLeavesThePreviousFile) {
+  writeFileAtomically(file("shard"), "previous");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string big(256 << 20, 'x');  // long enough to be killed during the write
+    writeFileAtomically(file("shard"), big);
+    _exit(0);
+  }
+  usleep(20000);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  EXPECT_EQ(readFile(file("shard")), "previous");
+}
+
+TEST_F(AtomicFile, ChecksumsCatchOneFlippedByte) {
+  const std::string data(100000, 'a');
+  writeFileAtomically(file("shard"), data);
+  const std::string sum = sha256Hex(data);
+  EXPECT_EQ(sum.size(), 64u);
+  EXPECT_EQ(sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
+  EXPECT_EQ(readVerified(file("shard"), sum), data);
+  {
+    std::fstream f(file("shard"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4242);
+    f.put('b');
+  }
+  try {
+    readVerified(file("shard"), sum);
+    FAIL() << "corruption not detected";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(file("shard")), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("corrupt"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(AtomicFile, ErrorsNameThePath) {
+  EXPECT_THROW(readFile(file("missing")), IoError);
+  try {
+    writeFileAtomically(file("no/such/dir/shard"), "x");
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("no/such/dir/shard"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace zshard::checkpoint
