@@ -17,13 +17,6 @@ namespace zshard::launcher {
 
 namespace {
 
-std::string freshToken() {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : rendezvous::randomBytes(16)) out += {digits[c >> 4], digits[c & 15]};
-  return out;
-}
-
 std::string hostName() {
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) return "127.0.0.1";
@@ -59,7 +52,7 @@ NodePlan viaPmix(int local_size) {
   plan.node_count = pmix.size();
   plan.local_size = local_size;
   if (plan.node_rank == 0) {
-    plan.token = freshToken();
+    plan.token = rendezvous::newJobToken();
     plan.store_host = hostName();
     serveIfNodeZero(plan, 0);
   }
@@ -111,7 +104,7 @@ NodePlan viaOptions(const LaunchOptions& o, int local_size) {
   plan.world_size = o.nnodes * local_size;
   plan.store_host = o.nnodes == 1 ? "127.0.0.1" : o.master_addr;
   plan.store_port = o.master_port;
-  plan.token = o.nnodes == 1 ? freshToken() : envToken("--nnodes > 1");
+  plan.token = o.nnodes == 1 ? rendezvous::newJobToken() : envToken("--nnodes > 1");
   serveIfNodeZero(plan, plan.store_port);
   connect(plan);
   return plan;

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "runtime/core/error.h"
+#include "runtime/core/hex.h"
 
 namespace zshard::checkpoint {
 
@@ -88,10 +89,7 @@ std::string sha256Hex(std::string_view bytes) {
   if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
     throw Error("SHA-256 failed (OpenSSL)");
   }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) out += {hex[digest[i] >> 4], hex[digest[i] & 15]};
-  return out;
+  return toHex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 std::string readVerified(const std::string& path, const std::string& expected_sha256) {

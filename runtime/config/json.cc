@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/core/error.h"
+#include "runtime/core/hex.h"
 
 namespace zshard::config {
 
@@ -34,13 +35,8 @@ class Parser {
   std::string foundHere() const {
     if (pos_ >= text_.size()) return "end of input";
     const unsigned char c = static_cast<unsigned char>(text_[pos_]);
-    if (c < 0x20 || c >= 0x7f) return "byte 0x" + hex(c);
+    if (c < 0x20 || c >= 0x7f) return "byte 0x" + toHex(std::string(1, static_cast<char>(c)));
     return "'" + std::string(1, static_cast<char>(c)) + "'";
-  }
-
-  static std::string hex(unsigned value) {
-    static const char* kDigits = "0123456789abcdef";
-    return {kDigits[(value >> 4) & 15], kDigits[value & 15]};
   }
 
   bool atEnd() const { return pos_ >= text_.size(); }

@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "runtime/core/error.h"
+#include "runtime/core/hex.h"
 
 namespace zshard::rendezvous {
 
@@ -26,6 +27,10 @@ std::string randomBytes(size_t n) {
     throw Error("could not read random bytes (OpenSSL RAND_bytes)");
   }
   return out;
+}
+
+std::string newJobToken() {
+  return toHex(randomBytes(16));
 }
 
 bool constantTimeEqual(const std::string& a, const std::string& b) {

@@ -19,13 +19,6 @@ std::string env(const char* name, const std::string& fallback = "") {
   return v != nullptr ? v : fallback;
 }
 
-std::string hex(const std::string& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) out += {digits[c >> 4], digits[c & 15]};
-  return out;
-}
-
 std::string requiredToken(const char* source) {
   const std::string token = env("ZSHARD_JOB_TOKEN");
   if (token.empty()) {
@@ -46,7 +39,7 @@ JobStore::JobStore(const Topology& t) {
     PmixStore pmix;
     std::string published;
     if (t.rank == 0) {
-      const std::string token = hex(randomBytes(16));
+      const std::string token = newJobToken();
       server_ = std::make_unique<TcpStoreServer>(token, "0.0.0.0");
       char host[256] = "127.0.0.1";
       gethostname(host, sizeof host - 1);
