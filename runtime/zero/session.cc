@@ -1,6 +1,7 @@
 #include "runtime/zero/session.h"
 
 #include "kernels/backend.h"
+#include "runtime/comm/gather_values.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/comm/nccl/nccl_communicator.h"
 #include "runtime/core/error.h"
@@ -91,14 +92,8 @@ void Session::checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
     }
   }
   const int world = topology_.world_size;
-  std::vector<double> all(2 * world);
-  all[2 * topology_.rank] = fingerprint[0];
-  all[2 * topology_.rank + 1] = fingerprint[1];
-  kernels::DeviceBuffer staging(backend, all.size() * sizeof(double));
-  backend.copyFromHost(staging.data(), all.data(), staging.size());
-  comm_->allGather(staging.data(), DType::kFloat32, std::vector<int64_t>(world, 4))
-      ->wait(std::chrono::minutes(5));
-  backend.copyToHost(all.data(), staging.data(), staging.size());
+  const std::vector<double> all = comm::gatherValues(
+      *comm_, backend, {fingerprint[0], fingerprint[1]}, std::chrono::minutes(5));
   for (int r = 1; r < world; ++r) {
     if (all[2 * r] != all[0] || all[2 * r + 1] != all[1]) {
       throw Error(

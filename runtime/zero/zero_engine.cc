@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/comm/gather_values.h"
 #include "runtime/core/error.h"
 #include "runtime/optim/grad_clip.h"
 
@@ -82,13 +83,7 @@ void ZeroEngine::addGradient(int i, const void* grad) {
 // The gather runs in the backend's memory (device memory for NCCL).
 void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
   const size_t n = values.size();
-  std::vector<double> all(n * comm_.size());
-  std::memcpy(all.data() + n * comm_.rank(), values.data(), n * sizeof(double));
-  kernels::DeviceBuffer staging(backend_, all.size() * sizeof(double));
-  backend_.copyFromHost(staging.data(), all.data(), staging.size());
-  std::vector<int64_t> counts(comm_.size(), static_cast<int64_t>(2 * n));
-  comm_.allGather(staging.data(), DType::kFloat32, counts)->wait(options_.timeout);
-  backend_.copyToHost(all.data(), staging.data(), staging.size());
+  const std::vector<double> all = comm::gatherValues(comm_, backend_, values, options_.timeout);
   for (size_t i = 0; i < n; ++i) {
     values[i] = 0;
     for (int r = 0; r < comm_.size(); ++r) values[i] += all[r * n + i];

@@ -1,0 +1,24 @@
+#include "runtime/comm/gather_values.h"
+
+#include <cstring>
+
+#include "kernels/backend.h"
+
+namespace zshard::comm {
+
+std::vector<double> gatherValues(Communicator& comm, kernels::Backend& backend,
+                                 const std::vector<double>& mine, Millis timeout) {
+  const size_t n = mine.size();
+  std::vector<double> all(n * comm.size());
+  std::memcpy(all.data() + n * comm.rank(), mine.data(), n * sizeof(double));
+  kernels::DeviceBuffer staging(backend, all.size() * sizeof(double));
+  backend.copyFromHost(staging.data(), all.data(), staging.size());
+  // A double travels as two fp32 slots.
+  comm.allGather(staging.data(), DType::kFloat32,
+                 std::vector<int64_t>(comm.size(), static_cast<int64_t>(2 * n)))
+      ->wait(timeout);
+  backend.copyToHost(all.data(), staging.data(), staging.size());
+  return all;
+}
+
+}  // namespace zshard::comm

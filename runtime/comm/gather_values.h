@@ -1,0 +1,21 @@
+#pragma once
+
+#include <vector>
+
+#include "runtime/comm/communicator.h"
+
+namespace zshard::kernels {
+class Backend;
+}
+
+namespace zshard::comm {
+
+// Every rank's `mine` (the same length on all ranks), in rank order: rank r's
+// values at [r * mine.size(), (r + 1) * mine.size()). Staged through
+// `backend`'s memory, so it works for host (Gloo) and device (NCCL)
+// communicators alike; allGather only moves bytes, so doubles arrive exact.
+// Collective and blocking.
+std::vector<double> gatherValues(Communicator& comm, kernels::Backend& backend,
+                                 const std::vector<double>& mine, Millis timeout);
+
+}  // namespace zshard::comm
