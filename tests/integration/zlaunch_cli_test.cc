@@ -6,23 +6,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/shell.h"
+
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = zshard::testing::ShellResult;
 
 Result zlaunch(const std::string& args) {
-  Result r;
-  FILE* pipe = popen((std::string(ZLAUNCH_PATH) + " " + args + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return zshard::testing::runShell(std::string(ZLAUNCH_PATH) + " " + args);
 }
 
 std::string writeTemp(const std::string& name, const std::string& text) {

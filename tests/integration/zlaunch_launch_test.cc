@@ -13,27 +13,16 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/shell.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
-  double seconds = 0;
-};
+using Result = zshard::testing::ShellResult;
 
 Result sh(const std::string& command) {
-  Result r;
-  const auto t0 = Clock::now();
-  FILE* pipe = popen(("( " + command + " ) 2>&1").c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  return r;
+  return zshard::testing::runShell(command);
 }
 
 const std::string kZlaunch = ZLAUNCH_PATH;
