@@ -2,12 +2,14 @@
 // carrying the same message (zshard.ConfigError is a ValueError; other
 // zshard errors are zshard.ZshardError, a RuntimeError). Tensors cross as
 // DLPack capsules without copies; blocking calls release the GIL.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstring>
 
 #include "python/csrc/dlpack.h"
+#include "runtime/checkpoint/checkpoint.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
@@ -160,6 +162,31 @@ class PySession {
     return session_->step();
   }
 
+  std::string saveCheckpoint(const std::string& dir, const std::string& tag,
+                             const std::vector<std::string>& names, const py::bytes& client_state,
+                             const py::bytes& rank_state, bool save_latest) {
+    checkpoint::SaveRequest request{dir, tag, save_latest, client_state, rank_state};
+    py::gil_scoped_release release;
+    return session_->saveCheckpoint(request, names);
+  }
+
+  py::dict loadCheckpoint(const std::string& dir, const std::string& tag,
+                          const std::vector<std::string>& names, bool optimizer_states,
+                          bool scheduler_state) {
+    checkpoint::LoadResult r;
+    {
+      py::gil_scoped_release release;
+      r = session_->loadCheckpoint(dir, tag, names, {optimizer_states, scheduler_state});
+    }
+    py::dict d;
+    d["found"] = r.found;
+    d["path"] = r.path;
+    d["client_state"] = py::bytes(r.client_state);
+    d["rank_state"] = py::bytes(r.rank_state);
+    d["saved_world_size"] = r.saved_world_size;
+    return d;
+  }
+
   zero::Session& get() { return *session_; }
 
  private:
@@ -234,6 +261,25 @@ PYBIND11_MODULE(_C, m) {
       .def("all_reduce", &Group::allReduce,
            "sum a compact CPU tensor (DLPack) over all ranks, in place");
 
+  py::class_<checkpoint::CheckpointReader>(m, "CheckpointReader",
+                                           "a checkpoint's fp32 weights, one tensor at a time")
+      .def(py::init<const std::string&, const std::string&>(), py::arg("dir"), py::arg("tag") = "")
+      .def_property_readonly("path", &checkpoint::CheckpointReader::path)
+      .def_property_readonly("num_params", &checkpoint::CheckpointReader::numParams)
+      .def("name", &checkpoint::CheckpointReader::name)
+      .def("shape", &checkpoint::CheckpointReader::shape)
+      .def_property_readonly("bytes_read", &checkpoint::CheckpointReader::bytesRead)
+      .def(
+          "read",
+          [](checkpoint::CheckpointReader& r, int i) {
+            py::array_t<float> out(r.shape(i));
+            float* dst = out.mutable_data();
+            py::gil_scoped_release release;
+            r.readParam(i, dst);
+            return out;
+          },
+          "parameter i's fp32 weights as a new numpy array (reads only its byte ranges)");
+
   py::class_<PySession>(m, "Session")
       .def(py::init<const std::string&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
                     bool>(),
@@ -245,6 +291,12 @@ PYBIND11_MODULE(_C, m) {
       .def("add_gradient", &PySession::addGradient,
            "parameter i's gradient of this micro step (DLPack)")
       .def("step", &PySession::step, "end a micro step; True when the optimizer stepped")
+      .def("save_checkpoint", &PySession::saveCheckpoint, py::arg("dir"), py::arg("tag"),
+           py::arg("names"), py::arg("client_state"), py::arg("rank_state"), py::arg("save_latest"),
+           "every rank saves its shard; returns the tag's directory")
+      .def("load_checkpoint", &PySession::loadCheckpoint, py::arg("dir"), py::arg("tag"),
+           py::arg("names"), py::arg("optimizer_states"), py::arg("scheduler_state"),
+           "load a checkpoint saved on any number of ranks; a dict of what was found")
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
       .def_property_readonly("loss_scale", [](PySession& s) { return s.get().lossScale(); })

@@ -5,10 +5,13 @@ flat buffer, gradient hooks hand each gradient to it as backward produces
 them, and step() lets it reduce, clip, scale and update (see
 runtime/zero/session.h). Unsupported requests fail loudly here.
 """
+import io
 import json
 import os
+import random
 import sys
 import time
+import warnings
 
 import torch
 import torch.utils.dlpack
@@ -41,6 +44,7 @@ class ZshardEngine(torch.nn.Module):
         super().__init__()
         self.module = model
         self._params = params
+        self._names = _parameter_names(model, params)
         self._session = session
         self._timers = {"forward": 0.0, "backward": 0.0, "step": 0.0}
         self._window_start = time.time()
@@ -110,6 +114,39 @@ class ZshardEngine(torch.nn.Module):
         for p in self._params:
             p.grad = None
 
+    def save_checkpoint(self, save_dir, tag=None, client_state={}, save_latest=True,
+                        exclude_frozen_parameters=False):
+        """DeepSpeed's save_checkpoint: every rank saves its shard of the fp32
+        weights and optimizer state under save_dir/tag (default
+        "global_step<N>"), rank 0 the manifest with client_state, then
+        save_dir/latest. Call it on every rank, after engine.step()."""
+        if tag is None:
+            tag = f"global_step{self.global_steps}"
+        client = _to_bytes(client_state) if self.global_rank == 0 else b""
+        self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, client,
+                                      _to_bytes(_rng_states()), save_latest)
+        return True
+
+    def load_checkpoint(self, load_dir, tag=None, load_module_strict=True, load_optimizer_states=True,
+                        load_lr_scheduler_states=True, load_module_only=False):
+        """DeepSpeed's load_checkpoint, on any number of ranks: returns
+        (path, client_state), or (None, None) when load_dir has no `latest`
+        file and no tag is given."""
+        if not load_module_strict:
+            raise _C.ZshardError("load_checkpoint: load_module_strict=False is not supported; the "
+                                 "checkpoint must hold exactly this model's parameters")
+        if load_module_only:
+            load_optimizer_states = load_lr_scheduler_states = False
+        r = self._session.load_checkpoint(os.fspath(load_dir), "" if tag is None else str(tag), self._names,
+                                          bool(load_optimizer_states), bool(load_lr_scheduler_states))
+        if not r["found"]:
+            warnings.warn(f"load_checkpoint: {os.path.join(os.fspath(load_dir), 'latest')} does not exist; "
+                          "nothing loaded (pass tag= to name a checkpoint)")
+            return None, None
+        if r["rank_state"]:
+            _set_rng_states(_from_bytes(r["rank_state"]))
+        return r["path"], (_from_bytes(r["client_state"]) if r["client_state"] else {})
+
     @property
     def global_steps(self):
         return self._session.global_steps
@@ -132,6 +169,46 @@ class ZshardEngine(torch.nn.Module):
 
     def train_micro_batch_size_per_gpu(self):
         return self._session.micro_batch_per_gpu
+
+
+def _parameter_names(model, params):
+    """The model's names for the engine's parameters ("param.<i>" for any
+    passed in that the model does not name)."""
+    named = {id(p): n for n, p in model.named_parameters()}
+    return [named.get(id(p), f"param.{i}") for i, p in enumerate(params)]
+
+
+def _to_bytes(obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _from_bytes(data):
+    buffer = io.BytesIO(data)
+    try:
+        return torch.load(buffer, map_location="cpu", weights_only=False)
+    except TypeError:  # torch without weights_only
+        buffer.seek(0)
+        return torch.load(buffer, map_location="cpu")
+
+
+def _rng_states():
+    states = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    if "numpy" in sys.modules:
+        states["numpy"] = sys.modules["numpy"].random.get_state()
+    return states
+
+
+def _set_rng_states(states):
+    random.setstate(states["python"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if "numpy" in states and "numpy" in sys.modules:
+        sys.modules["numpy"].random.set_state(states["numpy"])
 
 
 def initialize(args=None, model=None, optimizer=None, model_parameters=None, training_data=None,

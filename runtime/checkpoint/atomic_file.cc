@@ -42,26 +42,44 @@ void fsyncDirectory(const std::string& path) {
 
 }  // namespace
 
-void writeFileAtomically(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("creating", tmp);
-  try {
-    writeAll(fd, bytes, tmp);
-    if (::fsync(fd) != 0) fail("fsync of", tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+AtomicFileWriter::AtomicFileWriter(std::string path)
+    : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("creating", tmp_);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
-  if (::close(fd) != 0) fail("closing", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+}
+
+void AtomicFileWriter::append(std::string_view bytes) {
+  writeAll(fd_, bytes, tmp_);
+}
+
+void AtomicFileWriter::commit() {
+  if (::fsync(fd_) != 0) fail("fsync of", tmp_);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    ::unlink(tmp_.c_str());
+    fail("closing", tmp_);
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int saved = errno;
-    ::unlink(tmp.c_str());
+    ::unlink(tmp_.c_str());
     errno = saved;
-    fail("renaming " + tmp + " to", path);
+    fail("renaming " + tmp_ + " to", path_);
   }
-  fsyncDirectory(path);
+  fsyncDirectory(path_);
+}
+
+void writeFileAtomically(const std::string& path, std::string_view bytes) {
+  AtomicFileWriter writer(path);
+  writer.append(bytes);
+  writer.commit();
 }
 
 std::string readFile(const std::string& path) {

@@ -54,4 +54,20 @@ bool LossScaler::update(bool overflow) {
   return overflow;
 }
 
+LossScalerState LossScaler::state() const {
+  return {scale_, iteration_, last_overflow_iteration_, hysteresis_left_, skipped_};
+}
+
+void LossScaler::restore(const LossScalerState& s) {
+  if (!(s.scale > 0) || s.hysteresis_left < 1) {
+    throw Error("loss scaler state: expected scale > 0 and hysteresis_left >= 1, got scale " +
+                std::to_string(s.scale) + ", hysteresis_left " + std::to_string(s.hysteresis_left));
+  }
+  scale_ = dynamic() ? s.scale : options_.static_scale;
+  iteration_ = s.iteration;
+  last_overflow_iteration_ = s.last_overflow_iteration;
+  hysteresis_left_ = s.hysteresis_left;
+  skipped_ = s.skipped;
+}
+
 }  // namespace zshard::optim

@@ -15,6 +15,15 @@ struct LossScalerOptions {
   double scale_factor = 2;
 };
 
+// The scaler's evolving state, for checkpoints.
+struct LossScalerState {
+  double scale = 0;
+  int64_t iteration = 0;
+  int64_t last_overflow_iteration = -1;
+  int hysteresis_left = 0;
+  int64_t skipped = 0;
+};
+
 // DeepSpeed's loss scaler (runtime/fp16/loss_scaler.py DynamicLossScaler):
 // on overflow the scale is divided by scale_factor once `hysteresis`
 // overflows have been absorbed; after scale_window clean steps since the
@@ -31,6 +40,9 @@ class LossScaler {
   // Records one step's outcome; returns true when the step must be skipped.
   bool update(bool overflow);
   int64_t skippedSteps() const { return skipped_; }
+  LossScalerState state() const;
+  // Continues from a saved state (the options stay this scaler's own).
+  void restore(const LossScalerState& state);
 
  private:
   LossScalerOptions options_;

@@ -32,6 +32,14 @@ ShardOptimizer::ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Back
   if (cfg.type == config::OptimizerType::kLamb) scratch_ = kernels::DeviceBuffer(backend, bytes);
 }
 
+std::vector<StateBuffer> ShardOptimizer::stateBuffers() {
+  std::vector<StateBuffer> out = {{"master", master_.floats()}};
+  const bool sgd = cfg_.type == config::OptimizerType::kSgd;
+  if (!m_.empty()) out.push_back({sgd ? "momentum_buffer" : "exp_avg", m_.floats()});
+  if (!v_.empty()) out.push_back({"exp_avg_sq", v_.floats()});
+  return out;
+}
+
 int64_t ShardOptimizer::stateBytes() const {
   return static_cast<int64_t>(master_.size() + m_.size() + v_.size() + scratch_.size());
 }

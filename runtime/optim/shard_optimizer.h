@@ -17,6 +17,12 @@ struct Segment {
   int64_t numel = 0;
 };
 
+// One named fp32 state buffer of the shard (checkpoints save them by name).
+struct StateBuffer {
+  const char* name;  // "master", "exp_avg", "exp_avg_sq", "momentum_buffer"
+  float* data;       // device memory, numel() floats
+};
+
 // Sums a vector of doubles over all ranks in place (a blocking allreduce).
 using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 
@@ -41,6 +47,9 @@ class ShardOptimizer {
   float* master() { return master_.floats(); }
   float* exp_avg() { return m_.floats(); }
   float* exp_avg_sq() { return v_.floats(); }
+  // Every state buffer this optimizer keeps, master first, in a fixed order
+  // per optimizer type (scratch space excluded).
+  std::vector<StateBuffer> stateBuffers();
   int64_t numel() const { return numel_; }
   int64_t stepCount() const { return step_; }
   void setStepCount(int64_t step) { step_ = step; }

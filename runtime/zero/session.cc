@@ -52,7 +52,7 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
 
 Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
                  const std::vector<const float*>& initial, bool use_gpu)
-    : cfg_(cfg), topology_(rendezvous::detectTopology()), use_gpu_(use_gpu) {
+    : cfg_(cfg), topology_(rendezvous::detectTopology()), use_gpu_(use_gpu), shapes_(shapes) {
   if (!cfg.optimizer.given) {
     throw ConfigError(
         "optimizer: required; zshard steps its own fused optimizer (Adam, AdamW, Lamb or SGD)");
@@ -104,15 +104,85 @@ void Session::checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
   }
 }
 
+// DeepSpeed steps its scheduler after applied steps only (not skipped ones).
 double Session::lr() const {
-  return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, global_steps_ - 1);
+  return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, scheduler_steps_ - 1);
 }
 
 bool Session::step() {
   const bool boundary = engine_->atBoundary();
   const bool stepped = engine_->step(static_cast<float>(lr()));
   if (boundary) ++global_steps_;
+  if (stepped) ++scheduler_steps_;
   return stepped;
+}
+
+checkpoint::ModelInfo Session::modelInfo(const std::vector<std::string>& names) {
+  if (names.size() != shapes_.size()) {
+    throw Error("checkpoint: " + expectedGot(std::to_string(shapes_.size()) + " parameter names",
+                                             std::to_string(names.size())));
+  }
+  checkpoint::ModelInfo m;
+  m.names = names;
+  m.shapes = shapes_;
+  m.param_dtype = options_.param_dtype;
+  m.stage = cfg_.zero.stage;
+  m.optimizer_type = config::toString(cfg_.optimizer.type);
+  for (const optim::StateBuffer& b : engine_->stateBuffers()) m.buffer_names.push_back(b.name);
+  m.scheduler_type = config::toString(cfg_.scheduler.type);
+  return m;
+}
+
+checkpoint::Group Session::checkpointGroup(rendezvous::PrefixStore& store) const {
+  return {&store, topology_.rank, topology_.world_size,
+          std::max<rendezvous::Millis>(options_.timeout, std::chrono::minutes(10))};
+}
+
+namespace {
+
+checkpoint::ShardState shardStateOf(ZeroEngine& engine) {
+  checkpoint::ShardState s{&engine.backend(), {}};
+  for (const optim::StateBuffer& b : engine.stateBuffers()) s.buffers.push_back(b.data);
+  return s;
+}
+
+}  // namespace
+
+std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
+                                    const std::vector<std::string>& names) {
+  if (engine_->midAccumulation()) {
+    throw UsageError(
+        "save_checkpoint: called in the middle of gradient accumulation (the accumulated "
+        "gradients would be lost); call it after engine.step() at an accumulation boundary");
+  }
+  const checkpoint::ModelInfo model = modelInfo(names);
+  rendezvous::PrefixStore store(rendezvous::processJobStore().store(),
+                                "ckpt/" + std::to_string(checkpoint_ops_++));
+  engine_->backend().synchronize();
+  const checkpoint::Counters counters{engine_->optimizerSteps(), global_steps_, scheduler_steps_,
+                                      engine_->lossScalerState()};
+  return checkpoint::save(checkpointGroup(store), request, engine_->plan(), model,
+                          shardStateOf(*engine_), counters);
+}
+
+checkpoint::LoadResult Session::loadCheckpoint(const std::string& dir, const std::string& tag,
+                                               const std::vector<std::string>& names,
+                                               const checkpoint::LoadOptions& options) {
+  const checkpoint::ModelInfo model = modelInfo(names);
+  rendezvous::PrefixStore store(rendezvous::processJobStore().store(),
+                                "ckpt/" + std::to_string(checkpoint_ops_++));
+  checkpoint::LoadResult r = checkpoint::load(checkpointGroup(store), dir, tag, options,
+                                              engine_->plan(), model, shardStateOf(*engine_));
+  if (!r.found) return r;
+  const checkpoint::Counters& c = r.counters;
+  engine_->resume(options.optimizer_states ? c.optimizer_step : 0,
+                  options.optimizer_states ? &c.loss_scaler : nullptr);
+  global_steps_ = c.global_steps;
+  scheduler_steps_ = options.scheduler_state ? c.scheduler_iteration : 0;
+  log(LogLevel::kInfo, "checkpoint loaded: " + r.path + " (saved on " +
+                           std::to_string(r.saved_world_size) + " ranks, global step " +
+                           std::to_string(global_steps_) + ")");
+  return r;
 }
 
 }  // namespace zshard::zero

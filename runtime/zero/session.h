@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "runtime/checkpoint/checkpoint.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/config/config.h"
 #include "runtime/rendezvous/job_store.h"
@@ -47,9 +48,23 @@ class Session {
   double lastGradNorm() const { return engine_->lastGradNorm(); }
   MemoryReport memory() const { return engine_->memory(); }
   comm::Communicator& communicator() { return *comm_; }
+
+  // DeepSpeed's save_checkpoint: every rank saves its shard under
+  // <dir>/<tag>; `names` names the parameters (the manifest records them).
+  // Refused in the middle of gradient accumulation. Returns the tag's path.
+  std::string saveCheckpoint(const checkpoint::SaveRequest& request,
+                             const std::vector<std::string>& names);
+  // DeepSpeed's load_checkpoint, on any number of ranks: weights always;
+  // the optimizer state, step and loss scaler with `optimizer_states`; the
+  // lr schedule's position with `scheduler_state`. global_steps is restored.
+  checkpoint::LoadResult loadCheckpoint(const std::string& dir, const std::string& tag,
+                                        const std::vector<std::string>& names,
+                                        const checkpoint::LoadOptions& options);
   const config::Config& config() const { return cfg_; }
 
  private:
+  checkpoint::ModelInfo modelInfo(const std::vector<std::string>& names);
+  checkpoint::Group checkpointGroup(rendezvous::PrefixStore& store) const;
   void checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
                       const std::vector<const float*>& initial, kernels::Backend& backend);
 
@@ -59,7 +74,10 @@ class Session {
   EngineOptions options_;
   std::unique_ptr<comm::Communicator> comm_;
   std::unique_ptr<ZeroEngine> engine_;
-  int64_t global_steps_ = 0;  // optimizer steps taken or skipped (DeepSpeed's global_steps)
+  std::vector<std::vector<int64_t>> shapes_;
+  int64_t global_steps_ = 0;     // optimizer steps taken or skipped (DeepSpeed's global_steps)
+  int64_t scheduler_steps_ = 0;  // steps the lr schedule advanced (not on skipped steps)
+  int64_t checkpoint_ops_ = 0;   // numbers each save/load's store keys
 };
 
 }  // namespace zshard::zero

@@ -130,6 +130,20 @@ bool ZeroEngine::step(float lr) {
   return true;
 }
 
+void ZeroEngine::resume(int64_t optimizer_step, const optim::LossScalerState* scaler) {
+  optimizer_->setStepCount(optimizer_step);
+  if (scaler != nullptr) scaler_.restore(*scaler);
+  reducer_->zero();
+  micro_steps_ = 0;
+  const shard::Range own = plan_.ownerRange(comm_.rank());
+  backend_.cast(
+      {optimizer_->master(), DType::kFloat32},
+      {flat_params_.data() + own.begin * dtypeSize(options_.param_dtype), options_.param_dtype},
+      plan_.shardNumel());
+  std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
+  comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);
+}
+
 MemoryReport ZeroEngine::memory() const {
   return {static_cast<int64_t>(flat_params_.size()), reducer_->gradientBytes(),
           optimizer_->stateBytes(), reducer_->bucketBytes()};

@@ -73,6 +73,20 @@ class ZeroEngine {
   double lastGradNorm() const { return last_grad_norm_; }
   MemoryReport memory() const;
 
+  // Checkpoint access (Session composes save and load from these).
+  kernels::Backend& backend() { return backend_; }
+  // This rank's fp32 state buffers (device memory, plan().shardNumel() floats each).
+  std::vector<optim::StateBuffer> stateBuffers() { return optimizer_->stateBuffers(); }
+  optim::LossScalerState lossScalerState() const { return scaler_.state(); }
+  // Whether gradients of an unfinished accumulation are held (a save then
+  // would lose them).
+  bool midAccumulation() const { return micro_steps_ % options_.accumulation_steps != 0; }
+  // After stateBuffers() were overwritten (a loaded checkpoint): continues
+  // from `optimizer_step` (and the scaler state, when given), drops any
+  // accumulated gradients and rebuilds the model copy from the master
+  // weights on every rank. Collective: every rank calls it.
+  void resume(int64_t optimizer_step, const optim::LossScalerState* scaler);
+
  private:
   bool globalOverflow(kernels::View grads);
   double globalSquaredNorm(kernels::View grads);

@@ -1,0 +1,345 @@
+#include "runtime/checkpoint/checkpoint.h"
+
+#include <filesystem>
+#include <random>
+
+#include "runtime/checkpoint/atomic_file.h"
+#include "runtime/checkpoint/manifest.h"
+#include "runtime/checkpoint/reshard.h"
+#include "runtime/checkpoint/shard_file.h"
+#include "runtime/core/build_info.h"
+#include "runtime/core/error.h"
+#include "runtime/core/hex.h"
+#include "runtime/core/logging.h"
+
+namespace zshard::checkpoint {
+
+namespace fs = std::filesystem;
+
+// The saved shards of one checkpoint, opened lazily, read by parameter
+// ranges (the resharding arithmetic of reshard.h).
+class ShardSet {
+ public:
+  ShardSet(std::string tag_dir, pb::CheckpointManifest manifest)
+      : dir_(std::move(tag_dir)), m_(std::move(manifest)) {
+    layout_.shard_numel = m_.shard_numel();
+    layout_.world_size = m_.world_size();
+    for (const pb::CheckpointParam& p : m_.params())
+      layout_.param_offsets.push_back(p.flat_offset());
+    if (m_.shards_size() != m_.world_size()) {
+      throw IoError("checkpoint manifest in \"" + dir_ + "\" lists " +
+                    std::to_string(m_.shards_size()) + " shard files for " +
+                    std::to_string(m_.world_size()) + " ranks");
+    }
+  }
+  const pb::CheckpointManifest& manifest() const { return m_; }
+
+  // Elements [param_offset, param_offset + numel) of parameter `param` in
+  // state buffer `buffer`, as floats into dst.
+  void read(int buffer, int param, int64_t param_offset, int64_t numel, float* dst) {
+    for (const Piece& p : piecesOf(layout_, param, param_offset, numel, 0)) {
+      const int64_t offset = (buffer * m_.shard_numel() + p.saved_offset) * 4;
+      reader(p.saved_rank).read(offset, p.numel * 4, reinterpret_cast<char*>(dst + p.dst_offset));
+    }
+  }
+  int64_t bytesRead() const {
+    int64_t n = 0;
+    for (const auto& [rank, r] : readers_) n += r->bytesRead();
+    return n;
+  }
+
+ private:
+  VerifiedShardReader& reader(int rank) {
+    auto it = readers_.find(rank);
+    if (it != readers_.end()) return *it->second;
+    const pb::CheckpointShard& s = m_.shards(rank);
+    if (s.rank() != rank)
+      throw IoError("checkpoint manifest in \"" + dir_ + "\": shards out of order");
+    ShardFileInfo info{
+        s.bytes(), s.block_bytes(), {s.block_sha256().begin(), s.block_sha256().end()}};
+    auto r = std::make_unique<VerifiedShardReader>((fs::path(dir_) / s.file()).string(), info);
+    return *readers_.emplace(rank, std::move(r)).first->second;
+  }
+
+  std::string dir_;
+  pb::CheckpointManifest m_;
+  SavedLayout layout_;
+  std::map<int, std::unique_ptr<VerifiedShardReader>> readers_;
+};
+
+namespace {
+
+constexpr const char* kErrorPrefix = "ERROR:";
+
+std::string shardFileName(int rank, int world, const std::string& save_id) {
+  return "shard-r" + std::to_string(rank) + "-of-" + std::to_string(world) + "." + save_id + ".bin";
+}
+
+std::string newSaveId() {
+  std::random_device rd;
+  std::string bytes(8, '\0');
+  for (char& c : bytes) c = static_cast<char>(rd());
+  return toHex(bytes);
+}
+
+// Throws when any rank's published result is an error, naming the rank.
+void throwIfAnyFailed(const std::vector<std::string>& results, const std::string& what) {
+  for (size_t r = 0; r < results.size(); ++r) {
+    if (results[r].rfind(kErrorPrefix, 0) == 0) {
+      throw IoError(what + " failed on rank " + std::to_string(r) + ": " +
+                    results[r].substr(std::string(kErrorPrefix).size()));
+    }
+  }
+}
+
+// Publishes this rank's outcome of `step` ("" or the error) and collects
+// every rank's, in rank order.
+std::vector<std::string> exchange(const Group& g, const std::string& step,
+                                  const std::string& mine) {
+  g.store->set(step + "/" + std::to_string(g.rank), mine);
+  std::vector<std::string> all;
+  for (int r = 0; r < g.world_size; ++r)
+    all.push_back(g.store->get(step + "/" + std::to_string(r), g.timeout));
+  return all;
+}
+
+pb::CheckpointManifest baseManifest(const SaveRequest& req, const shard::ShardPlan& plan,
+                                    const ModelInfo& model, const Counters& c) {
+  pb::CheckpointManifest m;
+  m.set_format_version(kFormatVersion);
+  m.set_zshard_version(zshardVersion());
+  m.set_tag(req.tag);
+  m.set_world_size(plan.worldSize());
+  m.set_stage(model.stage);
+  m.set_param_dtype(dtypeName(model.param_dtype));
+  m.set_alignment(plan.alignment());
+  m.set_shard_numel(plan.shardNumel());
+  for (size_t i = 0; i < model.names.size(); ++i) {
+    pb::CheckpointParam* p = m.add_params();
+    p->set_name(model.names[i]);
+    for (int64_t d : model.shapes[i]) p->add_shape(d);
+    p->set_flat_offset(plan.params()[i].offset);
+  }
+  m.set_optimizer_type(model.optimizer_type);
+  for (const std::string& b : model.buffer_names) m.add_buffer_names(b);
+  m.set_optimizer_step(c.optimizer_step);
+  m.set_global_steps(c.global_steps);
+  m.set_scheduler_type(model.scheduler_type);
+  m.set_scheduler_iteration(c.scheduler_iteration);
+  pb::LossScalerState* s = m.mutable_loss_scaler();
+  s->set_scale(c.loss_scaler.scale);
+  s->set_iteration(c.loss_scaler.iteration);
+  s->set_last_overflow_iteration(c.loss_scaler.last_overflow_iteration);
+  s->set_hysteresis_left(c.loss_scaler.hysteresis_left);
+  s->set_skipped(c.loss_scaler.skipped);
+  m.set_client_state(req.client_state);
+  return m;
+}
+
+Counters countersOf(const pb::CheckpointManifest& m) {
+  const pb::LossScalerState& s = m.loss_scaler();
+  return {
+      m.optimizer_step(),
+      m.global_steps(),
+      m.scheduler_iteration(),
+      {s.scale(), s.iteration(), s.last_overflow_iteration(), s.hysteresis_left(), s.skipped()}};
+}
+
+// Removes files of earlier (or interrupted) saves of this tag that the new
+// manifest does not reference. Best effort: a leftover is harmless.
+void removeStaleFiles(const std::string& tag_dir, const pb::CheckpointManifest& m) {
+  std::vector<std::string> keep = {kManifestName};
+  for (const pb::CheckpointShard& s : m.shards()) keep.push_back(s.file());
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(tag_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("shard-", 0) != 0 && name.find(".tmp.") == std::string::npos) continue;
+    if (std::find(keep.begin(), keep.end(), name) == keep.end()) fs::remove(entry.path(), ec);
+  }
+}
+
+// Rank 0: after every shard is in place, the manifest, then `latest`.
+void commit(const SaveRequest& req, const std::string& tag_dir, pb::CheckpointManifest m,
+            const std::vector<std::string>& shards) {
+  for (size_t r = 0; r < shards.size(); ++r) {
+    if (!m.add_shards()->ParseFromString(shards[r])) {
+      throw IoError("rank " + std::to_string(r) + "'s shard record cannot be parsed");
+    }
+  }
+  writeFileAtomically((fs::path(tag_dir) / kManifestName).string(), encodeManifest(m));
+  if (req.save_latest) writeFileAtomically((fs::path(req.dir) / kLatestName).string(), req.tag);
+  removeStaleFiles(tag_dir, m);
+}
+
+// This rank's part of a save: its shard file, described for the manifest.
+std::string writeMyShard(const Group& g, const std::string& tag_dir, const std::string& save_id,
+                         const shard::ShardPlan& plan, const ShardState& state,
+                         const std::string& rank_state) {
+  fs::create_directories(tag_dir);
+  const std::string file = shardFileName(g.rank, g.world_size, save_id);
+  const std::vector<const float*> buffers(state.buffers.begin(), state.buffers.end());
+  const ShardFileInfo info = writeShardFile((fs::path(tag_dir) / file).string(), *state.backend,
+                                            buffers, plan.shardNumel(), kBlockBytes, g.rank);
+  pb::CheckpointShard s;
+  s.set_rank(g.rank);
+  s.set_file(file);
+  s.set_bytes(info.bytes);
+  s.set_block_bytes(info.block_bytes);
+  for (const std::string& d : info.block_sha256) s.add_block_sha256(d);
+  s.set_rank_state(rank_state);
+  return s.SerializeAsString();
+}
+
+std::string resolveTag(const std::string& dir, const std::string& tag) {
+  return tag.empty() ? latestTag(dir) : tag;
+}
+
+}  // namespace
+
+std::string latestTag(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kLatestName).string();
+  if (!fs::exists(path)) return "";
+  std::string tag = readFile(path);
+  while (!tag.empty() && std::isspace(static_cast<unsigned char>(tag.back()))) tag.pop_back();
+  if (tag.empty()) throw IoError("\"" + path + "\" is empty; expected a checkpoint tag");
+  return tag;
+}
+
+std::string save(const Group& g, const SaveRequest& req, const shard::ShardPlan& plan,
+                 const ModelInfo& model, const ShardState& state, const Counters& counters) {
+  if (req.tag.empty() || req.tag.find('/') != std::string::npos) {
+    throw UsageError("save_checkpoint: tag: expected a non-empty name without '/', got \"" +
+                     req.tag + "\"");
+  }
+  const std::string tag_dir = (fs::path(req.dir) / req.tag).string();
+  if (g.rank == 0) g.store->set("begin", newSaveId() + "\n" + req.tag);
+  const std::string begin = g.store->get("begin", g.timeout);
+  const std::string save_id = begin.substr(0, begin.find('\n'));
+  const std::string tag0 = begin.substr(begin.find('\n') + 1);
+  std::string mine;
+  try {
+    if (tag0 != req.tag) {
+      throw UsageError("save_checkpoint: every rank must save the same tag: " +
+                       expectedGot("\"" + tag0 + "\" (rank 0's)", "\"" + req.tag + "\""));
+    }
+    mine = writeMyShard(g, tag_dir, save_id, plan, state, req.rank_state);
+  } catch (const std::exception& e) {
+    mine = kErrorPrefix + std::string(e.what());
+  }
+  g.store->set("shard/" + std::to_string(g.rank), mine);
+  if (g.rank == 0) {
+    std::string outcome = "OK";
+    try {
+      std::vector<std::string> shards;
+      for (int r = 0; r < g.world_size; ++r) {
+        shards.push_back(g.store->get("shard/" + std::to_string(r), g.timeout));
+      }
+      throwIfAnyFailed(shards, "save_checkpoint of \"" + tag_dir + "\"");
+      commit(req, tag_dir, baseManifest(req, plan, model, counters), shards);
+    } catch (const std::exception& e) {
+      outcome = kErrorPrefix + std::string(e.what());
+    }
+    g.store->set("commit", outcome);
+  }
+  const std::string outcome = g.store->get("commit", g.timeout);
+  if (outcome != "OK") throw IoError(outcome.substr(std::string(kErrorPrefix).size()));
+  log(LogLevel::kInfo, "checkpoint saved: " + tag_dir);
+  return tag_dir;
+}
+
+namespace {
+
+// This rank's new shard of buffers [0, count), read from the saved ones
+// into host staging (zeros where no parameter lies).
+std::vector<std::vector<float>> readMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank,
+                                            int count) {
+  const int64_t base = plan.ownerRange(rank).begin;
+  std::vector<std::vector<float>> staged(count, std::vector<float>(plan.shardNumel(), 0.f));
+  for (int b = 0; b < count; ++b) {
+    for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
+      set.read(b, s.param, s.param_offset, s.flat.size(), staged[b].data() + (s.flat.begin - base));
+    }
+  }
+  return staged;
+}
+
+}  // namespace
+
+LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
+                const LoadOptions& options, const shard::ShardPlan& plan, const ModelInfo& model,
+                const ShardState& state) {
+  LoadResult result;
+  const std::string resolved = resolveTag(dir, tag);
+  if (resolved.empty()) return result;  // DeepSpeed: no `latest`, nothing to resume
+  result.found = true;
+  result.path = (fs::path(dir) / resolved).string();
+  std::vector<std::vector<float>> staged;
+  std::string mine;
+  try {
+    ShardSet set(result.path, readManifest(result.path));
+    const pb::CheckpointManifest& m = set.manifest();
+    checkCompatible(m, result.path, model, options);
+    const int count = options.optimizer_states ? static_cast<int>(model.buffer_names.size()) : 1;
+    staged = readMyShard(set, plan, g.rank, count);
+    result.counters = countersOf(m);
+    result.client_state = m.client_state();
+    result.saved_world_size = m.world_size();
+    if (g.rank < m.world_size()) result.rank_state = m.shards(g.rank).rank_state();
+  } catch (const std::exception& e) {
+    mine = kErrorPrefix + std::string(e.what());
+  }
+  // Nothing changes unless every rank read its part.
+  throwIfAnyFailed(exchange(g, "loaded", mine), "load_checkpoint of \"" + result.path + "\"");
+  const size_t bytes = plan.shardNumel() * sizeof(float);
+  for (size_t b = 0; b < state.buffers.size(); ++b) {
+    if (b < staged.size()) {
+      state.backend->copyFromHost(state.buffers[b], staged[b].data(), bytes);
+    } else {
+      state.backend->zero(state.buffers[b], bytes);
+    }
+  }
+  state.backend->synchronize();
+  return result;
+}
+
+CheckpointReader::CheckpointReader(const std::string& dir, const std::string& tag) {
+  const std::string resolved = resolveTag(dir, tag);
+  if (resolved.empty()) {
+    throw IoError("\"" + dir +
+                  "\" has no `latest` file; name the tag (the checkpoint's directory)");
+  }
+  path_ = (fs::path(dir) / resolved).string();
+  shards_ = std::make_unique<ShardSet>(path_, readManifest(path_));
+}
+
+CheckpointReader::~CheckpointReader() = default;
+
+int CheckpointReader::numParams() const {
+  return shards_->manifest().params_size();
+}
+
+const std::string& CheckpointReader::name(int i) const {
+  return shards_->manifest().params(i).name();
+}
+
+std::vector<int64_t> CheckpointReader::shape(int i) const {
+  const auto& s = shards_->manifest().params(i).shape();
+  return {s.begin(), s.end()};
+}
+
+int64_t CheckpointReader::numel(int i) const {
+  int64_t n = 1;
+  for (int64_t d : shards_->manifest().params(i).shape()) n *= d;
+  return n;
+}
+
+void CheckpointReader::readParam(int i, float* dst) {
+  if (i < 0 || i >= numParams()) throw Error("CheckpointReader: no parameter " + std::to_string(i));
+  shards_->read(0, i, 0, numel(i), dst);
+}
+
+int64_t CheckpointReader::bytesRead() const {
+  return shards_->bytesRead();
+}
+
+}  // namespace zshard::checkpoint

@@ -1,0 +1,111 @@
+#include "runtime/checkpoint/manifest.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "runtime/checkpoint/atomic_file.h"
+#include "runtime/core/error.h"
+
+namespace zshard::checkpoint {
+
+namespace {
+
+constexpr std::string_view kMagic = "ZSHARD-CHECKPOINT\n";
+
+std::string shapeText(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
+}
+
+void checkParams(const pb::CheckpointManifest& m, const std::string& path, const ModelInfo& model) {
+  const auto here = [](const std::string& name, const std::vector<int64_t>& shape) {
+    return "'" + name + "' " + shapeText(shape);
+  };
+  if (m.params_size() != static_cast<int>(model.names.size())) {
+    throw ConfigError("checkpoint \"" + path + "\" is of another model: " +
+                      expectedGot(std::to_string(model.names.size()) + " parameters (this model)",
+                                  std::to_string(m.params_size()) + " in the checkpoint"));
+  }
+  for (int i = 0; i < m.params_size(); ++i) {
+    const pb::CheckpointParam& p = m.params(i);
+    const std::vector<int64_t> saved(p.shape().begin(), p.shape().end());
+    if (p.name() != model.names[i] || saved != model.shapes[i]) {
+      throw ConfigError("checkpoint \"" + path + "\" is of another model: parameter " +
+                        std::to_string(i) + " is " + here(p.name(), saved) +
+                        " in the checkpoint but " + here(model.names[i], model.shapes[i]) +
+                        " in this model");
+    }
+  }
+}
+
+}  // namespace
+
+std::string encodeManifest(const pb::CheckpointManifest& manifest) {
+  const std::string payload = manifest.SerializeAsString();
+  return std::string(kMagic) + sha256Hex(payload) + "\n" + payload;
+}
+
+pb::CheckpointManifest readManifest(const std::string& tag_dir) {
+  const std::string path = (std::filesystem::path(tag_dir) / kManifestName).string();
+  if (!std::filesystem::exists(path)) {
+    throw IoError("checkpoint \"" + tag_dir + "\" has no " + kManifestName +
+                  ": its save did not complete (or it is not a zshard checkpoint); load an "
+                  "earlier tag");
+  }
+  const std::string bytes = readFile(path);
+  const size_t header = kMagic.size() + 65;
+  if (bytes.size() < header || bytes.compare(0, kMagic.size(), kMagic) != 0) {
+    throw IoError("\"" + path + "\" is not a zshard checkpoint manifest (bad header)");
+  }
+  const std::string digest = bytes.substr(kMagic.size(), 64);
+  const std::string_view payload(bytes.data() + header, bytes.size() - header);
+  const std::string found = sha256Hex(payload);
+  if (found != digest) {
+    throw IoError("checkpoint manifest \"" + path + "\" is corrupt: " +
+                  expectedGot("SHA-256 " + digest, found) + "; it will not be loaded");
+  }
+  pb::CheckpointManifest m;
+  if (!m.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    throw IoError("checkpoint manifest \"" + path + "\" cannot be parsed");
+  }
+  if (m.format_version() < 1 || m.format_version() > kFormatVersion) {
+    throw IoError("checkpoint manifest \"" + path + "\" has format version " +
+                  std::to_string(m.format_version()) + "; this zshard reads version " +
+                  std::to_string(kFormatVersion) + " (written by zshard " + m.zshard_version() +
+                  ")");
+  }
+  return m;
+}
+
+void checkCompatible(const pb::CheckpointManifest& m, const std::string& path,
+                     const ModelInfo& model, const LoadOptions& options) {
+  checkParams(m, path, model);
+  const std::vector<std::string> saved(m.buffer_names().begin(), m.buffer_names().end());
+  if (saved.empty() || saved[0] != "master") {
+    throw IoError("checkpoint \"" + path +
+                  "\" has no fp32 master weights (buffers: " + joined(saved) + ")");
+  }
+  if (options.optimizer_states &&
+      (m.optimizer_type() != model.optimizer_type || saved != model.buffer_names)) {
+    throw ConfigError("checkpoint \"" + path + "\" is of another optimizer: it holds " +
+                      m.optimizer_type() + " state (" + joined(saved) + "), this run steps " +
+                      model.optimizer_type + " (" + joined(model.buffer_names) +
+                      "); load with load_optimizer_states=False to take only the weights");
+  }
+  if (options.scheduler_state && m.scheduler_type() != model.scheduler_type) {
+    throw ConfigError("checkpoint \"" + path + "\" was saved with scheduler " + m.scheduler_type() +
+                      ", this run's config has " + model.scheduler_type +
+                      "; load with load_lr_scheduler_states=False to restart the schedule");
+  }
+}
+
+}  // namespace zshard::checkpoint

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+
+#include "proto/checkpoint.pb.h"
+#include "runtime/checkpoint/checkpoint.h"
+
+namespace zshard::checkpoint {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr const char* kManifestName = "manifest.zshard";
+inline constexpr const char* kLatestName = "latest";
+
+// The manifest file's bytes: a magic line, the payload's SHA-256 in hex and
+// a newline, then the serialized manifest.
+std::string encodeManifest(const pb::CheckpointManifest& manifest);
+
+// Reads and verifies <tag_dir>/manifest.zshard. Throws IoError naming the
+// file when it is missing (the save did not complete), not a zshard
+// manifest, corrupt, or of a newer format.
+pb::CheckpointManifest readManifest(const std::string& tag_dir);
+
+// Throws ConfigError naming the manifest and the first difference when the
+// checkpoint does not belong to this model (parameter names, shapes), or,
+// when loading optimizer states, to this optimizer (type, state buffers),
+// or, when loading the scheduler state, to this scheduler type.
+void checkCompatible(const pb::CheckpointManifest& manifest, const std::string& path,
+                     const ModelInfo& model, const LoadOptions& options);
+
+}  // namespace zshard::checkpoint

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+
+namespace zshard::checkpoint {
+
+// What the manifest records of a written shard file.
+struct ShardFileInfo {
+  int64_t bytes = 0;
+  int64_t block_bytes = 0;
+  std::vector<std::string> block_sha256;  // hex, one per block
+};
+
+inline constexpr int64_t kBlockBytes = 1 << 20;
+
+// Writes `buffers` (each `numel` floats in `backend`'s memory), one after
+// the other, to `path` atomically (AtomicFileWriter), hashing every block of
+// `block_bytes`. Device memory is staged through host memory in chunks, so
+// host memory stays bounded. Calls faultPoint("checkpoint.mid_shard", rank)
+// once half the file is written. Throws IoError naming the file.
+ShardFileInfo writeShardFile(const std::string& path, kernels::Backend& backend,
+                             const std::vector<const float*>& buffers, int64_t numel,
+                             int64_t block_bytes, int rank);
+
+// Reads byte ranges of one shard file, verifying every block it touches
+// against the manifest's digests before any byte of it is used. The file
+// size is checked at open (a truncated file is refused at once). Not
+// thread-safe.
+class VerifiedShardReader {
+ public:
+  VerifiedShardReader(std::string path, const ShardFileInfo& info);
+  ~VerifiedShardReader();
+  VerifiedShardReader(const VerifiedShardReader&) = delete;
+  VerifiedShardReader& operator=(const VerifiedShardReader&) = delete;
+
+  // Copies bytes [offset, offset + length) into dst. Throws IoError naming
+  // the file and block when a digest differs, or the range is outside it.
+  void read(int64_t offset, int64_t length, char* dst);
+  int64_t bytesRead() const { return bytes_read_; }
+
+ private:
+  void readBlock(int64_t block, char* dst, int64_t length);
+
+  std::string path_;
+  ShardFileInfo info_;
+  int fd_ = -1;
+  int64_t cached_block_ = -1;  // the last partially used block, verified
+  std::vector<char> cache_;
+  int64_t bytes_read_ = 0;
+};
+
+}  // namespace zshard::checkpoint
