@@ -269,6 +269,9 @@ PYBIND11_MODULE(_C, m) {
       .def("name", &checkpoint::CheckpointReader::name)
       .def("shape", &checkpoint::CheckpointReader::shape)
       .def_property_readonly("bytes_read", &checkpoint::CheckpointReader::bytesRead)
+      .def_property_readonly(
+          "client_state",
+          [](checkpoint::CheckpointReader& r) { return py::bytes(r.clientState()); })
       .def(
           "read",
           [](checkpoint::CheckpointReader& r, int i) {

@@ -122,7 +122,10 @@ class ZshardEngine(torch.nn.Module):
         save_dir/latest. Call it on every rank, after engine.step()."""
         if tag is None:
             tag = f"global_step{self.global_steps}"
-        client = _to_bytes(client_state) if self.global_rank == 0 else b""
+        client = b""
+        if self.global_rank == 0:  # the module's buffers travel with the client state
+            client = _to_bytes({"client_state": client_state,
+                                "module_buffers": {n: b.detach().cpu() for n, b in self.module.named_buffers()}})
         self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, client,
                                       _to_bytes(_rng_states()), save_latest)
         return True
@@ -145,7 +148,14 @@ class ZshardEngine(torch.nn.Module):
             return None, None
         if r["rank_state"]:
             _set_rng_states(_from_bytes(r["rank_state"]))
-        return r["path"], (_from_bytes(r["client_state"]) if r["client_state"] else {})
+        saved = _from_bytes(r["client_state"])
+        buffers = dict(self.module.named_buffers())
+        with torch.no_grad():
+            for name, value in saved["module_buffers"].items():
+                if name not in buffers:
+                    raise _C.ZshardError(f"load_checkpoint: the checkpoint has buffer '{name}', this model does not")
+                buffers[name].copy_(value)
+        return r["path"], saved["client_state"]
 
     @property
     def global_steps(self):

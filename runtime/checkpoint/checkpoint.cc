@@ -338,6 +338,10 @@ void CheckpointReader::readParam(int i, float* dst) {
   shards_->read(0, i, 0, numel(i), dst);
 }
 
+const std::string& CheckpointReader::clientState() const {
+  return shards_->manifest().client_state();
+}
+
 int64_t CheckpointReader::bytesRead() const {
   return shards_->bytesRead();
 }

@@ -114,6 +114,8 @@ class CheckpointReader {
   // Parameter i's fp32 master weights into dst (numel(i) floats).
   void readParam(int i, float* dst);
   int64_t bytesRead() const;
+  // The opaque client state rank 0 saved.
+  const std::string& clientState() const;
 
  private:
   std::string path_;

@@ -8,6 +8,7 @@ rows), so a resumed run must retrace the uninterrupted one. Rank 0 writes
 what it saw after the save point (weights, lrs, loss scales, an RNG draw)
 to --record for the test to compare."""
 import argparse
+import os
 import sys
 
 import torch
@@ -26,7 +27,9 @@ class Fp32ComputeLinear(torch.nn.Linear):
 
 def make_model(seed, hidden):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(Fp32ComputeLinear(16, hidden), torch.nn.Tanh(), Fp32ComputeLinear(hidden, 4))
+    model = torch.nn.Sequential(Fp32ComputeLinear(16, hidden), torch.nn.Tanh(), Fp32ComputeLinear(hidden, 4))
+    model.register_buffer("calibration", torch.full((4,), float(seed)))  # a buffer travels too
+    return model
 
 
 def config(args):
@@ -90,7 +93,13 @@ def main():
         assert client["epoch"] == 3 and client["note"] == "resume me", client
         assert torch.equal(client["tensor"], torch.arange(3)), client
         first = engine.global_steps
+        assert torch.equal(model.calibration, torch.zeros(4)), model.calibration
         print(f"[resume] loaded {path} at global step {first} on {args.world} ranks", flush=True)
+    if os.environ.get("CKPT_SAVE_AFTER_RESUME"):  # the crash test saves again (and dies in it)
+        train(engine, first, AFTER, {"lrs": [], "scales": []})
+        engine.save_checkpoint(args.dir)
+    session = engine._session
+    record["start"] = (session.loss_scale, session.lr, engine.skipped_steps, engine.global_steps)
     record["rng"] = torch.rand(3)
     record["skipped_before"] = engine.skipped_steps
     train(engine, first, AFTER, record)
