@@ -11,7 +11,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake pkg-config ccache git clang
   # libraries the runtime links
-  libprotobuf-dev protobuf-compiler libpmix-dev libgloo-dev libssl-dev
+  libprotobuf-dev protobuf-compiler libpmix-dev libgloo-dev libssl-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # python module and PyTorch integration

@@ -42,6 +42,12 @@ class ShardSet {
       reader(p.saved_rank).read(offset, p.numel * 4, reinterpret_cast<char*>(dst + p.dst_offset));
     }
   }
+  // Reads and checks the blocks holding those elements, keeping nothing.
+  void verify(int buffer, int param, int64_t param_offset, int64_t numel) {
+    for (const Piece& p : piecesOf(layout_, param, param_offset, numel, 0)) {
+      reader(p.saved_rank).verify((buffer * m_.shard_numel() + p.saved_offset) * 4, p.numel * 4);
+    }
+  }
   int64_t bytesRead() const {
     int64_t n = 0;
     for (const auto& [rank, r] : readers_) n += r->bytesRead();
@@ -55,8 +61,10 @@ class ShardSet {
     const pb::CheckpointShard& s = m_.shards(rank);
     if (s.rank() != rank)
       throw IoError("checkpoint manifest in \"" + dir_ + "\": shards out of order");
-    ShardFileInfo info{
-        s.bytes(), s.block_bytes(), {s.block_sha256().begin(), s.block_sha256().end()}};
+    ShardFileInfo info{s.bytes(),
+                       s.block_bytes(),
+                       s.digest_algorithm(),
+                       {s.block_digests().begin(), s.block_digests().end()}};
     auto r = std::make_unique<VerifiedShardReader>((fs::path(dir_) / s.file()).string(), info);
     return *readers_.emplace(rank, std::move(r)).first->second;
   }
@@ -185,7 +193,8 @@ std::string writeMyShard(const Group& g, const std::string& tag_dir, const std::
   s.set_file(file);
   s.set_bytes(info.bytes);
   s.set_block_bytes(info.block_bytes);
-  for (const std::string& d : info.block_sha256) s.add_block_sha256(d);
+  s.set_digest_algorithm(info.digest_algorithm);
+  for (const std::string& d : info.block_digests) s.add_block_digests(d);
   s.set_rank_state(rank_state);
   return s.SerializeAsString();
 }
@@ -249,18 +258,44 @@ std::string save(const Group& g, const SaveRequest& req, const shard::ShardPlan&
 
 namespace {
 
-// This rank's new shard of buffers [0, count), read from the saved ones
-// into host staging (zeros where no parameter lies).
-std::vector<std::vector<float>> readMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank,
-                                            int count) {
-  const int64_t base = plan.ownerRange(rank).begin;
-  std::vector<std::vector<float>> staged(count, std::vector<float>(plan.shardNumel(), 0.f));
+constexpr int64_t kChunkFloats = 16 << 20;
+
+// Pass 1 of a load: reads and verifies every block this rank's new shard
+// needs from buffers [0, count), changing nothing.
+void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int count) {
   for (int b = 0; b < count; ++b) {
     for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
-      set.read(b, s.param, s.param_offset, s.flat.size(), staged[b].data() + (s.flat.begin - base));
+      set.verify(b, s.param, s.param_offset, s.flat.size());
     }
   }
-  return staged;
+}
+
+// Pass 2: reads this rank's new shard of buffer b into dst (device memory
+// through a bounded host bounce buffer), zeroing the padding between
+// parameters. The blocks are checked again as they are read.
+void fillBuffer(ShardSet& set, const shard::ShardPlan& plan, int rank, int b,
+                kernels::Backend& backend, float* dst) {
+  const int64_t base = plan.ownerRange(rank).begin;
+  std::vector<float> bounce;
+  int64_t filled = 0;  // shard elements written so far, in order
+  for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
+    const int64_t at = s.flat.begin - base;
+    if (at > filled) backend.zero(dst + filled, (at - filled) * sizeof(float));
+    for (int64_t done = 0; done < s.flat.size(); done += kChunkFloats) {
+      const int64_t n = std::min(kChunkFloats, s.flat.size() - done);
+      if (backend.onHost()) {
+        set.read(b, s.param, s.param_offset + done, n, dst + at + done);
+        continue;
+      }
+      bounce.resize(n);
+      set.read(b, s.param, s.param_offset + done, n, bounce.data());
+      backend.copyFromHost(dst + at + done, bounce.data(), n * sizeof(float));
+    }
+    filled = at + s.flat.size();
+  }
+  if (plan.shardNumel() > filled) {
+    backend.zero(dst + filled, (plan.shardNumel() - filled) * sizeof(float));
+  }
 }
 
 }  // namespace
@@ -273,14 +308,14 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   if (resolved.empty()) return result;  // DeepSpeed: no `latest`, nothing to resume
   result.found = true;
   result.path = (fs::path(dir) / resolved).string();
-  std::vector<std::vector<float>> staged;
+  std::unique_ptr<ShardSet> set;
+  const int count = options.optimizer_states ? static_cast<int>(model.buffer_names.size()) : 1;
   std::string mine;
   try {
-    ShardSet set(result.path, readManifest(result.path));
-    const pb::CheckpointManifest& m = set.manifest();
+    set = std::make_unique<ShardSet>(result.path, readManifest(result.path));
+    const pb::CheckpointManifest& m = set->manifest();
     checkCompatible(m, result.path, model, options);
-    const int count = options.optimizer_states ? static_cast<int>(model.buffer_names.size()) : 1;
-    staged = readMyShard(set, plan, g.rank, count);
+    verifyMyShard(*set, plan, g.rank, count);
     result.counters = countersOf(m);
     result.client_state = m.client_state();
     result.saved_world_size = m.world_size();
@@ -288,14 +323,13 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   } catch (const std::exception& e) {
     mine = kErrorPrefix + std::string(e.what());
   }
-  // Nothing changes unless every rank read its part.
-  throwIfAnyFailed(exchange(g, "loaded", mine), "load_checkpoint of \"" + result.path + "\"");
-  const size_t bytes = plan.shardNumel() * sizeof(float);
-  for (size_t b = 0; b < state.buffers.size(); ++b) {
-    if (b < staged.size()) {
-      state.backend->copyFromHost(state.buffers[b], staged[b].data(), bytes);
+  // Nothing changes unless every rank verified its part.
+  throwIfAnyFailed(exchange(g, "verified", mine), "load_checkpoint of \"" + result.path + "\"");
+  for (int b = 0; b < static_cast<int>(state.buffers.size()); ++b) {
+    if (b < count) {
+      fillBuffer(*set, plan, g.rank, b, *state.backend, state.buffers[b]);
     } else {
-      state.backend->zero(state.buffers[b], bytes);
+      state.backend->zero(state.buffers[b], plan.shardNumel() * sizeof(float));
     }
   }
   state.backend->synchronize();

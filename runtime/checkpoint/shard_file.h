@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,14 +13,15 @@ namespace zshard::checkpoint {
 struct ShardFileInfo {
   int64_t bytes = 0;
   int64_t block_bytes = 0;
-  std::vector<std::string> block_sha256;  // hex, one per block
+  std::string digest_algorithm;            // block_digest.h's kBlockDigestAlgorithm
+  std::vector<std::string> block_digests;  // hex, one per block
 };
 
 inline constexpr int64_t kBlockBytes = 1 << 20;
 
 // Writes `buffers` (each `numel` floats in `backend`'s memory), one after
 // the other, to `path` atomically (AtomicFileWriter), hashing every block of
-// `block_bytes`. Device memory is staged through host memory in chunks, so
+// `block_bytes` (block_digest.h). Device memory is staged through host memory in chunks, so
 // host memory stays bounded. Calls faultPoint("checkpoint.mid_shard", rank)
 // once half the file is written. Throws IoError naming the file.
 ShardFileInfo writeShardFile(const std::string& path, kernels::Backend& backend,
@@ -40,16 +42,20 @@ class VerifiedShardReader {
   // Copies bytes [offset, offset + length) into dst. Throws IoError naming
   // the file and block when a digest differs, or the range is outside it.
   void read(int64_t offset, int64_t length, char* dst);
+  // Reads and checks every block holding bytes [offset, offset + length)
+  // through a bounded scratch buffer, keeping nothing (a load's first pass).
+  void verify(int64_t offset, int64_t length);
   int64_t bytesRead() const { return bytes_read_; }
 
  private:
-  void readBlock(int64_t block, char* dst, int64_t length);
+  void readBlocks(int64_t offset, int64_t length, char* dst);
 
   std::string path_;
   ShardFileInfo info_;
   int fd_ = -1;
   int64_t cached_block_ = -1;  // the last partially used block, verified
   std::vector<char> cache_;
+  std::unique_ptr<char[]> scratch_;
   int64_t bytes_read_ = 0;
 };
 

@@ -138,15 +138,11 @@ checkpoint::Group Session::checkpointGroup(rendezvous::PrefixStore& store) const
           std::max<rendezvous::Millis>(options_.timeout, std::chrono::minutes(10))};
 }
 
-namespace {
-
 checkpoint::ShardState shardStateOf(ZeroEngine& engine) {
   checkpoint::ShardState s{&engine.backend(), {}};
   for (const optim::StateBuffer& b : engine.stateBuffers()) s.buffers.push_back(b.data);
   return s;
 }
-
-}  // namespace
 
 std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
                                     const std::vector<std::string>& names) {

@@ -15,6 +15,9 @@
 
 namespace zshard::zero {
 
+// A checkpoint's view of the engine's state buffers on this rank.
+checkpoint::ShardState shardStateOf(ZeroEngine& engine);
+
 // One training process's runtime, composed from a validated Config: its
 // topology, the job store, a communicator (Gloo for host tensors, NCCL for
 // GPU ones), and the ZeRO engine over the given parameters. What the Python
