@@ -6,13 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
-targets=(gpu_kernels_test gpu_nccl_engine_test bench_optim_gpu zlaunch)
+targets=(gpu_kernels_test gpu_nccl_engine_test gpu_checkpoint_test bench_optim_gpu bench_ckpt zlaunch)
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 bundle=$build/gpu-bundle
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib"
-cp "$build/tests/gpu_kernels_test" "$build/tests/gpu_nccl_engine_test" "$build/bench/bench_optim_gpu" \
-  "$build/zlaunch" "$bundle/bin/"
+cp "$build/tests/gpu_kernels_test" "$build/tests/gpu_nccl_engine_test" "$build/tests/gpu_checkpoint_test" \
+  "$build/bench/bench_optim_gpu" "$build/bench/bench_ckpt" "$build/zlaunch" "$bundle/bin/"
 # Every resolved library except glibc's, the C++ runtime, the driver and NCCL.
 for bin in "$bundle"/bin/*; do
   ldd "$bin" | awk '/=> \//{print $3}'

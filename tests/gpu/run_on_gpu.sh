@@ -34,4 +34,9 @@ timeout 120 "$bundle/bin/zlaunch" --monitor-interval 0.2 python3 -c \
 grep -q "GPU 0: used, mean utilisation" "$out/zlaunch.txt" || { echo "no GPU-use report"; status=1; }
 echo "== bench_optim_gpu"
 timeout 240 "$bundle/bin/bench_optim_gpu" 29 python3 bench/torch_adamw_gpu.py | tee "$out/bench.txt" || status=1
+echo "== bench_ckpt (the GPU machine's disk, 1 GiB of state on 2 ranks)"
+lscpu | grep -E "Model name|^CPU\(s\)" | tee "$out/ckpt_bench.txt"
+df -h /tmp | tail -1 | tee -a "$out/ckpt_bench.txt"
+timeout 150 "$bundle/bin/bench_ckpt" --gib 1 --reps 4 --dir /tmp/zshard_ckpt_bench 2>&1 | grep -v INFO |
+  tee -a "$out/ckpt_bench.txt" || status=1
 exit $status
