@@ -2,6 +2,12 @@
 
     zlaunch --config configs/zero2.json examples/train_gpt.py            # one worker per GPU
     zlaunch --nproc-per-node 2 --config configs/zero2.json examples/train_gpt.py   # CPU workers
+    zlaunch ... examples/train_gpt.py --save-dir ckpt --save-interval 50  # resumes from ckpt/latest
+
+With --save-dir, the run saves a sharded checkpoint every --save-interval
+steps and at the end, and starts by resuming from the latest one there (on
+any number of workers); `python3 -m zshard.consolidate ckpt model.pt` turns
+it into a plain state dict.
 
 The data is a fixed random "language": each token determines the next one up
 to noise, so the loss falls quickly from log(vocab). Works on CPU workers and
@@ -68,6 +74,8 @@ def main():
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps")
     parser.add_argument("--deepspeed_config", type=str, default=None, help="ds.json (zlaunch --config sets it)")
     parser.add_argument("--local_rank", type=int, default=-1)
+    parser.add_argument("--save-dir", default=None, help="checkpoint directory (resumed from when it has one)")
+    parser.add_argument("--save-interval", type=int, default=100, help="steps between checkpoints")
     args = parser.parse_args()
     topo = zshard.topology()
     torch.manual_seed(0)  # the same initial weights on every rank
@@ -76,9 +84,13 @@ def main():
         model = model.to(f"cuda:{topo['local_rank'] % torch.cuda.device_count()}")
     engine, _, _, _ = zshard.initialize(args=args, model=model, model_parameters=model.parameters())
     dtype = next(model.parameters()).dtype
+    if args.save_dir:
+        path, client = engine.load_checkpoint(args.save_dir)
+        if path is not None and topo["rank"] == 0:
+            print(f"resumed from {path} at step {engine.global_steps} (saved by {client['workers']} workers)")
     data = batches(64, 32, engine.train_micro_batch_size_per_gpu(), topo["rank"], topo["world_size"])
     first = last = None
-    start = time.time()
+    start, start_step = time.time(), engine.global_steps
     while engine.global_steps < args.steps:
         x, y = next(data)
         x, y = x.to(engine.device), y.to(engine.device)
@@ -91,9 +103,12 @@ def main():
         last = loss.item()
         if topo["rank"] == 0 and engine.global_steps != before and engine.global_steps % 20 == 0:
             print(f"step {engine.global_steps:4d}  loss {loss.item():.3f}  lr {engine.get_lr()[0]:.2e}", flush=True)
-    if topo["rank"] == 0:
-        samples = args.steps * engine.train_batch_size()
-        print(f"done: {args.steps} steps, {topo['world_size']} workers, {dtype}, loss {first:.3f} -> {last:.3f} "
+        done = engine.global_steps >= args.steps
+        if args.save_dir and engine.global_steps != before and (engine.global_steps % args.save_interval == 0 or done):
+            engine.save_checkpoint(args.save_dir, client_state={"workers": topo["world_size"]})
+    if topo["rank"] == 0 and first is not None:
+        samples = (engine.global_steps - start_step) * engine.train_batch_size()
+        print(f"done: {engine.global_steps - start_step} steps, {topo['world_size']} workers, {dtype}, loss {first:.3f} -> {last:.3f} "
               f"(uniform guess {math.log(64):.3f}), {samples / (time.time() - start):.0f} samples/s", flush=True)
 
 

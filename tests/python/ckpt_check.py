@@ -25,9 +25,10 @@ class Fp32ComputeLinear(torch.nn.Linear):
         return torch.nn.functional.linear(x, self.weight.float(), self.bias.float())
 
 
-def make_model(seed, hidden):
+def make_model(seed, hidden, layers=0):
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(Fp32ComputeLinear(16, hidden), torch.nn.Tanh(), Fp32ComputeLinear(hidden, 4))
+    inner = [m for _ in range(layers) for m in (Fp32ComputeLinear(hidden, hidden), torch.nn.Tanh())]
+    model = torch.nn.Sequential(Fp32ComputeLinear(16, hidden), torch.nn.Tanh(), *inner, Fp32ComputeLinear(hidden, 4))
     model.register_buffer("calibration", torch.full((4,), float(seed)))  # a buffer travels too
     return model
 
@@ -38,7 +39,7 @@ def config(args):
          "optimizer": {"type": args.optimizer, "params": {"lr": 1e-2, "weight_decay": 0.01}},
          "scheduler": {"type": "WarmupDecayLR", "params": {"warmup_min_lr": 0, "warmup_max_lr": 1e-2,
                                                            "warmup_num_steps": 4, "total_num_steps": 40}},
-         "zero_optimization": {"stage": args.stage, "reduce_bucket_size": 200}}
+         "zero_optimization": {"stage": args.stage, "reduce_bucket_size": args.bucket}}
     if args.precision == "fp16":
         c["fp16"] = {"enabled": True, "initial_scale_power": 24, "loss_scale_window": 3, "hysteresis": 2}
     return c
@@ -73,11 +74,13 @@ def main():
     p.add_argument("--precision", default="fp32")
     p.add_argument("--optimizer", default="AdamW")
     p.add_argument("--hidden", type=int, default=24)
+    p.add_argument("--layers", type=int, default=0)
+    p.add_argument("--bucket", type=int, default=200)
     p.add_argument("--no-optimizer-states", action="store_true")
     args = p.parse_args()
     topo = zshard.topology()
     args.world = topo["world_size"]
-    model = make_model(0 if args.phase == "train" else 99, args.hidden)
+    model = make_model(0 if args.phase == "train" else 99, args.hidden, args.layers)
     engine, _, _, _ = zshard.initialize(model=model, config=config(args))
     record = {"lrs": [], "scales": []}
     if args.phase == "train":

@@ -167,6 +167,43 @@ def test_consolidated_weights_load_strictly_and_agree(saved, tmp_path, out_name)
     assert torch.equal(plain(x), saved_model(x))
 
 
+def consolidate_peak_rss_mb(*args):
+    """Runs `python -m zshard.consolidate ARGS` and returns its peak RSS in MB."""
+    wrapper = ("import resource, runpy, sys\n"
+               "sys.argv = ['zshard.consolidate'] + sys.argv[1:]\n"
+               "try:\n    runpy.run_module('zshard.consolidate', run_name='__main__')\n"
+               "except SystemExit:\n    pass\n"
+               "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    r = subprocess.run([sys.executable, "-c", wrapper, *map(str, args)], capture_output=True, text=True, timeout=180)
+    assert "PEAK_RSS_KB" in r.stdout, r.stdout + r.stderr
+    return int(r.stdout.split("PEAK_RSS_KB")[1]) / 1024, r
+
+
+def test_consolidate_streams_one_tensor_at_a_time(tmp_path):
+    # 16 hidden layers of 768 x 768: 38 MB of weights, the largest tensor 2.4 MB.
+    ok(run(1, "--phase", "train", "--dir", tmp_path / "ckpt", "--record", tmp_path / "ref.pt",
+           "--hidden", "768", "--layers", "16", "--save-at", "1", "--bucket", "10000000"))
+    baseline, _ = consolidate_peak_rss_mb("--help")
+    for out in ("big.pt", "big.safetensors"):
+        peak, r = consolidate_peak_rss_mb(tmp_path / "ckpt", tmp_path / out)
+        assert "wrote" in r.stdout, r.stdout + r.stderr
+        print(f"{out}: peak RSS {peak:.0f} MB, baseline {baseline:.0f} MB")
+        assert peak - baseline < 16, (out, peak, baseline)  # far below the 38 MB of weights
+    state = torch.load(tmp_path / "big.pt")
+    ref = torch.load(tmp_path / "ref.pt")["at_save"]
+    assert all(torch.equal(state[k], ref[k]) for k in ref) and state.keys() == ref.keys()
+
+
+def test_consolidate_to_bf16(saved, tmp_path):
+    out = tmp_path / "bf16.pt"
+    r = subprocess.run([sys.executable, "-m", "zshard.consolidate", str(saved / "ckpt"), str(out), "--dtype", "bf16"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    state, ref = torch.load(out), torch.load(saved / "ref.pt")["at_save"]
+    assert state["0.weight"].dtype == torch.bfloat16
+    assert torch.equal(state["0.weight"], ref["0.weight"].to(torch.bfloat16))
+
+
 def test_consolidate_names_a_bad_directory(tmp_path):
     r = subprocess.run([sys.executable, "-m", "zshard.consolidate", str(tmp_path), str(tmp_path / "o.pt")],
                        capture_output=True, text=True, timeout=60)
