@@ -56,6 +56,9 @@ std::string encodeManifest(const pb::CheckpointManifest& manifest) {
 
 pb::CheckpointManifest readManifest(const std::string& tag_dir) {
   const std::string path = (std::filesystem::path(tag_dir) / kManifestName).string();
+  if (!std::filesystem::is_directory(tag_dir)) {
+    throw IoError("checkpoint \"" + tag_dir + "\" does not exist; check the directory and tag");
+  }
   if (!std::filesystem::exists(path)) {
     throw IoError("checkpoint \"" + tag_dir + "\" has no " + kManifestName +
                   ": its save did not complete (or it is not a zshard checkpoint); load an "

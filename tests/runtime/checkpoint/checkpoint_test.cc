@@ -245,6 +245,12 @@ TEST_F(CheckpointTest, MissingLatestFindsNothingAndCorruptManifestIsRefused) {
                      .found);
   });
   saveOnTwo();
+  try {
+    CheckpointReader reader(dir_.string(), "t5");
+    ADD_FAILURE() << "opened a tag that does not exist";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("t5\" does not exist"), std::string::npos) << e.what();
+  }
   {
     std::fstream f(dir_ / "t4" / "manifest.zshard",
                    std::ios::in | std::ios::out | std::ios::binary);
@@ -274,7 +280,7 @@ TEST_F(CheckpointTest, ReaderReadsOnlyTheBlocksItNeedsAndChecksEach) {
   EXPECT_EQ(info.bytes, 40000);
   EXPECT_EQ(info.block_digests.size(), 157u);  // ceil(40000 / 256)
   VerifiedShardReader reader(path, info);
-  std::vector<float> got(20);
+  std::vector<float> got(64);
   reader.read(1000 * 4, 20 * 4, reinterpret_cast<char*>(got.data()));  // bytes 4000..4080
   EXPECT_EQ(got[0], 1000.f);
   EXPECT_EQ(got[19], 1019.f);
