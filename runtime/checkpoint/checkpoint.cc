@@ -235,14 +235,12 @@ std::string save(const Group& g, const SaveRequest& req, const shard::ShardPlan&
   } catch (const std::exception& e) {
     mine = kErrorPrefix + std::string(e.what());
   }
-  g.store->set("shard/" + std::to_string(g.rank), mine);
+  // A rank that died never publishes: every rank's wait then times out
+  // naming its key, and nothing is committed.
+  const std::vector<std::string> shards = exchange(g, "shard", mine);
   if (g.rank == 0) {
     std::string outcome = "OK";
     try {
-      std::vector<std::string> shards;
-      for (int r = 0; r < g.world_size; ++r) {
-        shards.push_back(g.store->get("shard/" + std::to_string(r), g.timeout));
-      }
       throwIfAnyFailed(shards, "save_checkpoint of \"" + tag_dir + "\"");
       commit(req, tag_dir, baseManifest(req, plan, model, counters), shards);
     } catch (const std::exception& e) {

@@ -77,6 +77,7 @@ def main():
     p.add_argument("--layers", type=int, default=0)
     p.add_argument("--bucket", type=int, default=200)
     p.add_argument("--no-optimizer-states", action="store_true")
+    p.add_argument("--no-scheduler-state", action="store_true")
     args = p.parse_args()
     topo = zshard.topology()
     args.world = topo["world_size"]
@@ -91,7 +92,8 @@ def main():
         first = args.save_at
     else:
         path, client = engine.load_checkpoint(args.dir, tag=args.tag,
-                                              load_optimizer_states=not args.no_optimizer_states)
+                                              load_optimizer_states=not args.no_optimizer_states,
+                                              load_lr_scheduler_states=not args.no_scheduler_state)
         assert path is not None, "nothing loaded"
         assert client["epoch"] == 3 and client["note"] == "resume me", client
         assert torch.equal(client["tensor"], torch.arange(3)), client

@@ -45,10 +45,10 @@ def saved(tmp_path_factory):
     return base
 
 
-@pytest.mark.parametrize("world", [2, 1, 3, 4])
-def test_resume_on_any_rank_count_retraces_the_run(saved, tmp_path, world):
+@pytest.mark.parametrize("world, stage", [(2, 2), (1, 2), (3, 2), (4, 2), (3, 1)])
+def test_resume_on_any_rank_count_retraces_the_run(saved, tmp_path, world, stage):
     record = tmp_path / "resumed.pt"
-    r = ok(run(world, "--phase", "resume", "--dir", saved / "ckpt", "--record", record))
+    r = ok(run(world, "--phase", "resume", "--dir", saved / "ckpt", "--record", record, "--stage", stage))
     assert f"at global step 6 on {world} ranks" in r.stdout, r.stdout
     ref, got = torch.load(saved / "ref.pt"), torch.load(record)
     assert relative_error(got["final"], ref["final"]) < 1e-6
@@ -129,9 +129,16 @@ def test_mismatched_checkpoint_is_refused(saved, tmp_path, args, message):
 
 
 def test_weights_only_load_into_another_optimizer(saved, tmp_path):
-    r = run(2, "--phase", "resume", "--dir", saved / "ckpt", "--record", tmp_path / "x.pt",
-            "--optimizer", "SGD", "--no-optimizer-states")
-    ok(r)
+    ok(run(2, "--phase", "resume", "--dir", saved / "ckpt", "--record", tmp_path / "x.pt",
+           "--optimizer", "SGD", "--no-optimizer-states"))
+    got = torch.load(tmp_path / "x.pt")
+    assert got["start"][3] == 6  # global_steps comes back with the weights
+
+
+def test_without_the_scheduler_state_the_schedule_restarts(saved, tmp_path):
+    ok(run(2, "--phase", "resume", "--dir", saved / "ckpt", "--record", tmp_path / "x.pt", "--no-scheduler-state"))
+    got, ref = torch.load(tmp_path / "x.pt"), torch.load(saved / "ref.pt")
+    assert ref["start"][1] > 0 and got["start"][1] == 0.0  # WarmupDecayLR from warmup_min_lr 0
 
 
 def read_safetensors(path):
