@@ -9,9 +9,11 @@
 #     names rank and code, and no process of the job is left;
 #  4. a single-node step; 5. srun without PMIx (SLURM_* variables and
 #     ZSHARD_JOB_TOKEN), per node and per task; 6. plain zlaunch in an
-#     allocation (salloc), which runs srun itself.
+#     allocation (salloc), which runs srun itself; 7. a checkpoint saved by
+#     4 Python workers on 2 nodes resumes on 3 workers on one node and
+#     retraces the uninterrupted run (PYTHON_ROOT: the built zshard package).
 set -uo pipefail
-zlaunch=$1 probe=$2
+zlaunch=$1 probe=$2 python_root=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d /tmp/zshard-slurm.XXXXXX)
 cleanup() {
@@ -91,6 +93,26 @@ rc=$?
 echo "$out"
 check "allocation: exit 0" "$([ $rc = 0 ] && echo ok || echo "exit $rc")"
 check "allocation: 4 ranks over 2 nodes" "$(ranks_ok "$out")"
+
+# 7. Checkpoints across nodes (the nodes share this host's file system).
+if [ -n "$python_root" ]; then
+  worker="$here/../../python/ckpt_check.py"
+  export PYTHONPATH="$python_root" ZSHARD_PYTHON=/usr/bin/python3
+  out=$(timeout 120 srun -N2 --ntasks-per-node=1 --mpi=pmix "$zlaunch" --nproc-per-node 2 "$worker" \
+    --phase train --dir "$dir/ckpt" --record "$dir/ref.pt" 2>&1)
+  rc=$?
+  check "checkpoint: saved by 4 workers on 2 nodes" "$([ $rc = 0 ] && echo ok || echo "exit $rc: $out")"
+  out=$(timeout 120 srun -N1 -n1 --mpi=pmix "$zlaunch" --nproc-per-node 3 "$worker" \
+    --phase resume --dir "$dir/ckpt" --record "$dir/resumed.pt" 2>&1)
+  rc=$?
+  check "checkpoint: resumed by 3 workers on 1 node" "$([ $rc = 0 ] && echo ok || echo "exit $rc: $out")"
+  check "checkpoint: the resumed run retraces the saved one" "$(/usr/bin/python3 -c "
+import torch
+ref, got = torch.load('$dir/ref.pt'), torch.load('$dir/resumed.pt')
+err = max(((got['final'][k] - ref['final'][k]).abs().max() / ref['final'][k].abs().max().clamp(min=1e-30)).item()
+          for k in ref['final'])
+print('ok' if err < 1e-6 and got['lrs'] == ref['lrs'] else f'relative error {err}')" 2>&1)"
+fi
 
 echo "$failures failures"
 exit $((failures > 0))
