@@ -26,11 +26,6 @@ class ShardSet {
     layout_.world_size = m_.world_size();
     for (const pb::CheckpointParam& p : m_.params())
       layout_.param_offsets.push_back(p.flat_offset());
-    if (m_.shards_size() != m_.world_size()) {
-      throw IoError("checkpoint manifest in \"" + dir_ + "\" lists " +
-                    std::to_string(m_.shards_size()) + " shard files for " +
-                    std::to_string(m_.world_size()) + " ranks");
-    }
   }
   const pb::CheckpointManifest& manifest() const { return m_; }
 
@@ -59,8 +54,6 @@ class ShardSet {
     auto it = readers_.find(rank);
     if (it != readers_.end()) return *it->second;
     const pb::CheckpointShard& s = m_.shards(rank);
-    if (s.rank() != rank)
-      throw IoError("checkpoint manifest in \"" + dir_ + "\": shards out of order");
     ShardFileInfo info{s.bytes(),
                        s.block_bytes(),
                        s.digest_algorithm(),
@@ -127,6 +120,7 @@ pb::CheckpointManifest baseManifest(const SaveRequest& req, const shard::ShardPl
     p->set_name(model.names[i]);
     for (int64_t d : model.shapes[i]) p->add_shape(d);
     p->set_flat_offset(plan.params()[i].offset);
+    p->set_dtype(dtypeName(model.param_dtype));
   }
   m.set_optimizer_type(model.optimizer_type);
   for (const std::string& b : model.buffer_names) m.add_buffer_names(b);
@@ -141,6 +135,8 @@ pb::CheckpointManifest baseManifest(const SaveRequest& req, const shard::ShardPl
   s->set_hysteresis_left(c.loss_scaler.hysteresis_left);
   s->set_skipped(c.loss_scaler.skipped);
   m.set_client_state(req.client_state);
+  m.set_optimizer_summary(model.optimizer_summary);
+  m.set_scheduler_summary(model.scheduler_summary);
   return m;
 }
 
@@ -170,8 +166,12 @@ void removeStaleFiles(const std::string& tag_dir, const pb::CheckpointManifest& 
 void commit(const SaveRequest& req, const std::string& tag_dir, pb::CheckpointManifest m,
             const std::vector<std::string>& shards) {
   for (size_t r = 0; r < shards.size(); ++r) {
-    if (!m.add_shards()->ParseFromString(shards[r])) {
+    pb::CheckpointShard* s = m.add_shards();
+    if (!s->ParseFromString(shards[r])) {
       throw IoError("rank " + std::to_string(r) + "'s shard record cannot be parsed");
+    }
+    for (const pb::CheckpointSlice& slice : impliedSlices(m, static_cast<int>(r))) {
+      *s->add_slices() = slice;
     }
   }
   writeFileAtomically((fs::path(tag_dir) / kManifestName).string(), encodeManifest(m));
@@ -313,6 +313,9 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
     set = std::make_unique<ShardSet>(result.path, readManifest(result.path));
     const pb::CheckpointManifest& m = set->manifest();
     checkCompatible(m, result.path, model, options);
+    for (const std::string& d : settingDifferences(m, model)) {
+      if (g.rank == 0) log(LogLevel::kWarning, "checkpoint " + result.path + ": " + d);
+    }
     verifyMyShard(*set, plan, g.rank, count);
     result.counters = countersOf(m);
     result.client_state = m.client_state();

@@ -31,6 +31,10 @@ struct ModelInfo {
   std::string optimizer_type;             // "AdamW"
   std::vector<std::string> buffer_names;  // the optimizer's fp32 state, "master" first
   std::string scheduler_type;             // "WarmupLR", "none"
+  // What the run steps with (config/summary.h's lines): recorded, and a
+  // difference at load time is logged (the run's own config applies).
+  std::string optimizer_summary;
+  std::string scheduler_summary;
 };
 
 // The training counters saved beside the tensors.

@@ -1,5 +1,6 @@
 #include "runtime/checkpoint/manifest.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -47,7 +48,63 @@ void checkParams(const pb::CheckpointManifest& m, const std::string& path, const
   }
 }
 
+bool sameSlice(const pb::CheckpointSlice& a, const pb::CheckpointSlice& b) {
+  return a.param() == b.param() && a.param_offset() == b.param_offset() && a.numel() == b.numel() &&
+         a.shard_offset() == b.shard_offset();
+}
+
+void checkLayout(const pb::CheckpointManifest& m, const std::string& path) {
+  const auto bad = [&](const std::string& what) {
+    throw IoError("checkpoint manifest \"" + path + "\" is inconsistent: " + what +
+                  "; it will not be loaded");
+  };
+  if (m.world_size() < 1 || m.shard_numel() < 1 || m.shards_size() != m.world_size()) {
+    bad("world size " + std::to_string(m.world_size()) + ", shard length " +
+        std::to_string(m.shard_numel()) + ", " + std::to_string(m.shards_size()) + " shard files");
+  }
+  for (int r = 0; r < m.world_size(); ++r) {
+    const pb::CheckpointShard& s = m.shards(r);
+    const std::vector<pb::CheckpointSlice> want = impliedSlices(m, r);
+    const bool same = s.rank() == r && s.slices_size() == static_cast<int>(want.size()) &&
+                      std::equal(want.begin(), want.end(), s.slices().begin(), sameSlice);
+    if (!same) bad("shard " + std::to_string(r) + "'s slices do not match the parameter layout");
+  }
+}
+
 }  // namespace
+
+std::vector<pb::CheckpointSlice> impliedSlices(const pb::CheckpointManifest& m, int rank) {
+  const int64_t begin = rank * m.shard_numel(), end = begin + m.shard_numel();
+  std::vector<pb::CheckpointSlice> out;
+  for (int p = 0; p < m.params_size(); ++p) {
+    int64_t n = 1;
+    for (int64_t d : m.params(p).shape()) n *= d;
+    const int64_t first = std::max(begin, m.params(p).flat_offset());
+    const int64_t last = std::min(end, m.params(p).flat_offset() + n);
+    if (first >= last) continue;
+    pb::CheckpointSlice s;
+    s.set_param(p);
+    s.set_param_offset(first - m.params(p).flat_offset());
+    s.set_numel(last - first);
+    s.set_shard_offset(first - begin);
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<std::string> settingDifferences(const pb::CheckpointManifest& m,
+                                            const ModelInfo& model) {
+  std::vector<std::string> out;
+  if (m.optimizer_summary() != model.optimizer_summary) {
+    out.push_back("saved with \"" + m.optimizer_summary() + "\", this run has \"" +
+                  model.optimizer_summary + "\"");
+  }
+  if (m.scheduler_summary() != model.scheduler_summary) {
+    out.push_back("saved with \"" + m.scheduler_summary() + "\", this run has \"" +
+                  model.scheduler_summary + "\"");
+  }
+  return out;
+}
 
 std::string encodeManifest(const pb::CheckpointManifest& manifest) {
   const std::string payload = manifest.SerializeAsString();
@@ -86,6 +143,7 @@ pb::CheckpointManifest readManifest(const std::string& tag_dir) {
                   std::to_string(kFormatVersion) + " (written by zshard " + m.zshard_version() +
                   ")");
   }
+  checkLayout(m, path);
   return m;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "proto/checkpoint.pb.h"
 #include "runtime/checkpoint/checkpoint.h"
@@ -17,8 +18,18 @@ std::string encodeManifest(const pb::CheckpointManifest& manifest);
 
 // Reads and verifies <tag_dir>/manifest.zshard. Throws IoError naming the
 // file when it is missing (the save did not complete), not a zshard
-// manifest, corrupt, or of a newer format.
+// manifest, corrupt, of a newer format, or inconsistent (the recorded
+// slices of a shard differ from what its layout implies).
 pb::CheckpointManifest readManifest(const std::string& tag_dir);
+
+// What the manifest's layout implies shard `rank` holds (ShardPlan's
+// arithmetic over the recorded offsets and shard length).
+std::vector<pb::CheckpointSlice> impliedSlices(const pb::CheckpointManifest& manifest, int rank);
+
+// Differences in the optimizer's and scheduler's settings between the
+// checkpoint and this run (for a warning: the run's config applies).
+std::vector<std::string> settingDifferences(const pb::CheckpointManifest& manifest,
+                                            const ModelInfo& model);
 
 // Throws ConfigError naming the manifest and the first difference when the
 // checkpoint does not belong to this model (parameter names, shapes), or,

@@ -32,6 +32,26 @@ std::string precisionLine(const Config& c) {
   return s.str();
 }
 
+std::string zeroLine(const ZeroConfig& z) {
+  std::ostringstream s;
+  s << "zero: stage " << z.stage;
+  if (z.stage >= 1) {
+    s << ", reduce_bucket_size " << z.reduce_bucket_size << ", allgather_bucket_size "
+      << z.allgather_bucket_size << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
+  }
+  if (z.offload_optimizer.device != OffloadDevice::kNone) {
+    s << ", optimizer offloaded to " << toString(z.offload_optimizer.device)
+      << (z.offload_optimizer.pin_memory ? " (pinned)" : "");
+  }
+  if (z.offload_param.device != OffloadDevice::kNone) {
+    s << ", parameters offloaded to " << toString(z.offload_param.device);
+  }
+  if (z.stage == 3) s << ", prefetch " << z.stage3_prefetch_bucket_size;
+  return s.str();
+}
+
+}  // namespace
+
 std::string optimizerLine(const OptimizerConfig& o) {
   if (!o.given) return "optimizer: none in config (the script passes its own)";
   std::ostringstream s;
@@ -66,26 +86,6 @@ std::string schedulerLine(const SchedulerConfig& s) {
   }
   return out.str();
 }
-
-std::string zeroLine(const ZeroConfig& z) {
-  std::ostringstream s;
-  s << "zero: stage " << z.stage;
-  if (z.stage >= 1) {
-    s << ", reduce_bucket_size " << z.reduce_bucket_size << ", allgather_bucket_size "
-      << z.allgather_bucket_size << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
-  }
-  if (z.offload_optimizer.device != OffloadDevice::kNone) {
-    s << ", optimizer offloaded to " << toString(z.offload_optimizer.device)
-      << (z.offload_optimizer.pin_memory ? " (pinned)" : "");
-  }
-  if (z.offload_param.device != OffloadDevice::kNone) {
-    s << ", parameters offloaded to " << toString(z.offload_param.device);
-  }
-  if (z.stage == 3) s << ", prefetch " << z.stage3_prefetch_bucket_size;
-  return s.str();
-}
-
-}  // namespace
 
 std::string summarize(const Config& c) {
   std::ostringstream s;

@@ -4,6 +4,7 @@
 #include "runtime/comm/gather_values.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/comm/nccl/nccl_communicator.h"
+#include "runtime/config/summary.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/optim/lr_schedule.h"
@@ -130,6 +131,8 @@ checkpoint::ModelInfo Session::modelInfo(const std::vector<std::string>& names) 
   m.optimizer_type = config::toString(cfg_.optimizer.type);
   for (const optim::StateBuffer& b : engine_->stateBuffers()) m.buffer_names.push_back(b.name);
   m.scheduler_type = config::toString(cfg_.scheduler.type);
+  m.optimizer_summary = config::optimizerLine(cfg_.optimizer);
+  m.scheduler_summary = config::schedulerLine(cfg_.scheduler);
   return m;
 }
 

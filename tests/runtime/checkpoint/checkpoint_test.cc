@@ -12,6 +12,8 @@
 #include <fstream>
 #include <thread>
 
+#include "runtime/checkpoint/atomic_file.h"
+#include "runtime/checkpoint/manifest.h"
 #include "runtime/checkpoint/shard_file.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/core/error.h"
@@ -268,6 +270,31 @@ TEST_F(CheckpointTest, MissingLatestFindsNothingAndCorruptManifestIsRefused) {
         }
       },
       IoError);
+}
+
+// A manifest with a valid checksum whose recorded slices contradict its
+// layout (a writer bug, a hand edit) is refused; the recorded settings are
+// compared with the run's.
+TEST_F(CheckpointTest, InconsistentManifestIsRefusedAndSettingsAreCompared) {
+  saveOnTwo();
+  const std::string tag_dir = (dir_ / "t4").string();
+  pb::CheckpointManifest m = readManifest(tag_dir);
+  ASSERT_EQ(m.shards(1).slices(0).param(), impliedSlices(m, 1)[0].param());
+  ModelInfo model;
+  model.optimizer_summary = "optimizer: AdamW lr=0.02";
+  const std::vector<std::string> diffs = settingDifferences(m, model);
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_NE(diffs[0].find("this run has \"optimizer: AdamW lr=0.02\""), std::string::npos);
+  m.mutable_shards(1)->mutable_slices(0)->set_numel(1);
+  writeFileAtomically(tag_dir + "/manifest.zshard", encodeManifest(m));
+  try {
+    readManifest(tag_dir);
+    ADD_FAILURE() << "read an inconsistent manifest";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("is inconsistent: shard 1's slices do not match"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(CheckpointTest, ReaderReadsOnlyTheBlocksItNeedsAndChecksEach) {
