@@ -94,13 +94,25 @@ void throwIfAnyFailed(const std::vector<std::string>& results, const std::string
 }
 
 // Publishes this rank's outcome of `step` ("" or the error) and collects
-// every rank's, in rank order.
+// every rank's, in rank order. Ranks that do not publish within the
+// timeout are named: they died, or did not call save/load at all.
 std::vector<std::string> exchange(const Group& g, const std::string& step,
                                   const std::string& mine) {
-  g.store->set(step + "/" + std::to_string(g.rank), mine);
+  const auto key = [&](int r) { return step + "/" + std::to_string(r); };
+  g.store->set(key(g.rank), mine);
   std::vector<std::string> all;
-  for (int r = 0; r < g.world_size; ++r)
-    all.push_back(g.store->get(step + "/" + std::to_string(r), g.timeout));
+  try {
+    for (int r = 0; r < g.world_size; ++r) all.push_back(g.store->get(key(r), g.timeout));
+  } catch (const TimeoutError&) {
+    std::string missing;
+    for (int r = 0; r < g.world_size; ++r) {
+      if (!g.store->check({key(r)})) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    }
+    throw TimeoutError("checkpoint: rank(s) " + missing + " did not reach the " + step +
+                       " step within " + std::to_string(g.timeout.count() / 1000) +
+                       " s; every rank must call save_checkpoint/load_checkpoint (as in "
+                       "DeepSpeed), so one of them died or skipped the call");
+  }
   return all;
 }
 

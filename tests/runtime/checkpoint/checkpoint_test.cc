@@ -297,6 +297,33 @@ TEST_F(CheckpointTest, InconsistentManifestIsRefusedAndSettingsAreCompared) {
   }
 }
 
+// Rank 0 saves alone (the classic `if rank == 0: save_checkpoint()` bug):
+// it is told which rank never took part, and nothing is committed.
+TEST_F(CheckpointTest, ARankThatNeverSavesIsNamed) {
+  onThreads(1, [&](int, rendezvous::Store& store) {
+    Rank r(store, 0, 1, 0.3f);
+    auto plan = shard::ShardPlan::build({{{8}, DType::kFloat32}}, 2, 4);
+    std::vector<float> buffer(plan.shardNumel() * 3);
+    ShardState state{
+        &kernels::cpuBackend(),
+        {buffer.data(), buffer.data() + plan.shardNumel(), buffer.data() + 2 * plan.shardNumel()}};
+    ModelInfo model = modelInfo(*r.engine);
+    model.names = {"w"};
+    model.shapes = {{8}};
+    rendezvous::PrefixStore op(store, "alone");
+    try {
+      save({&op, 0, 2, 200ms}, {dir_.string(), "t1", true, "", ""}, plan, model, state, {});
+      ADD_FAILURE() << "saved without rank 1";
+    } catch (const TimeoutError& e) {
+      EXPECT_NE(std::string(e.what()).find("rank(s) 1 did not reach the shard step"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir_ / "latest"));
+    EXPECT_FALSE(fs::exists(dir_ / "t1" / "manifest.zshard"));
+  });
+}
+
 TEST_F(CheckpointTest, ReaderReadsOnlyTheBlocksItNeedsAndChecksEach) {
   fs::create_directories(dir_);
   std::vector<float> values(10000);
