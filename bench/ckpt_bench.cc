@@ -133,6 +133,11 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < reps; ++rep) {
     rendezvous::HashStore store;
     const std::string ops = "rep" + std::to_string(rep);
+    // Like a training run, every save goes to new files (a new tag); the
+    // previous run's files are removed outside the timings.
+    auto plainFile = [&](int r, int rep) {
+      return dir + "/plain" + std::to_string(r) + "-" + std::to_string(rep) + ".bin";
+    };
     auto ours_save = [&] {
       dropCaches();
       save_s.push_back(timed([&](int r) {
@@ -163,6 +168,10 @@ int main(int argc, char** argv) {
       ours_save(), plain_write(), ours_load(), plain_read();
     } else {
       plain_write(), ours_save(), plain_read(), ours_load();
+    }
+    if (rep > 0) {
+      fs::remove_all(dir + "/bench" + std::to_string(rep - 1));
+      for (int r = 0; r < kRanks; ++r) fs::remove(plainFile(r, rep - 1));
     }
   }
   fs::remove_all(dir);
