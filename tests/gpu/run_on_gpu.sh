@@ -37,6 +37,6 @@ timeout 240 "$bundle/bin/bench_optim_gpu" 29 python3 bench/torch_adamw_gpu.py | 
 echo "== bench_ckpt (the GPU machine's disk, 1 GiB of state on 2 ranks)"
 lscpu | grep -E "Model name|^CPU\(s\)" | tee "$out/ckpt_bench.txt"
 df -h /tmp | tail -1 | tee -a "$out/ckpt_bench.txt"
-timeout 150 "$bundle/bin/bench_ckpt" --gib 1 --reps 4 --dir /tmp/zshard_ckpt_bench 2>&1 | grep -v INFO |
+timeout 150 "$bundle/bin/bench_ckpt" --gib 1 --reps 6 --dir /tmp/zshard_ckpt_bench 2>&1 | grep -v INFO |
   tee -a "$out/ckpt_bench.txt" || status=1
 exit $status
