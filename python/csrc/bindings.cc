@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "python/csrc/dlpack.h"
-#include "runtime/checkpoint/checkpoint.h"
+#include "runtime/checkpoint/checkpoint_reader.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"

@@ -1,7 +1,6 @@
 #include "runtime/checkpoint/atomic_file.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,7 +8,6 @@
 #include <filesystem>
 
 #include "runtime/core/error.h"
-#include "runtime/core/hex.h"
 
 namespace zshard::checkpoint {
 
@@ -99,26 +97,6 @@ std::string readFile(const std::string& path) {
   }
   ::close(fd);
   return out;
-}
-
-std::string sha256Hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
-    throw Error("SHA-256 failed (OpenSSL)");
-  }
-  return toHex(std::string_view(reinterpret_cast<const char*>(digest), len));
-}
-
-std::string readVerified(const std::string& path, const std::string& expected_sha256) {
-  std::string bytes = readFile(path);
-  const std::string found = sha256Hex(bytes);
-  if (found != expected_sha256) {
-    throw IoError("checkpoint file \"" + path + "\" is corrupt or was replaced: " +
-                  expectedGot("SHA-256 " + expected_sha256, found) + " (" +
-                  std::to_string(bytes.size()) + " bytes); it will not be loaded");
-  }
-  return bytes;
 }
 
 }  // namespace zshard::checkpoint

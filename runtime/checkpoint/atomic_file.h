@@ -32,11 +32,4 @@ void writeFileAtomically(const std::string& path, std::string_view bytes);
 // The whole file. Throws IoError naming the path when it cannot be read.
 std::string readFile(const std::string& path);
 
-// SHA-256 of `bytes` as 64 lowercase hex digits (per-file checksums).
-std::string sha256Hex(std::string_view bytes);
-
-// readFile, then checks the checksum: throws IoError naming the file,
-// the expected and the found digest when they differ (a corrupt shard).
-std::string readVerified(const std::string& path, const std::string& expected_sha256);
-
 }  // namespace zshard::checkpoint

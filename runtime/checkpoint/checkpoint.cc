@@ -5,8 +5,8 @@
 
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/manifest.h"
-#include "runtime/checkpoint/reshard.h"
 #include "runtime/checkpoint/shard_file.h"
+#include "runtime/checkpoint/shard_set.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
 #include "runtime/core/hex.h"
@@ -15,58 +15,6 @@
 namespace zshard::checkpoint {
 
 namespace fs = std::filesystem;
-
-// The saved shards of one checkpoint, opened lazily, read by parameter
-// ranges (the resharding arithmetic of reshard.h).
-class ShardSet {
- public:
-  ShardSet(std::string tag_dir, pb::CheckpointManifest manifest)
-      : dir_(std::move(tag_dir)), m_(std::move(manifest)) {
-    layout_.shard_numel = m_.shard_numel();
-    layout_.world_size = m_.world_size();
-    for (const pb::CheckpointParam& p : m_.params())
-      layout_.param_offsets.push_back(p.flat_offset());
-  }
-  const pb::CheckpointManifest& manifest() const { return m_; }
-
-  // Elements [param_offset, param_offset + numel) of parameter `param` in
-  // state buffer `buffer`, as floats into dst.
-  void read(int buffer, int param, int64_t param_offset, int64_t numel, float* dst) {
-    for (const Piece& p : piecesOf(layout_, param, param_offset, numel, 0)) {
-      const int64_t offset = (buffer * m_.shard_numel() + p.saved_offset) * 4;
-      reader(p.saved_rank).read(offset, p.numel * 4, reinterpret_cast<char*>(dst + p.dst_offset));
-    }
-  }
-  // Reads and checks the blocks holding those elements, keeping nothing.
-  void verify(int buffer, int param, int64_t param_offset, int64_t numel) {
-    for (const Piece& p : piecesOf(layout_, param, param_offset, numel, 0)) {
-      reader(p.saved_rank).verify((buffer * m_.shard_numel() + p.saved_offset) * 4, p.numel * 4);
-    }
-  }
-  int64_t bytesRead() const {
-    int64_t n = 0;
-    for (const auto& [rank, r] : readers_) n += r->bytesRead();
-    return n;
-  }
-
- private:
-  VerifiedShardReader& reader(int rank) {
-    auto it = readers_.find(rank);
-    if (it != readers_.end()) return *it->second;
-    const pb::CheckpointShard& s = m_.shards(rank);
-    ShardFileInfo info{s.bytes(),
-                       s.block_bytes(),
-                       s.digest_algorithm(),
-                       {s.block_digests().begin(), s.block_digests().end()}};
-    auto r = std::make_unique<VerifiedShardReader>((fs::path(dir_) / s.file()).string(), info);
-    return *readers_.emplace(rank, std::move(r)).first->second;
-  }
-
-  std::string dir_;
-  pb::CheckpointManifest m_;
-  SavedLayout layout_;
-  std::map<int, std::unique_ptr<VerifiedShardReader>> readers_;
-};
 
 namespace {
 
@@ -211,20 +159,7 @@ std::string writeMyShard(const Group& g, const std::string& tag_dir, const std::
   return s.SerializeAsString();
 }
 
-std::string resolveTag(const std::string& dir, const std::string& tag) {
-  return tag.empty() ? latestTag(dir) : tag;
-}
-
 }  // namespace
-
-std::string latestTag(const std::string& dir) {
-  const std::string path = (fs::path(dir) / kLatestName).string();
-  if (!fs::exists(path)) return "";
-  std::string tag = readFile(path);
-  while (!tag.empty() && std::isspace(static_cast<unsigned char>(tag.back()))) tag.pop_back();
-  if (tag.empty()) throw IoError("\"" + path + "\" is empty; expected a checkpoint tag");
-  return tag;
-}
 
 std::string save(const Group& g, const SaveRequest& req, const shard::ShardPlan& plan,
                  const ModelInfo& model, const ShardState& state, const Counters& counters) {
@@ -314,10 +249,9 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
                 const LoadOptions& options, const shard::ShardPlan& plan, const ModelInfo& model,
                 const ShardState& state) {
   LoadResult result;
-  const std::string resolved = resolveTag(dir, tag);
-  if (resolved.empty()) return result;  // DeepSpeed: no `latest`, nothing to resume
+  result.path = resolveTagDirectory(dir, tag);
+  if (result.path.empty()) return result;  // DeepSpeed: no `latest`, nothing to resume
   result.found = true;
-  result.path = (fs::path(dir) / resolved).string();
   std::unique_ptr<ShardSet> set;
   const int count = options.optimizer_states ? static_cast<int>(model.buffer_names.size()) : 1;
   std::string mine;
@@ -347,50 +281,6 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   }
   state.backend->synchronize();
   return result;
-}
-
-CheckpointReader::CheckpointReader(const std::string& dir, const std::string& tag) {
-  const std::string resolved = resolveTag(dir, tag);
-  if (resolved.empty()) {
-    throw IoError("\"" + dir +
-                  "\" has no `latest` file; name the tag (the checkpoint's directory)");
-  }
-  path_ = (fs::path(dir) / resolved).string();
-  shards_ = std::make_unique<ShardSet>(path_, readManifest(path_));
-}
-
-CheckpointReader::~CheckpointReader() = default;
-
-int CheckpointReader::numParams() const {
-  return shards_->manifest().params_size();
-}
-
-const std::string& CheckpointReader::name(int i) const {
-  return shards_->manifest().params(i).name();
-}
-
-std::vector<int64_t> CheckpointReader::shape(int i) const {
-  const auto& s = shards_->manifest().params(i).shape();
-  return {s.begin(), s.end()};
-}
-
-int64_t CheckpointReader::numel(int i) const {
-  int64_t n = 1;
-  for (int64_t d : shards_->manifest().params(i).shape()) n *= d;
-  return n;
-}
-
-void CheckpointReader::readParam(int i, float* dst) {
-  if (i < 0 || i >= numParams()) throw Error("CheckpointReader: no parameter " + std::to_string(i));
-  shards_->read(0, i, 0, numel(i), dst);
-}
-
-const std::string& CheckpointReader::clientState() const {
-  return shards_->manifest().client_state();
-}
-
-int64_t CheckpointReader::bytesRead() const {
-  return shards_->bytesRead();
 }
 
 }  // namespace zshard::checkpoint

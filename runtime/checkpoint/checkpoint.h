@@ -1,8 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -98,35 +96,5 @@ struct LoadResult {
 LoadResult load(const Group& group, const std::string& dir, const std::string& tag,
                 const LoadOptions& options, const shard::ShardPlan& plan, const ModelInfo& model,
                 const ShardState& state);
-
-class ShardSet;
-
-// Reads the full fp32 master weights of one parameter at a time, without a
-// process group (consolidation into a plain state dict). Host memory:
-// what the caller gives plus one block per shard file.
-class CheckpointReader {
- public:
-  // tag "" means the one `latest` names. Throws IoError as load() does.
-  CheckpointReader(const std::string& dir, const std::string& tag);
-  ~CheckpointReader();
-
-  const std::string& path() const { return path_; }
-  int numParams() const;
-  const std::string& name(int i) const;
-  std::vector<int64_t> shape(int i) const;
-  int64_t numel(int i) const;
-  // Parameter i's fp32 master weights into dst (numel(i) floats).
-  void readParam(int i, float* dst);
-  int64_t bytesRead() const;
-  // The opaque client state rank 0 saved.
-  const std::string& clientState() const;
-
- private:
-  std::string path_;
-  std::unique_ptr<ShardSet> shards_;
-};
-
-// The tag `latest` names in `dir`, or "" when there is no `latest` file.
-std::string latestTag(const std::string& dir);
 
 }  // namespace zshard::checkpoint

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "runtime/checkpoint/atomic_file.h"
+#include "runtime/checkpoint/digest.h"
 #include "runtime/core/error.h"
 
 namespace zshard::checkpoint {

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "runtime/checkpoint/atomic_file.h"
-#include "runtime/checkpoint/block_digest.h"
+#include "runtime/checkpoint/digest.h"
 #include "runtime/core/error.h"
 #include "runtime/core/fault_point.h"
 

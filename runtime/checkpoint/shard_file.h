@@ -13,7 +13,7 @@ namespace zshard::checkpoint {
 struct ShardFileInfo {
   int64_t bytes = 0;
   int64_t block_bytes = 0;
-  std::string digest_algorithm;            // block_digest.h's kBlockDigestAlgorithm
+  std::string digest_algorithm;            // digest.h's kBlockDigestAlgorithm
   std::vector<std::string> block_digests;  // hex, one per block
 };
 
@@ -21,7 +21,7 @@ inline constexpr int64_t kBlockBytes = 1 << 20;
 
 // Writes `buffers` (each `numel` floats in `backend`'s memory), one after
 // the other, to `path` atomically (AtomicFileWriter), hashing every block of
-// `block_bytes` (block_digest.h). Device memory is staged through host memory in chunks, so
+// `block_bytes` (digest.h). Device memory is staged through host memory in chunks, so
 // host memory stays bounded. Calls faultPoint("checkpoint.mid_shard", rank)
 // once half the file is written. Throws IoError naming the file.
 ShardFileInfo writeShardFile(const std::string& path, kernels::Backend& backend,

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "runtime/checkpoint/atomic_file.h"
+#include "runtime/checkpoint/checkpoint_reader.h"
 #include "runtime/checkpoint/manifest.h"
 #include "runtime/checkpoint/shard_file.h"
 #include "runtime/comm/gloo/gloo_communicator.h"

@@ -4,9 +4,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace zshard::checkpoint {
+
+// SHA-256 of `bytes` as 64 lowercase hex digits (the manifest's checksum).
+std::string sha256Hex(std::string_view bytes);
 
 // Checksums of checkpoint data blocks: XXH3-128 (xxHash), fast enough to
 // verify every byte at memory speed, strong enough to catch any corruption

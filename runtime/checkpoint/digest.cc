@@ -1,12 +1,14 @@
-// The xxHash adapter: the only file that includes xxhash.h (inlined, so
-// no run-time library is needed).
-#include "runtime/checkpoint/block_digest.h"
+// The digest adapters: the only file that includes xxhash.h (inlined, so no
+// run-time library is needed) and OpenSSL's EVP.
+#include "runtime/checkpoint/digest.h"
 
 #define XXH_INLINE_ALL
+#include <openssl/evp.h>
 #include <xxhash.h>
 
 #include <algorithm>
 
+#include "runtime/core/error.h"
 #include "runtime/core/hex.h"
 
 namespace zshard::checkpoint {
@@ -20,6 +22,15 @@ std::string hexOf(XXH128_hash_t h) {
 }
 
 }  // namespace
+
+std::string sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    throw Error("SHA-256 failed (OpenSSL)");
+  }
+  return toHex(std::string_view(reinterpret_cast<const char*>(digest), len));
+}
 
 struct BlockDigester::State {
   XXH3_state_t xxh;
