@@ -8,8 +8,8 @@ tag) or a tag directory itself. OUT ending in .safetensors gets the
 safetensors format, anything else torch.save's (load it with torch.load and
 model.load_state_dict(..., strict=True)). Tensors are read (only their byte
 ranges, verified block by block) and written one at a time, so host memory
-stays bounded by the largest tensor, not the model. The model's buffers
-saved beside the weights are included.
+stays bounded by the largest tensor, not the model. The model's buffers and
+frozen parameters saved beside the weights are included.
 """
 import argparse
 import collections
@@ -47,9 +47,9 @@ def _entries(reader, dtype):
 
     out = [(reader.name(i), tuple(reader.shape(i)), dtype, weight(i)) for i in range(reader.num_params)]
     state = reader.client_state
-    if state:
-        buffers = _load_bytes(state).get("module_buffers", {})
-        out += [(name, tuple(t.shape), t.dtype, (lambda t=t: t)) for name, t in buffers.items()]
+    if state:  # buffers and frozen parameters, in their own dtypes
+        extra = _load_bytes(state).get("module_state", {})
+        out += [(name, tuple(t.shape), t.dtype, (lambda t=t: t)) for name, t in extra.items()]
     return out
 
 

@@ -119,13 +119,16 @@ class ZshardEngine(torch.nn.Module):
         """DeepSpeed's save_checkpoint: every rank saves its shard of the fp32
         weights and optimizer state under save_dir/tag (default
         "global_step<N>"), rank 0 the manifest with client_state, then
-        save_dir/latest. Call it on every rank, after engine.step()."""
+        save_dir/latest. Call it on every rank, after engine.step(). The
+        module's buffers and frozen parameters (unless
+        exclude_frozen_parameters) travel with rank 0's client state."""
         if tag is None:
             tag = f"global_step{self.global_steps}"
         client = b""
-        if self.global_rank == 0:  # the module's buffers travel with the client state
-            client = _to_bytes({"client_state": client_state,
-                                "module_buffers": {n: b.detach().cpu() for n, b in self.module.named_buffers()}})
+        if self.global_rank == 0:
+            module_state = {n: t.detach().cpu() for n, t in self._module_tensors().items()
+                            if not (exclude_frozen_parameters and isinstance(t, torch.nn.Parameter))}
+            client = _to_bytes({"client_state": client_state, "module_state": module_state})
         self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, client,
                                       _to_bytes(_rng_states()), save_latest)
         return True
@@ -149,13 +152,21 @@ class ZshardEngine(torch.nn.Module):
         if r["rank_state"]:
             _set_rng_states(_from_bytes(r["rank_state"]))
         saved = _from_bytes(r["client_state"])
-        buffers = dict(self.module.named_buffers())
+        tensors = self._module_tensors()
         with torch.no_grad():
-            for name, value in saved["module_buffers"].items():
-                if name not in buffers:
-                    raise _C.ZshardError(f"load_checkpoint: the checkpoint has buffer '{name}', this model does not")
-                buffers[name].copy_(value)
+            for name, value in saved["module_state"].items():
+                if name not in tensors:
+                    raise _C.ZshardError(f"load_checkpoint: the checkpoint has buffer or frozen parameter "
+                                         f"'{name}', this model does not")
+                tensors[name].copy_(value)
         return r["path"], saved["client_state"]
+
+    def _module_tensors(self):
+        """The module's tensors the engine does not hold: buffers and frozen parameters."""
+        engine_params = {id(p) for p in self._params}
+        out = {n: p for n, p in self.module.named_parameters() if id(p) not in engine_params}
+        out.update(self.module.named_buffers())
+        return out
 
     @property
     def global_steps(self):

@@ -30,6 +30,7 @@ def make_model(seed, hidden, layers=0):
     inner = [m for _ in range(layers) for m in (Fp32ComputeLinear(hidden, hidden), torch.nn.Tanh())]
     model = torch.nn.Sequential(Fp32ComputeLinear(16, hidden), torch.nn.Tanh(), *inner, Fp32ComputeLinear(hidden, 4))
     model.register_buffer("calibration", torch.full((4,), float(seed)))  # a buffer travels too
+    model.register_parameter("frozen", torch.nn.Parameter(torch.full((3,), float(seed) + 1), requires_grad=False))
     return model
 
 
@@ -99,6 +100,7 @@ def main():
         assert torch.equal(client["tensor"], torch.arange(3)), client
         first = engine.global_steps
         assert torch.equal(model.calibration, torch.zeros(4)), model.calibration
+        assert torch.equal(model.frozen, torch.ones(3)), model.frozen
         print(f"[resume] loaded {path} at global step {first} on {args.world} ranks", flush=True)
     if os.environ.get("CKPT_SAVE_AFTER_RESUME"):  # the crash test saves again (and dies in it)
         train(engine, first, AFTER, {"lrs": [], "scales": []})

@@ -164,12 +164,15 @@ def test_consolidated_weights_load_strictly_and_agree(saved, tmp_path, out_name)
     assert r.returncode == 0, r.stdout + r.stderr
     state = read_safetensors(out) if out_name.endswith(".safetensors") else torch.load(out)
     ref = torch.load(saved / "ref.pt")["at_save"]
-    plain = torch.nn.Sequential(torch.nn.Linear(16, 24), torch.nn.Tanh(), torch.nn.Linear(24, 4))
-    plain.register_buffer("calibration", torch.zeros(4))
+    def plain_model():
+        m = torch.nn.Sequential(torch.nn.Linear(16, 24), torch.nn.Tanh(), torch.nn.Linear(24, 4))
+        m.register_buffer("calibration", torch.zeros(4))
+        m.register_parameter("frozen", torch.nn.Parameter(torch.zeros(3), requires_grad=False))
+        return m
+    plain, saved_model = plain_model(), plain_model()
     plain.load_state_dict(state, strict=True)
-    saved_model = torch.nn.Sequential(torch.nn.Linear(16, 24), torch.nn.Tanh(), torch.nn.Linear(24, 4))
-    saved_model.register_buffer("calibration", torch.zeros(4))
     saved_model.load_state_dict(ref, strict=True)
+    assert torch.equal(plain.frozen, torch.ones(3))
     x = torch.randn(5, 16)
     assert torch.equal(plain(x), saved_model(x))
 
