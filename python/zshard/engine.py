@@ -143,6 +143,7 @@ class ZshardEngine(torch.nn.Module):
                                  "checkpoint must hold exactly this model's parameters")
         if load_module_only:
             load_optimizer_states = load_lr_scheduler_states = False
+        self._check_module_state(load_dir, tag)
         r = self._session.load_checkpoint(os.fspath(load_dir), "" if tag is None else str(tag), self._names,
                                           bool(load_optimizer_states), bool(load_lr_scheduler_states))
         if not r["found"]:
@@ -155,11 +156,21 @@ class ZshardEngine(torch.nn.Module):
         tensors = self._module_tensors()
         with torch.no_grad():
             for name, value in saved["module_state"].items():
-                if name not in tensors:
-                    raise _C.ZshardError(f"load_checkpoint: the checkpoint has buffer or frozen parameter "
-                                         f"'{name}', this model does not")
                 tensors[name].copy_(value)
         return r["path"], saved["client_state"]
+
+    def _check_module_state(self, load_dir, tag):
+        """Refuses, before anything is loaded, a checkpoint whose buffers or
+        frozen parameters this model does not have."""
+        try:
+            blob = _C.CheckpointReader(os.fspath(load_dir), "" if tag is None else str(tag)).client_state
+        except _C.ZshardError:
+            return  # missing or damaged: the collective load reports it on every rank
+        tensors = self._module_tensors()
+        unknown = [name for name in _from_bytes(blob)["module_state"] if name not in tensors]
+        if unknown:
+            raise _C.ZshardError(f"load_checkpoint: the checkpoint has buffers or frozen parameters this model "
+                                 f"does not: {', '.join(unknown)}; nothing was loaded")
 
     def _module_tensors(self):
         """The module's tensors the engine does not hold: buffers and frozen parameters."""

@@ -25,11 +25,12 @@ class Fp32ComputeLinear(torch.nn.Linear):
         return torch.nn.functional.linear(x, self.weight.float(), self.bias.float())
 
 
-def make_model(seed, hidden, layers=0):
+def make_model(seed, hidden, layers=0, buffer=True):
     torch.manual_seed(seed)
     inner = [m for _ in range(layers) for m in (Fp32ComputeLinear(hidden, hidden), torch.nn.Tanh())]
     model = torch.nn.Sequential(Fp32ComputeLinear(16, hidden), torch.nn.Tanh(), *inner, Fp32ComputeLinear(hidden, 4))
-    model.register_buffer("calibration", torch.full((4,), float(seed)))  # a buffer travels too
+    if buffer:
+        model.register_buffer("calibration", torch.full((4,), float(seed)))  # a buffer travels too
     model.register_parameter("frozen", torch.nn.Parameter(torch.full((3,), float(seed) + 1), requires_grad=False))
     return model
 
@@ -77,12 +78,13 @@ def main():
     p.add_argument("--hidden", type=int, default=24)
     p.add_argument("--layers", type=int, default=0)
     p.add_argument("--bucket", type=int, default=200)
+    p.add_argument("--no-buffer", action="store_true")
     p.add_argument("--no-optimizer-states", action="store_true")
     p.add_argument("--no-scheduler-state", action="store_true")
     args = p.parse_args()
     topo = zshard.topology()
     args.world = topo["world_size"]
-    model = make_model(0 if args.phase == "train" else 99, args.hidden, args.layers)
+    model = make_model(0 if args.phase == "train" else 99, args.hidden, args.layers, not args.no_buffer)
     engine, _, _, _ = zshard.initialize(model=model, config=config(args))
     record = {"lrs": [], "scales": []}
     if args.phase == "train":

@@ -122,6 +122,8 @@ def test_damaged_shard_is_refused_by_name(saved, tmp_path, damage, message):
     (["--hidden", "32"], "is of another model: parameter 0 is '0.weight' [24, 16] in the checkpoint but "
                          "'0.weight' [32, 16] in this model"),
     (["--optimizer", "SGD"], "is of another optimizer: it holds AdamW state (master, exp_avg, exp_avg_sq)"),
+    (["--no-buffer"], "the checkpoint has buffers or frozen parameters this model does not: calibration; "
+                      "nothing was loaded"),
 ])
 def test_mismatched_checkpoint_is_refused(saved, tmp_path, args, message):
     r = run(2, "--phase", "resume", "--dir", saved / "ckpt", "--record", tmp_path / "x.pt", *args)
