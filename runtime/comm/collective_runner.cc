@@ -120,6 +120,9 @@ void CollectiveRunner::loop() {
       const std::string message = task->info.describe() + " failed on rank " +
                                   std::to_string(rank_) + ": " + e.what() +
                                   " (a peer died or the network failed)";
+      // It did reach the collective: a peer's hang report must not count it
+      // as behind (a timing-out peer may close the connection first).
+      markReached(task->info);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         broken_ = message;
@@ -130,13 +133,24 @@ void CollectiveRunner::loop() {
   }
 }
 
+// Records in the store that this rank reached collective `info` (what
+// hang reports count). Best effort.
+void CollectiveRunner::markReached(const CollectiveInfo& info) {
+  if (store_ == nullptr) return;
+  try {
+    store_->set("hang/" + std::to_string(info.sequence) + "/" + std::to_string(rank_),
+                info.describe());
+  } catch (const Error&) {
+  }
+}
+
 std::string CollectiveRunner::hangReport(const CollectiveInfo& info, const std::string& cause) {
   std::string message =
       info.describe() + " timed out on rank " + std::to_string(rank_) + ": " + cause;
   if (store_ != nullptr) {
     const std::string dir = "hang/" + std::to_string(info.sequence) + "/";
     try {
-      store_->set(dir + std::to_string(rank_), info.describe());
+      markReached(info);
       // A first report at once, completed below once peers had their say.
       if (!store_->check({"hang/last"}))
         store_->set("hang/last", message + "; waiting for the other ranks' reports");

@@ -47,6 +47,7 @@ class CollectiveRunner {
   // Builds the error for a collective that timed out or failed, reporting
   // the hang to the store first. Used by Work::wait and by the comm thread.
   std::string hangReport(const CollectiveInfo& info, const std::string& cause);
+  void markReached(const CollectiveInfo& info);
 
  private:
   struct Task;
