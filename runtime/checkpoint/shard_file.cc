@@ -90,6 +90,14 @@ VerifiedShardReader::~VerifiedShardReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void VerifiedShardReader::checkRange(int64_t offset, int64_t length) const {
+  if (offset < 0 || length < 0 || offset + length > info_.bytes) {
+    throw IoError("checkpoint file \"" + path_ + "\": bytes [" + std::to_string(offset) + ", " +
+                  std::to_string(offset + length) + ") are outside its " +
+                  std::to_string(info_.bytes) + " bytes");
+  }
+}
+
 // Reads `length` bytes from `offset` (both on block boundaries, or up to
 // the end of the file) into dst in one pread loop, then checks the digest
 // of every block in it. Large reads let the kernel stream from the disk.
@@ -121,11 +129,7 @@ void VerifiedShardReader::readBlocks(int64_t offset, int64_t length, char* dst) 
 }
 
 void VerifiedShardReader::read(int64_t offset, int64_t length, char* dst) {
-  if (offset < 0 || length < 0 || offset + length > info_.bytes) {
-    throw IoError("checkpoint file \"" + path_ + "\": bytes [" + std::to_string(offset) + ", " +
-                  std::to_string(offset + length) + ") are outside its " +
-                  std::to_string(info_.bytes) + " bytes");
-  }
+  checkRange(offset, length);
   const int64_t bb = info_.block_bytes;
   while (length > 0) {
     const int64_t block_start = offset / bb * bb;
@@ -159,11 +163,7 @@ void VerifiedShardReader::read(int64_t offset, int64_t length, char* dst) {
 }
 
 void VerifiedShardReader::verify(int64_t offset, int64_t length) {
-  if (offset < 0 || length < 0 || offset + length > info_.bytes) {
-    throw IoError("checkpoint file \"" + path_ + "\": bytes [" + std::to_string(offset) + ", " +
-                  std::to_string(offset + length) + ") are outside its " +
-                  std::to_string(info_.bytes) + " bytes");
-  }
+  checkRange(offset, length);
   const int64_t bb = info_.block_bytes;
   const int64_t end = std::min(info_.bytes, (offset + length + bb - 1) / bb * bb);
   const int64_t chunk = std::max<int64_t>(1, kScratchBytes / bb) * bb;

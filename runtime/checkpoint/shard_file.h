@@ -48,6 +48,7 @@ class VerifiedShardReader {
   int64_t bytesRead() const { return bytes_read_; }
 
  private:
+  void checkRange(int64_t offset, int64_t length) const;
   void readBlocks(int64_t offset, int64_t length, char* dst);
 
   std::string path_;
