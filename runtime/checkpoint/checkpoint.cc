@@ -123,14 +123,14 @@ void removeStaleFiles(const std::string& tag_dir, const pb::CheckpointManifest& 
 }
 
 // Rank 0: after every shard is in place, the manifest, then `latest`.
-void commit(const SaveRequest& req, const std::string& tag_dir, pb::CheckpointManifest m,
-            const std::vector<std::string>& shards) {
+void commit(const SaveRequest& req, const std::string& tag_dir, const shard::ShardPlan& plan,
+            pb::CheckpointManifest m, const std::vector<std::string>& shards) {
   for (size_t r = 0; r < shards.size(); ++r) {
     pb::CheckpointShard* s = m.add_shards();
     if (!s->ParseFromString(shards[r])) {
       throw IoError("rank " + std::to_string(r) + "'s shard record cannot be parsed");
     }
-    for (const pb::CheckpointSlice& slice : impliedSlices(m, static_cast<int>(r))) {
+    for (const pb::CheckpointSlice& slice : slicesOf(plan, static_cast<int>(r))) {
       *s->add_slices() = slice;
     }
   }
@@ -189,7 +189,7 @@ std::string save(const Group& g, const SaveRequest& req, const shard::ShardPlan&
     std::string outcome = "OK";
     try {
       throwIfAnyFailed(shards, "save_checkpoint of \"" + tag_dir + "\"");
-      commit(req, tag_dir, baseManifest(req, plan, model, counters), shards);
+      commit(req, tag_dir, plan, baseManifest(req, plan, model, counters), shards);
     } catch (const std::exception& e) {
       outcome = kErrorPrefix + std::string(e.what());
     }

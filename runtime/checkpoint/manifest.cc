@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "runtime/checkpoint/atomic_file.h"
@@ -63,9 +64,21 @@ void checkLayout(const pb::CheckpointManifest& m, const std::string& path) {
     bad("world size " + std::to_string(m.world_size()) + ", shard length " +
         std::to_string(m.shard_numel()) + ", " + std::to_string(m.shards_size()) + " shard files");
   }
+  std::optional<shard::ShardPlan> plan;
+  try {
+    plan = manifestPlan(m);
+  } catch (const Error& e) {
+    bad(e.what());
+  }
+  if (plan->shardNumel() != m.shard_numel()) bad("the shard length does not match its parameters");
+  for (int p = 0; p < m.params_size(); ++p) {
+    if (plan->params()[p].offset != m.params(p).flat_offset()) {
+      bad("parameter " + std::to_string(p) + "'s offset does not match the layout");
+    }
+  }
   for (int r = 0; r < m.world_size(); ++r) {
     const pb::CheckpointShard& s = m.shards(r);
-    const std::vector<pb::CheckpointSlice> want = impliedSlices(m, r);
+    const std::vector<pb::CheckpointSlice> want = slicesOf(*plan, r);
     const bool same = s.rank() == r && s.slices_size() == static_cast<int>(want.size()) &&
                       std::equal(want.begin(), want.end(), s.slices().begin(), sameSlice);
     if (!same) bad("shard " + std::to_string(r) + "'s slices do not match the parameter layout");
@@ -74,20 +87,23 @@ void checkLayout(const pb::CheckpointManifest& m, const std::string& path) {
 
 }  // namespace
 
-std::vector<pb::CheckpointSlice> impliedSlices(const pb::CheckpointManifest& m, int rank) {
-  const int64_t begin = rank * m.shard_numel(), end = begin + m.shard_numel();
+shard::ShardPlan manifestPlan(const pb::CheckpointManifest& m) {
+  std::vector<shard::ParamSpec> specs;
+  for (const pb::CheckpointParam& p : m.params()) {
+    specs.push_back({{p.shape().begin(), p.shape().end()}, DType::kFloat32});
+  }
+  return shard::ShardPlan::build(specs, m.world_size(), m.alignment());
+}
+
+std::vector<pb::CheckpointSlice> slicesOf(const shard::ShardPlan& plan, int rank) {
+  const int64_t base = plan.ownerRange(rank).begin;
   std::vector<pb::CheckpointSlice> out;
-  for (int p = 0; p < m.params_size(); ++p) {
-    int64_t n = 1;
-    for (int64_t d : m.params(p).shape()) n *= d;
-    const int64_t first = std::max(begin, m.params(p).flat_offset());
-    const int64_t last = std::min(end, m.params(p).flat_offset() + n);
-    if (first >= last) continue;
+  for (const shard::ParamSlice& slice : plan.slicesInShard(rank)) {
     pb::CheckpointSlice s;
-    s.set_param(p);
-    s.set_param_offset(first - m.params(p).flat_offset());
-    s.set_numel(last - first);
-    s.set_shard_offset(first - begin);
+    s.set_param(slice.param);
+    s.set_param_offset(slice.param_offset);
+    s.set_numel(slice.flat.size());
+    s.set_shard_offset(slice.flat.begin - base);
     out.push_back(s);
   }
   return out;

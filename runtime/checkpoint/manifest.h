@@ -5,6 +5,7 @@
 
 #include "proto/checkpoint.pb.h"
 #include "runtime/checkpoint/checkpoint.h"
+#include "runtime/shard/shard_plan.h"
 
 namespace zshard::checkpoint {
 
@@ -19,12 +20,15 @@ std::string encodeManifest(const pb::CheckpointManifest& manifest);
 // Reads and verifies <tag_dir>/manifest.zshard. Throws IoError naming the
 // file when it is missing (the save did not complete), not a zshard
 // manifest, corrupt, of a newer format, or inconsistent (the recorded
-// slices of a shard differ from what its layout implies).
+// offsets, shard length or slices differ from what manifestPlan() gives).
 pb::CheckpointManifest readManifest(const std::string& tag_dir);
 
-// What the manifest's layout implies shard `rank` holds (ShardPlan's
-// arithmetic over the recorded offsets and shard length).
-std::vector<pb::CheckpointSlice> impliedSlices(const pb::CheckpointManifest& manifest, int rank);
+// The layout the manifest's parameters, world size and alignment give
+// (ShardPlan::build, as at save time). Throws Error on impossible values.
+shard::ShardPlan manifestPlan(const pb::CheckpointManifest& manifest);
+
+// What shard `rank` of `plan` holds, as the manifest records it.
+std::vector<pb::CheckpointSlice> slicesOf(const shard::ShardPlan& plan, int rank);
 
 // Differences in the optimizer's and scheduler's settings between the
 // checkpoint and this run (for a warning: the run's config applies).
