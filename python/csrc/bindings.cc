@@ -163,20 +163,24 @@ class PySession {
   }
 
   std::string saveCheckpoint(const std::string& dir, const std::string& tag,
-                             const std::vector<std::string>& names, const py::bytes& client_state,
-                             const py::bytes& rank_state, bool save_latest) {
+                             const std::vector<std::string>& names,
+                             const std::vector<std::string>& module_state_names,
+                             const py::bytes& client_state, const py::bytes& rank_state,
+                             bool save_latest) {
     checkpoint::SaveRequest request{dir, tag, save_latest, client_state, rank_state};
     py::gil_scoped_release release;
-    return session_->saveCheckpoint(request, names);
+    return session_->saveCheckpoint(request, {names, module_state_names});
   }
 
   py::dict loadCheckpoint(const std::string& dir, const std::string& tag,
-                          const std::vector<std::string>& names, bool optimizer_states,
+                          const std::vector<std::string>& names,
+                          const std::vector<std::string>& module_state_names, bool optimizer_states,
                           bool scheduler_state) {
     checkpoint::LoadResult r;
     {
       py::gil_scoped_release release;
-      r = session_->loadCheckpoint(dir, tag, names, {optimizer_states, scheduler_state});
+      r = session_->loadCheckpoint(dir, tag, {names, module_state_names},
+                                   {optimizer_states, scheduler_state});
     }
     py::dict d;
     d["found"] = r.found;
@@ -295,10 +299,12 @@ PYBIND11_MODULE(_C, m) {
            "parameter i's gradient of this micro step (DLPack)")
       .def("step", &PySession::step, "end a micro step; True when the optimizer stepped")
       .def("save_checkpoint", &PySession::saveCheckpoint, py::arg("dir"), py::arg("tag"),
-           py::arg("names"), py::arg("client_state"), py::arg("rank_state"), py::arg("save_latest"),
+           py::arg("names"), py::arg("module_state_names"), py::arg("client_state"),
+           py::arg("rank_state"), py::arg("save_latest"),
            "every rank saves its shard; returns the tag's directory")
       .def("load_checkpoint", &PySession::loadCheckpoint, py::arg("dir"), py::arg("tag"),
-           py::arg("names"), py::arg("optimizer_states"), py::arg("scheduler_state"),
+           py::arg("names"), py::arg("module_state_names"), py::arg("optimizer_states"),
+           py::arg("scheduler_state"),
            "load a checkpoint saved on any number of ranks; a dict of what was found")
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })

@@ -124,12 +124,13 @@ class ZshardEngine(torch.nn.Module):
         exclude_frozen_parameters) travel with rank 0's client state."""
         if tag is None:
             tag = f"global_step{self.global_steps}"
+        module_state = {n: t for n, t in self._module_tensors().items()
+                        if not (exclude_frozen_parameters and isinstance(t, torch.nn.Parameter))}
         client = b""
         if self.global_rank == 0:
-            module_state = {n: t.detach().cpu() for n, t in self._module_tensors().items()
-                            if not (exclude_frozen_parameters and isinstance(t, torch.nn.Parameter))}
-            client = _to_bytes({"client_state": client_state, "module_state": module_state})
-        self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, client,
+            client = _to_bytes({"client_state": client_state,
+                                "module_state": {n: t.detach().cpu() for n, t in module_state.items()}})
+        self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, list(module_state), client,
                                       _to_bytes(_rng_states()), save_latest)
         return True
 
@@ -143,9 +144,10 @@ class ZshardEngine(torch.nn.Module):
                                  "checkpoint must hold exactly this model's parameters")
         if load_module_only:
             load_optimizer_states = load_lr_scheduler_states = False
-        self._check_module_state(load_dir, tag)
+        tensors = self._module_tensors()
         r = self._session.load_checkpoint(os.fspath(load_dir), "" if tag is None else str(tag), self._names,
-                                          bool(load_optimizer_states), bool(load_lr_scheduler_states))
+                                          list(tensors), bool(load_optimizer_states),
+                                          bool(load_lr_scheduler_states))
         if not r["found"]:
             warnings.warn(f"load_checkpoint: {os.path.join(os.fspath(load_dir), 'latest')} does not exist; "
                           "nothing loaded (pass tag= to name a checkpoint)")
@@ -153,24 +155,10 @@ class ZshardEngine(torch.nn.Module):
         if r["rank_state"]:
             _set_rng_states(_from_bytes(r["rank_state"]))
         saved = _from_bytes(r["client_state"])
-        tensors = self._module_tensors()
         with torch.no_grad():
             for name, value in saved["module_state"].items():
                 tensors[name].copy_(value)
         return r["path"], saved["client_state"]
-
-    def _check_module_state(self, load_dir, tag):
-        """Refuses, before anything is loaded, a checkpoint whose buffers or
-        frozen parameters this model does not have."""
-        try:
-            blob = _C.CheckpointReader(os.fspath(load_dir), "" if tag is None else str(tag)).client_state
-        except _C.ZshardError:
-            return  # missing or damaged: the collective load reports it on every rank
-        tensors = self._module_tensors()
-        unknown = [name for name in _from_bytes(blob)["module_state"] if name not in tensors]
-        if unknown:
-            raise _C.ZshardError(f"load_checkpoint: the checkpoint has buffers or frozen parameters this model "
-                                 f"does not: {', '.join(unknown)}; nothing was loaded")
 
     def _module_tensors(self):
         """The module's tensors the engine does not hold: buffers and frozen parameters."""

@@ -97,6 +97,7 @@ pb::CheckpointManifest baseManifest(const SaveRequest& req, const shard::ShardPl
   m.set_client_state(req.client_state);
   m.set_optimizer_summary(model.optimizer_summary);
   m.set_scheduler_summary(model.scheduler_summary);
+  for (const std::string& n : model.module_state_names) m.add_module_state_names(n);
   return m;
 }
 

@@ -20,9 +20,18 @@
 // succeeded before any state changes. Files: see proto/checkpoint.proto.
 namespace zshard::checkpoint {
 
+// The names of a model's tensors: the engine's parameters, in flattening
+// order, and the module's other tensors (buffers, frozen parameters) that
+// travel in the client state: at save those saved, at load those the model has.
+struct ModelNames {
+  std::vector<std::string> params;
+  std::vector<std::string> module_state;
+};
+
 // What the checkpoint must match to be loaded into this run.
 struct ModelInfo {
-  std::vector<std::string> names;  // one per parameter, flattening order
+  std::vector<std::string> names;               // one per parameter, flattening order
+  std::vector<std::string> module_state_names;  // ModelNames::module_state
   std::vector<std::vector<int64_t>> shapes;
   DType param_dtype = DType::kFloat32;
   int stage = 2;

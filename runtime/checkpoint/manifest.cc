@@ -48,6 +48,16 @@ void checkParams(const pb::CheckpointManifest& m, const std::string& path, const
                         " in this model");
     }
   }
+  std::vector<std::string> unknown;
+  for (const std::string& n : m.module_state_names()) {
+    const auto& have = model.module_state_names;
+    if (std::find(have.begin(), have.end(), n) == have.end()) unknown.push_back(n);
+  }
+  if (!unknown.empty()) {
+    throw ConfigError("checkpoint \"" + path +
+                      "\": the checkpoint has buffers or frozen parameters this model does not: " +
+                      joined(unknown) + "; nothing was loaded");
+  }
 }
 
 bool sameSlice(const pb::CheckpointSlice& a, const pb::CheckpointSlice& b) {

@@ -36,7 +36,8 @@ std::vector<std::string> settingDifferences(const pb::CheckpointManifest& manife
                                             const ModelInfo& model);
 
 // Throws ConfigError naming the manifest and the first difference when the
-// checkpoint does not belong to this model (parameter names, shapes), or,
+// checkpoint does not belong to this model (parameter names, shapes, a
+// buffer or frozen parameter the model lacks), or,
 // when loading optimizer states, to this optimizer (type, state buffers),
 // or, when loading the scheduler state, to this scheduler type.
 void checkCompatible(const pb::CheckpointManifest& manifest, const std::string& path,

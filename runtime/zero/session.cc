@@ -118,13 +118,14 @@ bool Session::step() {
   return stepped;
 }
 
-checkpoint::ModelInfo Session::modelInfo(const std::vector<std::string>& names) {
-  if (names.size() != shapes_.size()) {
+checkpoint::ModelInfo Session::modelInfo(const checkpoint::ModelNames& names) {
+  if (names.params.size() != shapes_.size()) {
     throw Error("checkpoint: " + expectedGot(std::to_string(shapes_.size()) + " parameter names",
-                                             std::to_string(names.size())));
+                                             std::to_string(names.params.size())));
   }
   checkpoint::ModelInfo m;
-  m.names = names;
+  m.names = names.params;
+  m.module_state_names = names.module_state;
   m.shapes = shapes_;
   m.param_dtype = options_.param_dtype;
   m.stage = cfg_.zero.stage;
@@ -148,7 +149,7 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine) {
 }
 
 std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
-                                    const std::vector<std::string>& names) {
+                                    const checkpoint::ModelNames& names) {
   if (engine_->midAccumulation()) {
     throw UsageError(
         "save_checkpoint: called in the middle of gradient accumulation (the accumulated "
@@ -165,7 +166,7 @@ std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
 }
 
 checkpoint::LoadResult Session::loadCheckpoint(const std::string& dir, const std::string& tag,
-                                               const std::vector<std::string>& names,
+                                               const checkpoint::ModelNames& names,
                                                const checkpoint::LoadOptions& options) {
   const checkpoint::ModelInfo model = modelInfo(names);
   rendezvous::PrefixStore store(rendezvous::processJobStore().store(),

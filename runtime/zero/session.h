@@ -53,20 +53,20 @@ class Session {
   comm::Communicator& communicator() { return *comm_; }
 
   // DeepSpeed's save_checkpoint: every rank saves its shard under
-  // <dir>/<tag>; `names` names the parameters (the manifest records them).
+  // <dir>/<tag>; `names` names the tensors (the manifest records them).
   // Refused in the middle of gradient accumulation. Returns the tag's path.
   std::string saveCheckpoint(const checkpoint::SaveRequest& request,
-                             const std::vector<std::string>& names);
+                             const checkpoint::ModelNames& names);
   // DeepSpeed's load_checkpoint, on any number of ranks: weights always;
   // the optimizer state, step and loss scaler with `optimizer_states`; the
   // lr schedule's position with `scheduler_state`. global_steps is restored.
   checkpoint::LoadResult loadCheckpoint(const std::string& dir, const std::string& tag,
-                                        const std::vector<std::string>& names,
+                                        const checkpoint::ModelNames& names,
                                         const checkpoint::LoadOptions& options);
   const config::Config& config() const { return cfg_; }
 
  private:
-  checkpoint::ModelInfo modelInfo(const std::vector<std::string>& names);
+  checkpoint::ModelInfo modelInfo(const checkpoint::ModelNames& names);
   checkpoint::Group checkpointGroup(rendezvous::PrefixStore& store) const;
   void checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
                       const std::vector<const float*>& initial, kernels::Backend& backend);
