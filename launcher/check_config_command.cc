@@ -27,6 +27,28 @@ std::string indent(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+int reportInvalid(const std::string& path, const config::InvalidConfigError& e, std::ostream& err) {
+  for (const config::Diagnostic& d : e.errors()) err << "error: " << d.str() << "\n";
+  printWarnings(e.warnings(), err);
+  err << path << ": " << e.errors().size() << (e.errors().size() == 1 ? " problem" : " problems")
+      << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int validateLaunchConfig(const std::string& path, std::ostream& err) {
+  try {
+    config::loadConfigFile(path, {});
+    return 0;
+  } catch (const config::InvalidConfigError& e) {
+    err << "zlaunch: --config " << path << " is not a valid config; nothing was started\n";
+    return reportInvalid(path, e, err);
+  }
+}
+
 int runCheckConfig(const std::string& path, std::optional<int> world_size, std::ostream& out,
                    std::ostream& err) {
   config::LoadOptions options;
@@ -37,11 +59,7 @@ int runCheckConfig(const std::string& path, std::optional<int> world_size, std::
     printWarnings(loaded.warnings, out);
     return 0;
   } catch (const config::InvalidConfigError& e) {
-    for (const config::Diagnostic& d : e.errors()) err << "error: " << d.str() << "\n";
-    printWarnings(e.warnings(), err);
-    err << path << ": " << e.errors().size() << (e.errors().size() == 1 ? " problem" : " problems")
-        << "\n";
-    return 2;
+    return reportInvalid(path, e, err);
   }
 }
 

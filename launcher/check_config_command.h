@@ -12,4 +12,10 @@ namespace zshard::launcher {
 int runCheckConfig(const std::string& path, std::optional<int> world_size, std::ostream& out,
                    std::ostream& err);
 
+// `zlaunch --config FILE ...`, before anything is started: the same
+// validation (world size not yet known). Returns 0, or prints the errors
+// as check-config does and returns 2. Warnings are left to the job's rank 0,
+// which prints them once at initialize().
+int validateLaunchConfig(const std::string& path, std::ostream& err);
+
 }  // namespace zshard::launcher

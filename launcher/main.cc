@@ -26,6 +26,10 @@ int run(const zshard::launcher::CommandLine& cl) {
       return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, std::cout, std::cerr);
     case Action::kLaunch: {
       zshard::launcher::LaunchOptions o = cl.launch;
+      if (!o.config_path.empty()) {
+        if (int code = zshard::launcher::validateLaunchConfig(o.config_path, std::cerr))
+          return code;
+      }
       zshard::launcher::srunSelfIfAllocation(argv_);
       zshard::launcher::applyHostfile(o);
       zshard::launcher::NodePlan plan = zshard::launcher::rendezvousNodes(

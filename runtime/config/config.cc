@@ -2,6 +2,66 @@
 
 namespace zshard::config {
 
+namespace {
+
+auto fields(const BatchConfig& b) {
+  return std::tie(b.train_batch_size, b.micro_batch_per_gpu, b.gradient_accumulation_steps,
+                  b.world_size);
+}
+auto fields(const LossScaleConfig& l) {
+  return std::tie(l.static_scale, l.initial_scale_power, l.scale_window, l.hysteresis,
+                  l.consecutive_hysteresis, l.min_scale);
+}
+auto fields(const OptimizerConfig& o) {
+  return std::tie(o.type, o.given, o.lr, o.betas, o.eps, o.weight_decay, o.adam_w_mode,
+                  o.bias_correction, o.momentum, o.dampening, o.nesterov, o.max_coeff, o.min_coeff,
+                  o.max_grad_norm);
+}
+auto fields(const SchedulerConfig& s) {
+  return std::tie(s.type, s.last_batch_iteration, s.warmup_min_lr, s.warmup_max_lr,
+                  s.warmup_num_steps, s.warmup_linear, s.total_num_steps, s.warmup_min_ratio,
+                  s.cos_min_ratio, s.cycle_min_lr, s.cycle_max_lr, s.decay_lr_rate,
+                  s.cycle_first_step_size, s.cycle_second_step_size, s.decay_step_size,
+                  s.cycle_momentum, s.cycle_min_mom, s.cycle_max_mom, s.decay_mom_rate,
+                  s.lr_range_test_min_lr, s.lr_range_test_step_rate, s.lr_range_test_step_size,
+                  s.lr_range_test_staircase);
+}
+auto fields(const ZeroConfig& z) {
+  return std::tie(z.stage, z.overlap_comm, z.reduce_bucket_size, z.ignore_unused_parameters,
+                  z.offload_optimizer, z.offload_param);
+}
+
+}  // namespace
+
+bool operator==(const BatchConfig& a, const BatchConfig& b) {
+  return fields(a) == fields(b);
+}
+bool operator==(const LossScaleConfig& a, const LossScaleConfig& b) {
+  return fields(a) == fields(b);
+}
+bool operator==(const OptimizerConfig& a, const OptimizerConfig& b) {
+  return fields(a) == fields(b);
+}
+bool operator==(const SchedulerConfig& a, const SchedulerConfig& b) {
+  return fields(a) == fields(b);
+}
+bool operator==(const ZeroConfig& a, const ZeroConfig& b) {
+  return fields(a) == fields(b);
+}
+bool operator==(const CheckpointConfig& a, const CheckpointConfig& b) {
+  return a.tag_validation == b.tag_validation;
+}
+bool operator==(const Config& a, const Config& b) {
+  return std::tie(a.batch, a.gradient_clipping, a.steps_per_print, a.wall_clock_breakdown,
+                  a.prescale_gradients, a.gradient_predivide_factor, a.precision, a.fp16_auto_cast,
+                  a.communication_data_type, a.grad_accum_dtype, a.loss_scale, a.optimizer,
+                  a.scheduler, a.zero, a.checkpoint, a.auto_keys) ==
+         std::tie(b.batch, b.gradient_clipping, b.steps_per_print, b.wall_clock_breakdown,
+                  b.prescale_gradients, b.gradient_predivide_factor, b.precision, b.fp16_auto_cast,
+                  b.communication_data_type, b.grad_accum_dtype, b.loss_scale, b.optimizer,
+                  b.scheduler, b.zero, b.checkpoint, b.auto_keys);
+}
+
 const char* toString(Precision p) {
   switch (p) {
     case Precision::kFp16: return "fp16";

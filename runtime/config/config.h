@@ -4,14 +4,18 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace zshard::config {
 
 // The validated, typed form of a ds.json: what the runtime acts on. Built
 // only by loadConfig() (load.h); DeepSpeed's defaults live in
-// proto/config.proto and are never repeated here. Plain values: copyable,
-// thread-compatible.
+// proto/config.proto and are never repeated here. Every member is read by
+// the runtime; a key it does not act on is marked (inert) in the schema
+// instead of being carried here (tests/runtime/config/schema_contract_test.cc
+// holds every schema key to one or the other). Plain values: copyable,
+// thread-compatible, comparable.
 
 enum class Precision { kFp32, kFp16, kBf16 };
 enum class OptimizerType { kAdam, kAdamW, kLamb, kSgd };
@@ -55,7 +59,8 @@ struct OptimizerConfig {
   bool bias_correction{};
   double momentum{}, dampening{};
   bool nesterov{};
-  double max_coeff{}, min_coeff{}, max_grad_norm{};
+  double max_coeff{}, min_coeff{};
+  double max_grad_norm{};  // Lamb: clips the global gradient norm (as gradient_clipping)
 };
 
 struct SchedulerConfig {
@@ -68,7 +73,6 @@ struct SchedulerConfig {
   double warmup_min_ratio{}, cos_min_ratio{};
   double cycle_min_lr{}, cycle_max_lr{}, decay_lr_rate{};
   int64_t cycle_first_step_size{}, cycle_second_step_size{};
-  int64_t cycle_first_stair_count{}, cycle_second_stair_count{};
   int64_t decay_step_size{};
   bool cycle_momentum{};
   double cycle_min_mom{}, cycle_max_mom{}, decay_mom_rate{};
@@ -77,37 +81,19 @@ struct SchedulerConfig {
   bool lr_range_test_staircase{};
 };
 
-struct OffloadConfig {
-  OffloadDevice device = OffloadDevice::kNone;
-  std::string nvme_path;
-  bool pin_memory{};
-  double ratio{};  // optimizer offload only
-};
-
 struct ZeroConfig {
   int stage{};
-  bool contiguous_gradients{}, overlap_comm{}, reduce_scatter{};
+  bool overlap_comm{};
   int64_t reduce_bucket_size{};
-  bool allgather_partitions{};
-  int64_t allgather_bucket_size{};
-  bool load_from_fp32_weights{};
-  OffloadConfig offload_optimizer;
-  OffloadConfig offload_param;
-  int64_t sub_group_size{};
-  int64_t stage3_prefetch_bucket_size{};
-  int64_t stage3_param_persistence_threshold{};
-  int64_t stage3_model_persistence_threshold{};
-  int64_t stage3_max_live_parameters{};
-  int64_t stage3_max_reuse_distance{};
-  bool stage3_gather_16bit_weights_on_model_save{};
-  bool round_robin_gradients{};
   bool ignore_unused_parameters{};
+  // Offloading is refused until it exists (support.h); the rest of its
+  // block is inert.
+  OffloadDevice offload_optimizer = OffloadDevice::kNone;
+  OffloadDevice offload_param = OffloadDevice::kNone;
 };
 
 struct CheckpointConfig {
   std::string tag_validation;  // Ignore | Warn | Fail
-  bool load_universal{};
-  bool use_node_local_storage{};
 };
 
 struct Config {
@@ -118,7 +104,9 @@ struct Config {
   bool prescale_gradients{};
   double gradient_predivide_factor{};
   Precision precision = Precision::kFp32;
+  bool fp16_auto_cast{};                             // forward casts floating inputs to fp16
   std::optional<Precision> communication_data_type;  // unset: training precision
+  std::optional<Precision> grad_accum_dtype;         // data_types.grad_accum_dtype
   LossScaleConfig loss_scale;                        // used when fp16
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;
@@ -128,6 +116,17 @@ struct Config {
   // hold DeepSpeed's default until resolveAuto() (auto.h) fills them.
   std::vector<std::string> auto_keys;
 };
+
+bool operator==(const BatchConfig& a, const BatchConfig& b);
+bool operator==(const LossScaleConfig& a, const LossScaleConfig& b);
+bool operator==(const OptimizerConfig& a, const OptimizerConfig& b);
+bool operator==(const SchedulerConfig& a, const SchedulerConfig& b);
+bool operator==(const ZeroConfig& a, const ZeroConfig& b);
+bool operator==(const CheckpointConfig& a, const CheckpointConfig& b);
+bool operator==(const Config& a, const Config& b);
+inline bool operator!=(const Config& a, const Config& b) {
+  return !(a == b);
+}
 
 const char* toString(Precision p);
 const char* toString(OptimizerType t);

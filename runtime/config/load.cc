@@ -13,6 +13,7 @@
 #include "runtime/config/json.h"
 #include "runtime/config/schema_walker.h"
 #include "runtime/config/semantic_checks.h"
+#include "runtime/config/support.h"
 #include "runtime/config/to_config.h"
 
 namespace zshard::config {
@@ -71,6 +72,30 @@ void applyAutoValues(pb::DeepSpeedConfig& cfg, const std::vector<std::string>& a
   }
 }
 
+bool isBatchKey(const std::string& path) {
+  return path == "train_batch_size" || path == "train_micro_batch_size_per_gpu" ||
+         path == "gradient_accumulation_steps";
+}
+
+bool batchResolved(const BatchConfig& b) {
+  return b.train_batch_size > 0 && b.micro_batch_per_gpu > 0 && b.gradient_accumulation_steps > 0 &&
+         b.world_size > 0;
+}
+
+// HuggingFace's Trainer replaces every "auto" before DeepSpeed reads the
+// config; a value left "auto" would silently train with a default (batch
+// size 0, lr 0 once), so it is an error here.
+void checkAutoResolved(const Config& c, const LoadOptions& options, Diagnostics& diags) {
+  for (const std::string& path : c.auto_keys) {
+    if (options.auto_values.count(path) != 0 || fromHiddenSize(path, options.hidden_size)) continue;
+    if (isBatchKey(path) && batchResolved(c.batch)) continue;
+    diags.error(path,
+                "\"auto\" has no value here: HuggingFace's Trainer fills these in before "
+                "DeepSpeed reads the config, and nothing did; write a number, or pass "
+                "initialize(config=dict) with the values");
+  }
+}
+
 bool isAutoKey(const std::vector<std::string>& auto_keys, const std::string& key) {
   for (const std::string& k : auto_keys) {
     if (k == key) return true;
@@ -120,10 +145,13 @@ LoadedConfig loadConfig(std::string_view json_text, const LoadOptions& options) 
   std::optional<int> world = options.world_size;
   if (world && *world < 1) world.reset();
   const BatchConfig batch = resolveBatch(batchInput(cfg, auto_keys, world), diags);
-  if (diags.hasErrors()) throw InvalidConfigError(diags.errors(), diags.warnings());
-  LoadedConfig loaded{toConfig(cfg), diags.warnings()};
+  LoadedConfig loaded{toConfig(cfg), {}};
   loaded.config.batch = batch;
   loaded.config.auto_keys = auto_keys;
+  checkSupported(loaded.config, diags);
+  if (options.require_resolved) checkAutoResolved(loaded.config, options, diags);
+  if (diags.hasErrors()) throw InvalidConfigError(diags.errors(), diags.warnings());
+  loaded.warnings = diags.warnings();
   return loaded;
 }
 

@@ -23,6 +23,9 @@ struct LoadOptions {
   // integration (reduce_bucket_size = h*h, stage3_prefetch_bucket_size =
   // 0.9*h*h, stage3_param_persistence_threshold = 10*h).
   std::optional<int64_t> hidden_size;
+  // At initialize(): an "auto" that nothing above (nor the batch-size
+  // inference) resolves is an error naming the key, never a default.
+  bool require_resolved = false;
 };
 
 struct LoadedConfig {
@@ -31,8 +34,9 @@ struct LoadedConfig {
 };
 
 // Parses, validates and types a ds.json. Throws InvalidConfigError listing
-// every problem (malformed JSON: one, with line and column). "auto" keys not
-// given in `options` keep DeepSpeed's default (batch keys: inferred).
+// every problem (malformed JSON: one, with line and column). Features not
+// supported yet are errors (support.h). "auto" keys not given in `options`
+// keep DeepSpeed's default (batch keys: inferred) unless require_resolved.
 LoadedConfig loadConfig(std::string_view json_text, const LoadOptions& options = {});
 
 // Same for a file; an unreadable file is an InvalidConfigError naming it.

@@ -141,15 +141,16 @@ class Walker {
                                     ")");
     }
     if (value.kind == JsonValue::Kind::kNull) return;  // null: the default
-    if (value.isString("auto")) return acceptAuto(field, path);
+    if (value.isString("auto")) return acceptAuto(field, path, inside_inert);
     if (options.HasExtension(pb::deprecated)) {
       diags_.warn(path, "deprecated; " + options.GetExtension(pb::deprecated));
     }
-    const bool inert = options.GetExtension(pb::inert) || options.GetExtension(pb::opaque);
+    const bool inert = options.HasExtension(pb::inert) || options.GetExtension(pb::opaque);
     if (inert && !inside_inert) {
-      diags_.warn(path, options.GetExtension(pb::opaque)
-                            ? "accepted but not acted on by zshard (contents not checked)"
-                            : "accepted but not acted on by zshard");
+      diags_.warn(path,
+                  options.GetExtension(pb::opaque)
+                      ? "accepted but not acted on by zshard (contents not checked)"
+                      : "accepted but not acted on by zshard: " + options.GetExtension(pb::inert));
     }
     if (options.GetExtension(pb::opaque)) return;
     if (field->is_repeated()) return walkRepeated(field, value, msg, path);
@@ -179,11 +180,13 @@ class Walker {
     return target;
   }
 
-  void acceptAuto(const FieldDescriptor* field, const std::string& path) {
+  // An "auto" of a key nothing reads needs no value: it is not recorded.
+  void acceptAuto(const FieldDescriptor* field, const std::string& path, bool inside_inert) {
     if (!field->options().GetExtension(pb::auto_ok)) {
       return diags_.error(path, expectedGot(typeName(field), "the string \"auto\"",
                                             "\"auto\" is not accepted for this key"));
     }
+    if (inside_inert || field->options().HasExtension(pb::inert)) return;
     auto_keys_.push_back(path);
   }
 
@@ -270,6 +273,9 @@ class Walker {
       case FieldDescriptor::CPPTYPE_BOOL: {
         if (value.kind != JsonValue::Kind::kBool) {
           return diags_.error(path, expectedGot("true or false", value.describe()));
+        }
+        if (value.boolean && field->options().HasExtension(pb::refused_when_true)) {
+          return diags_.error(path, field->options().GetExtension(pb::refused_when_true));
         }
         add ? r->AddBool(msg, field, value.boolean) : r->SetBool(msg, field, value.boolean);
         return;

@@ -50,13 +50,6 @@ void checkOffload(const pb::ZeroOptimization& zero, Diagnostics& diags) {
   }
 }
 
-void checkOptimizer(const pb::Optimizer& opt, Diagnostics& diags) {
-  if (opt.params().amsgrad()) {
-    diags.error("optimizer.params.amsgrad",
-                "AMSGrad is not supported by zshard's fused Adam; remove the key or set false");
-  }
-}
-
 void checkScheduler(const pb::Scheduler& sched, Diagnostics& diags) {
   const pb::SchedulerParams& p = sched.params();
   const std::string& type = sched.type();
@@ -104,7 +97,6 @@ void normalizeDeprecated(pb::DeepSpeedConfig& cfg) {
 void checkSemantics(const pb::DeepSpeedConfig& cfg, Diagnostics& diags) {
   checkPrecision(cfg, diags);
   checkOffload(cfg.zero_optimization(), diags);
-  checkOptimizer(cfg.optimizer(), diags);
   if (cfg.has_scheduler()) checkScheduler(cfg.scheduler(), diags);
 }
 

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "runtime/config/support.h"
+
 namespace zshard::config {
 
 namespace {
@@ -27,26 +29,31 @@ std::string precisionLine(const Config& c) {
       s << ", dynamic loss scale 2^" << l.initial_scale_power << " (window " << l.scale_window
         << ", hysteresis " << l.hysteresis << ", min " << l.min_scale << ")";
     }
+    if (c.fp16_auto_cast) s << ", forward inputs cast to fp16";
   }
-  if (c.communication_data_type) s << ", communication in " << toString(*c.communication_data_type);
+  s << "; gradients accumulated and communicated in " << toString(gradientPrecision(c));
+  if (c.prescale_gradients) {
+    s << ", divided by the world size before the reduction";
+  } else if (c.gradient_predivide_factor != 1.0) {
+    s << ", divided by " << c.gradient_predivide_factor << " before the reduction";
+  }
   return s.str();
 }
 
 std::string zeroLine(const ZeroConfig& z) {
   std::ostringstream s;
   s << "zero: stage " << z.stage;
-  if (z.stage >= 1) {
-    s << ", reduce_bucket_size " << z.reduce_bucket_size << ", allgather_bucket_size "
-      << z.allgather_bucket_size << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
+  if (z.stage == 0) {
+    s << " (runs on the stage 1 engine: the same averaged gradients, optimizer state sharded)";
   }
-  if (z.offload_optimizer.device != OffloadDevice::kNone) {
-    s << ", optimizer offloaded to " << toString(z.offload_optimizer.device)
-      << (z.offload_optimizer.pin_memory ? " (pinned)" : "");
+  s << ", reduce_bucket_size " << z.reduce_bucket_size;
+  if (z.stage == 2) {
+    s << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
+  } else {
+    s << " (gradients reduced at the accumulation boundary)";
   }
-  if (z.offload_param.device != OffloadDevice::kNone) {
-    s << ", parameters offloaded to " << toString(z.offload_param.device);
-  }
-  if (z.stage == 3) s << ", prefetch " << z.stage3_prefetch_bucket_size;
+  s << (z.ignore_unused_parameters ? ", unused parameters count as zero gradients"
+                                   : ", an unused parameter is an error");
   return s.str();
 }
 
@@ -92,8 +99,8 @@ std::string summarize(const Config& c) {
   s << batchLine(c.batch) << "\n" << precisionLine(c) << "\n" << optimizerLine(c.optimizer) << "\n";
   if (c.scheduler.type != SchedulerType::kNone) s << schedulerLine(c.scheduler) << "\n";
   s << zeroLine(c.zero) << "\n";
-  if (c.gradient_clipping > 0)
-    s << "gradient clipping: global norm " << c.gradient_clipping << "\n";
+  if (clippingThreshold(c) > 0)
+    s << "gradient clipping: global norm " << clippingThreshold(c) << "\n";
   if (!c.auto_keys.empty()) {
     s << "auto (resolved at initialize):";
     for (const std::string& key : c.auto_keys) s << " " << key;

@@ -76,9 +76,6 @@ SchedulerConfig toScheduler(const pb::Scheduler& s) {
   // DeepSpeed: the second half of the cycle defaults to the first's length.
   out.cycle_second_step_size =
       p.has_cycle_second_step_size() ? p.cycle_second_step_size() : p.cycle_first_step_size();
-  out.cycle_first_stair_count = p.cycle_first_stair_count();
-  out.cycle_second_stair_count =
-      p.has_cycle_second_stair_count() ? p.cycle_second_stair_count() : p.cycle_first_stair_count();
   out.decay_step_size = p.decay_step_size();
   out.cycle_momentum = p.cycle_momentum();
   out.cycle_min_mom = p.cycle_min_mom();
@@ -91,34 +88,14 @@ SchedulerConfig toScheduler(const pb::Scheduler& s) {
   return out;
 }
 
-OffloadConfig toOffload(const std::string& device, const std::string& nvme_path, bool pin,
-                        double ratio) {
-  return OffloadConfig{deviceOf(device), nvme_path, pin, ratio};
-}
-
 ZeroConfig toZero(const pb::ZeroOptimization& z) {
   ZeroConfig out;
   out.stage = z.stage();
-  out.contiguous_gradients = z.contiguous_gradients();
   out.overlap_comm = z.overlap_comm();
-  out.reduce_scatter = z.reduce_scatter();
   out.reduce_bucket_size = z.reduce_bucket_size();
-  out.allgather_partitions = z.allgather_partitions();
-  out.allgather_bucket_size = z.allgather_bucket_size();
-  out.load_from_fp32_weights = z.load_from_fp32_weights();
-  const pb::OffloadOptimizer& oo = z.offload_optimizer();
-  out.offload_optimizer = toOffload(oo.device(), oo.nvme_path(), oo.pin_memory(), oo.ratio());
-  const pb::OffloadParam& op = z.offload_param();
-  out.offload_param = toOffload(op.device(), op.nvme_path(), op.pin_memory(), 1.0);
-  out.sub_group_size = z.sub_group_size();
-  out.stage3_prefetch_bucket_size = z.stage3_prefetch_bucket_size();
-  out.stage3_param_persistence_threshold = z.stage3_param_persistence_threshold();
-  out.stage3_model_persistence_threshold = z.stage3_model_persistence_threshold();
-  out.stage3_max_live_parameters = z.stage3_max_live_parameters();
-  out.stage3_max_reuse_distance = z.stage3_max_reuse_distance();
-  out.stage3_gather_16bit_weights_on_model_save = z.stage3_gather_16bit_weights_on_model_save();
-  out.round_robin_gradients = z.round_robin_gradients();
   out.ignore_unused_parameters = z.ignore_unused_parameters();
+  out.offload_optimizer = deviceOf(z.offload_optimizer().device());
+  out.offload_param = deviceOf(z.offload_param().device());
   return out;
 }
 
@@ -139,16 +116,18 @@ Config toConfig(const pb::DeepSpeedConfig& cfg) {
   out.precision = cfg.fp16().enabled()   ? Precision::kFp16
                   : cfg.bf16().enabled() ? Precision::kBf16
                                          : Precision::kFp32;
+  out.fp16_auto_cast = cfg.fp16().auto_cast();
   if (cfg.has_communication_data_type()) {
     out.communication_data_type = precisionOf(cfg.communication_data_type());
+  }
+  if (cfg.data_types().has_grad_accum_dtype()) {
+    out.grad_accum_dtype = precisionOf(cfg.data_types().grad_accum_dtype());
   }
   out.loss_scale = toLossScale(cfg.fp16());
   out.optimizer = toOptimizer(cfg.optimizer());
   out.scheduler = toScheduler(cfg.scheduler());
   out.zero = toZero(cfg.zero_optimization());
-  out.checkpoint =
-      CheckpointConfig{cfg.checkpoint().tag_validation(), cfg.checkpoint().load_universal(),
-                       cfg.checkpoint().use_node_local_storage()};
+  out.checkpoint = CheckpointConfig{cfg.checkpoint().tag_validation()};
   return out;
 }
 

@@ -4,8 +4,8 @@
 
 namespace zshard::optim {
 
-float gradMultiplier(double sq_norm, int world, double loss_scale, double max_norm) {
-  double combined = loss_scale * world;
+float gradMultiplier(double sq_norm, double divisor, double loss_scale, double max_norm) {
+  double combined = loss_scale * divisor;
   if (max_norm > 0) {
     const double norm = std::sqrt(sq_norm) / combined;  // of the mean, unscaled gradient
     const double clip = (norm + 1e-6) / max_norm;

@@ -3,11 +3,12 @@
 namespace zshard::optim {
 
 // The one multiplier applied to reduced gradients in the fused step, with
-// DeepSpeed's unscale_and_clip semantics: grads were summed over `world`
-// ranks and carry `loss_scale`; `sq_norm` is the global squared L2 norm of
-// those summed, scaled gradients. Returns 1 / (world * loss_scale * clip)
+// DeepSpeed's unscale_and_clip semantics: grads divided by `divisor` are
+// the mean (e.g. world x micro steps, less any division done before the
+// reduction) and carry `loss_scale`; `sq_norm` is the global squared L2 norm of
+// those summed, scaled gradients. Returns 1 / (divisor * loss_scale * clip)
 // where clip = (norm_of_mean_unscaled + 1e-6) / max_norm when that exceeds
 // 1 (max_norm > 0), else 1. Pure function.
-float gradMultiplier(double sq_norm, int world, double loss_scale, double max_norm);
+float gradMultiplier(double sq_norm, double divisor, double loss_scale, double max_norm);
 
 }  // namespace zshard::optim

@@ -37,15 +37,24 @@ double cosine(const config::SchedulerConfig& s, double base_lr, int64_t it) {
   return base_lr * std::max(0.0, s.cos_min_ratio + (1.0 - s.cos_min_ratio) * wave);
 }
 
+double cycleTotal(const config::SchedulerConfig& s) {
+  return double(s.cycle_first_step_size + s.cycle_second_step_size);
+}
+
+// Position in the cycle: 0 -> 1 over the first step size, back to 0.
+double cycleScale(const config::SchedulerConfig& s, int64_t it) {
+  const double total = cycleTotal(s);
+  const double batch = double(it + 1);
+  const double cycle = std::floor(1.0 + batch / total);
+  const double x = 1.0 + batch / total - cycle;
+  const double step_ratio = double(s.cycle_first_step_size) / total;
+  return x <= step_ratio ? x / step_ratio : (x - 1.0) / (step_ratio - 1.0);
+}
+
 double oneCycle(const config::SchedulerConfig& s, int64_t it) {
-  const double total = double(s.cycle_first_step_size + s.cycle_second_step_size);
+  const double total = cycleTotal(s);
   if (double(it) < total) {
-    const double batch = double(it + 1);
-    const double cycle = std::floor(1.0 + batch / total);
-    const double x = 1.0 + batch / total - cycle;
-    const double step_ratio = double(s.cycle_first_step_size) / total;
-    const double scale = x <= step_ratio ? x / step_ratio : (x - 1.0) / (step_ratio - 1.0);
-    return s.cycle_min_lr + (s.cycle_max_lr - s.cycle_min_lr) * scale;
+    return s.cycle_min_lr + (s.cycle_max_lr - s.cycle_min_lr) * cycleScale(s, it);
   }
   if (s.decay_step_size <= 0) return s.cycle_min_lr;
   const double interval = double(it - int64_t(total) + 1) / double(s.decay_step_size);
@@ -74,6 +83,27 @@ double scheduledLr(const config::SchedulerConfig& s, double base_lr, int64_t ite
       return iteration < 0 ? s.lr_range_test_min_lr : rangeTest(s, it);
     default: return base_lr;
   }
+}
+
+std::optional<std::array<double, 2>> scheduledBetas(const config::SchedulerConfig& s,
+                                                    config::OptimizerType optimizer,
+                                                    int64_t iteration) {
+  if (s.type != config::SchedulerType::kOneCycle || !s.cycle_momentum ||
+      optimizer == config::OptimizerType::kSgd) {
+    return std::nullopt;
+  }
+  constexpr double kBeta2 = 0.99;
+  if (iteration < 0) return std::array<double, 2>{s.cycle_min_mom, kBeta2};
+  const double total = cycleTotal(s);
+  if (double(iteration) < total) {
+    const double height = (s.cycle_max_mom - s.cycle_min_mom) * cycleScale(s, iteration);
+    return std::array<double, 2>{s.cycle_max_mom - height, kBeta2};
+  }
+  if (s.decay_step_size <= 0 || s.decay_mom_rate == 0) {
+    return std::array<double, 2>{s.cycle_max_mom, kBeta2};
+  }
+  const double interval = double(iteration - int64_t(total) + 1) / double(s.decay_step_size);
+  return std::array<double, 2>{s.cycle_max_mom * (1.0 + s.decay_mom_rate * interval), kBeta2};
 }
 
 }  // namespace zshard::optim

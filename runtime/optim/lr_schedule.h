@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 
 #include "runtime/config/config.h"
 
@@ -18,7 +20,16 @@ namespace zshard::optim {
 // (linear up then down between cycle_min_lr and cycle_max_lr, then
 // cycle_min_lr / (1 + decay_lr_rate * steps / decay_step_size)), and
 // LRRangeTest (min_lr * (1 + step_rate * interval), interval floored with
-// staircase). OneCycle's stair counts and momentum cycling are not applied.
+// staircase). OneCycle's stair counts are not applied (nor by DeepSpeed).
 double scheduledLr(const config::SchedulerConfig& s, double base_lr, int64_t iteration);
+
+// OneCycle's momentum cycling (cycle_momentum) for optimizers with betas
+// (Adam, AdamW, Lamb): DeepSpeed's (beta1, 0.99), beta1 going from
+// cycle_max_mom down to cycle_min_mom while the lr rises and back, then
+// cycle_max_mom * (1 + decay_mom_rate * steps / decay_step_size). Nothing
+// for other schedules, SGD, or cycle_momentum false. Pure function.
+std::optional<std::array<double, 2>> scheduledBetas(const config::SchedulerConfig& s,
+                                                    config::OptimizerType optimizer,
+                                                    int64_t iteration);
 
 }  // namespace zshard::optim

@@ -52,6 +52,8 @@ class ShardOptimizer {
   std::vector<StateBuffer> stateBuffers();
   int64_t numel() const { return numel_; }
   int64_t stepCount() const { return step_; }
+  // Adam/Lamb betas from the next step on (a schedule's momentum cycling).
+  void setBetas(const std::array<double, 2>& betas) { cfg_.betas = betas; }
   void setStepCount(int64_t step) { step_ = step; }
   // Bytes of optimizer state held (master + moments + scratch).
   int64_t stateBytes() const;

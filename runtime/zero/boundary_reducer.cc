@@ -26,6 +26,10 @@ class BoundaryReducer : public GradientReducer {
 
   void endMicroStep(bool boundary) override {
     if (!boundary) return;
+    if (options_.prescale != 1.0f) {
+      options_.backend->scale({flat_.data(), options_.grad_dtype}, plan_.totalNumel(),
+                              options_.prescale);
+    }
     std::vector<int64_t> counts(plan_.worldSize(), plan_.shardNumel());
     comm_.reduceScatter(flat_.data(), options_.grad_dtype, counts)->wait(options_.timeout);
   }

@@ -37,22 +37,32 @@ class BucketReducer : public GradientReducer {
                   "accumulating its gradient first?)");
     }
     arrived_[param] = true;
-    for (int b : bucket_of_param_[param]) {
+    // In launch order (last bucket first), so that a parameter spanning
+    // many buckets needs no more than the double buffer.
+    const std::vector<int>& buckets = bucket_of_param_[param];
+    for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) {
+      const int b = *it;
       char* buffer = bufferFor(b);
       const shard::Range part = shard::intersect(slot.range(), buckets_[b]);
-      options_.backend->copy(buffer + (part.begin - buckets_[b].begin) * element_,
+      char* into = buffer + (part.begin - buckets_[b].begin) * element_;
+      options_.backend->copy(into,
                              static_cast<const char*>(grad) + (part.begin - slot.offset) * element_,
                              part.size() * element_);
-      if (--pending_[b] == 0) launch(b);
+      if (options_.prescale != 1.0f) {
+        options_.backend->scale({into, options_.grad_dtype}, part.size(), options_.prescale);
+      }
+      --pending_[b];
+      launchReady();
+    }
+    if (!options_.overlap) {
+      while (!in_flight_.empty()) retireOldest();
     }
   }
 
   void endMicroStep(bool /*boundary*/) override {
     // Buckets still waiting for parameters that got no gradient: send them
-    // as they are (zeros where nothing arrived), in order.
-    for (size_t b = 0; b < buckets_.size(); ++b) {
-      if (!launched_[b]) launch(static_cast<int>(b));
-    }
+    // as they are (zeros where nothing arrived), in the same fixed order.
+    while (next_launch_ >= 0) launch(next_launch_--);
     while (!in_flight_.empty()) retireOldest();
     resetMicroStep();
   }
@@ -75,7 +85,7 @@ class BucketReducer : public GradientReducer {
 
   void resetMicroStep() {
     arrived_.assign(plan_.params().size(), false);
-    launched_.assign(buckets_.size(), false);
+    next_launch_ = static_cast<int>(buckets_.size()) - 1;
     buffer_of_bucket_.assign(buckets_.size(), -1);
     pending_.clear();
     for (const auto& in : params_in_) pending_.push_back(static_cast<int>(in.size()));
@@ -104,8 +114,16 @@ class BucketReducer : public GradientReducer {
 
   int64_t roundedBucket() const { return buckets_.empty() ? 0 : buckets_.front().size(); }
 
+  // Collectives pair up across ranks by their order alone, so the order is
+  // a function of the layout, never of which gradients a rank produced:
+  // buckets go from the last to the first (the order backward fills them
+  // when parameters are laid out in forward order). A bucket whose
+  // gradients are complete waits for every bucket after it.
+  void launchReady() {
+    while (next_launch_ >= 0 && pending_[next_launch_] == 0) launch(next_launch_--);
+  }
+
   void launch(int b) {
-    launched_[b] = true;
     char* buffer = bufferFor(b);
     auto work = comm_.reduceScatter(buffer, options_.grad_dtype, plan_.countsPerRank(buckets_[b]));
     in_flight_.push_back({b, buffer_of_bucket_[b], std::move(work)});
@@ -136,8 +154,9 @@ class BucketReducer : public GradientReducer {
   kernels::DeviceBuffer partition_;
   std::vector<std::vector<int>> params_in_;
   std::vector<std::vector<int>> bucket_of_param_;
-  std::vector<bool> arrived_, launched_;
+  std::vector<bool> arrived_;
   std::vector<int> pending_, buffer_of_bucket_;
+  int next_launch_ = -1;  // the next bucket to reduce; -1: all launched
   std::vector<kernels::DeviceBuffer> pool_;
   std::vector<int> free_;
   std::deque<InFlight> in_flight_;

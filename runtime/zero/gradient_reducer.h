@@ -34,6 +34,10 @@ struct ReducerOptions {
   kernels::Backend* backend = nullptr;  // where gradients live; required
   DType grad_dtype = DType::kFloat32;
   int64_t bucket_numel = 500000000;
+  // Stage 2: a bucket's reduction runs while backward goes on (DeepSpeed's
+  // overlap_comm); false: addGradient waits for the reductions it started.
+  bool overlap = true;
+  float prescale = 1.0f;  // gradients are multiplied by this before they are reduced
   comm::Millis timeout = std::chrono::seconds(300);
 };
 
@@ -43,10 +47,12 @@ std::unique_ptr<GradientReducer> makeBoundaryReducer(const shard::ShardPlan& pla
                                                      comm::Communicator& comm,
                                                      const ReducerOptions& options);
 
-// Stage 2: copies gradients into buckets and reduce-scatters each bucket as
-// soon as every parameter overlapping it has arrived, on the communicator's
-// thread while the caller's backward goes on; this rank's part of each
-// reduced bucket is added to a shard-sized gradient buffer.
+// Stage 2: copies gradients into buckets and reduce-scatters them on the
+// communicator's thread while the caller's backward goes on, from the last
+// bucket to the first: a bucket goes once its own gradients and every later
+// bucket are in, so every rank issues the same collectives in the same order
+// whichever parameters it used (an unused one counts as zeros). This rank's
+// part of each reduced bucket is added to a shard-sized gradient buffer.
 std::unique_ptr<GradientReducer> makeBucketReducer(const shard::ShardPlan& plan,
                                                    comm::Communicator& comm,
                                                    const ReducerOptions& options);

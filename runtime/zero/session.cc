@@ -5,6 +5,7 @@
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/comm/nccl/nccl_communicator.h"
 #include "runtime/config/summary.h"
+#include "runtime/config/support.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/optim/lr_schedule.h"
@@ -21,22 +22,19 @@ DType dtypeOf(config::Precision p) {
   }
 }
 
-EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend) {
-  if (cfg.zero.stage > 2) {
-    throw ConfigError("zero_optimization.stage: " + std::to_string(cfg.zero.stage) +
-                      " is not supported yet (stages 0, 1 and 2 are)");
-  }
-  if (cfg.zero.offload_optimizer.device != config::OffloadDevice::kNone) {
-    throw ConfigError("zero_optimization.offload_optimizer: not supported yet; remove it");
-  }
+EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend, int world) {
   EngineOptions o;
   o.backend = &backend;
-  o.stage = cfg.zero.stage == 2 ? 2 : 1;
-  o.param_dtype = o.grad_dtype = dtypeOf(cfg.precision);
+  o.stage = config::engineStage(cfg);
+  o.param_dtype = dtypeOf(cfg.precision);
+  o.grad_dtype = dtypeOf(config::gradientPrecision(cfg));
   o.bucket_numel = cfg.zero.reduce_bucket_size;
+  o.overlap_comm = cfg.zero.overlap_comm;
+  o.ignore_unused_parameters = cfg.zero.ignore_unused_parameters;
   o.accumulation_steps = static_cast<int>(
       cfg.batch.gradient_accumulation_steps > 0 ? cfg.batch.gradient_accumulation_steps : 1);
-  o.gradient_clipping = cfg.gradient_clipping;
+  o.gradient_clipping = config::clippingThreshold(cfg);
+  o.grad_prescale = cfg.prescale_gradients ? 1.0 / world : 1.0 / cfg.gradient_predivide_factor;
   o.loss_scaling = cfg.precision == config::Precision::kFp16;
   const config::LossScaleConfig& l = cfg.loss_scale;
   o.loss_scaler = {l.static_scale,
@@ -52,7 +50,8 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
 }  // namespace
 
 Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
-                 const std::vector<const float*>& initial, bool use_gpu)
+                 const std::vector<const float*>& initial, bool use_gpu,
+                 const std::vector<std::string>& names)
     : cfg_(cfg), topology_(rendezvous::detectTopology()), use_gpu_(use_gpu), shapes_(shapes) {
   if (!cfg.optimizer.given) {
     throw ConfigError(
@@ -60,7 +59,8 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   }
   setLogRank(topology_.rank);
   kernels::Backend& backend = kernels::backendFor(use_gpu, topology_.local_rank);
-  options_ = engineOptions(cfg, backend);
+  options_ = engineOptions(cfg, backend, topology_.world_size);
+  options_.param_names = names;
   rendezvous::Store& store = rendezvous::processJobStore().store();
   comm_ = use_gpu ? comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend,
                                                topology_.local_rank)
@@ -105,13 +105,22 @@ void Session::checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
   }
 }
 
-// DeepSpeed steps its scheduler after applied steps only (not skipped ones).
+// DeepSpeed steps its scheduler after applied steps only (not skipped
+// ones), starting from its last_batch_iteration (-1: the beginning).
+int64_t Session::scheduleIteration() const {
+  return cfg_.scheduler.last_batch_iteration + scheduler_steps_;
+}
+
 double Session::lr() const {
-  return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, scheduler_steps_ - 1);
+  return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, scheduleIteration());
 }
 
 bool Session::step() {
   const bool boundary = engine_->atBoundary();
+  if (auto betas =
+          optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, scheduleIteration())) {
+    engine_->setBetas(*betas);
+  }
   const bool stepped = engine_->step(static_cast<float>(lr()));
   if (boundary) ++global_steps_;
   if (stepped) ++scheduler_steps_;
@@ -148,8 +157,31 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine) {
   return s;
 }
 
+// DeepSpeed's checkpoint.tag_validation: every rank must save under the
+// same tag. A sharded save split over two tags could never load, so "Warn"
+// refuses like "Fail" (the warning names the tags on every rank first);
+// "Ignore" skips the check.
+void Session::validateTag(const std::string& tag) {
+  if (cfg_.checkpoint.tag_validation == "Ignore") return;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : tag) h = (h ^ c) * 1099511628211ull;
+  const std::vector<double> all = comm::gatherValues(
+      *comm_, engine_->backend(), {double(h >> 32), double(h & 0xffffffffu)}, options_.timeout);
+  for (int r = 0; r < topology_.world_size; ++r) {
+    if (all[2 * r] == all[0] && all[2 * r + 1] == all[1]) continue;
+    const std::string message = "save_checkpoint: the tag \"" + tag + "\" of rank " +
+                                std::to_string(topology_.rank) + " is not the tag of rank " +
+                                (topology_.rank == 0 ? std::to_string(r) : "0") +
+                                " (checkpoint.tag_validation " + cfg_.checkpoint.tag_validation +
+                                "); pass the same tag on every rank (no rank-specific names)";
+    if (cfg_.checkpoint.tag_validation == "Warn") log(LogLevel::kWarning, message);
+    throw UsageError(message);
+  }
+}
+
 std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
                                     const checkpoint::ModelNames& names) {
+  validateTag(request.tag);
   if (engine_->midAccumulation()) {
     throw UsageError(
         "save_checkpoint: called in the middle of gradient accumulation (the accumulated "

@@ -27,9 +27,11 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 // state. Not thread-safe.
 class Session {
  public:
-  // `initial[i]` holds parameter i's values as fp32 host memory.
+  // `initial[i]` holds parameter i's values as fp32 host memory; `names`
+  // (optional) names them in messages.
   Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
-          const std::vector<const float*>& initial, bool use_gpu);
+          const std::vector<const float*>& initial, bool use_gpu,
+          const std::vector<std::string>& names = {});
   ~Session();
 
   const rendezvous::Topology& topology() const { return topology_; }
@@ -66,6 +68,8 @@ class Session {
   const config::Config& config() const { return cfg_; }
 
  private:
+  int64_t scheduleIteration() const;
+  void validateTag(const std::string& tag);
   checkpoint::ModelInfo modelInfo(const checkpoint::ModelNames& names);
   checkpoint::Group checkpointGroup(rendezvous::PrefixStore& store) const;
   void checkSameStart(const std::vector<std::vector<int64_t>>& shapes,

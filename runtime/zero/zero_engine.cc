@@ -64,7 +64,13 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   optimizer_ = std::make_unique<optim::ShardOptimizer>(
       optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
       static_cast<int>(params.size()));
-  ReducerOptions r{&backend_, options.grad_dtype, options.bucket_numel, options.timeout};
+  used_.assign(params.size(), false);
+  ReducerOptions r{&backend_,
+                   options.grad_dtype,
+                   options.bucket_numel,
+                   options.overlap_comm,
+                   static_cast<float>(options.grad_prescale),
+                   options.timeout};
   reducer_ =
       options.stage == 1 ? makeBoundaryReducer(plan_, comm, r) : makeBucketReducer(plan_, comm, r);
 }
@@ -75,6 +81,30 @@ void* ZeroEngine::parameter(int i) {
 
 void ZeroEngine::addGradient(int i, const void* grad) {
   reducer_->addGradient(i, grad);
+  used_.at(i) = true;
+}
+
+std::string ZeroEngine::paramName(int i) const {
+  if (static_cast<size_t>(i) < options_.param_names.size()) return options_.param_names[i];
+  return "parameter " + std::to_string(i);
+}
+
+// DeepSpeed's ignore_unused_parameters=false: every trainable parameter
+// must take part in every micro step's backward.
+void ZeroEngine::checkAllUsed() const {
+  std::string missing;
+  int count = 0;
+  for (size_t i = 0; i < used_.size(); ++i) {
+    if (used_[i]) continue;
+    if (count++ < 8) missing += (missing.empty() ? "" : ", ") + paramName(static_cast<int>(i));
+  }
+  if (count == 0) return;
+  throw UsageError("zero_optimization.ignore_unused_parameters is false, but rank " +
+                   std::to_string(comm_.rank()) + " got no gradient for " + std::to_string(count) +
+                   " parameter(s) in micro step " + std::to_string(micro_steps_) + ": " + missing +
+                   (count > 8 ? ", ..." : "") +
+                   "; use every parameter in the loss, freeze it (requires_grad=False) before "
+                   "initialize(), or set ignore_unused_parameters to true (they count as zero)");
 }
 
 // Sums a few scalars over ranks (flags, squared norms) in double: gathers
@@ -105,6 +135,8 @@ double ZeroEngine::globalSquaredNorm(kernels::View grads) {
 
 bool ZeroEngine::step(float lr) {
   const bool boundary = atBoundary();
+  if (!options_.ignore_unused_parameters) checkAllUsed();
+  used_.assign(used_.size(), false);
   reducer_->endMicroStep(boundary);
   ++micro_steps_;
   if (!boundary) return false;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "runtime/comm/communicator.h"
@@ -21,9 +22,19 @@ struct EngineOptions {
   DType param_dtype = DType::kBFloat16;  // the model's copy
   DType grad_dtype = DType::kBFloat16;
   int64_t bucket_numel = 500000000;  // reduce_bucket_size
-  int64_t alignment = 16;            // elements; keeps shards vector-aligned
+  bool overlap_comm = true;          // stage 2: reductions overlap backward
+  // A parameter a rank gave no gradient in a micro step counts as zeros
+  // (true) or is an error naming it on that rank (false).
+  bool ignore_unused_parameters = true;
+  // Names of the parameters, for messages (default "parameter <i>").
+  std::vector<std::string> param_names;
+  int64_t alignment = 16;  // elements; keeps shards vector-aligned
   int accumulation_steps = 1;
   double gradient_clipping = 0;  // max global norm; 0: off
+  // Gradients are multiplied by this before they are reduced (DeepSpeed's
+  // 1/gradient_predivide_factor, or 1/world with prescale_gradients): the
+  // same mean, with 16-bit sums kept in range.
+  double grad_prescale = 1.0;
   // Dynamic (or static) loss scaling; used when `loss_scaling` is set (fp16).
   bool loss_scaling = false;
   optim::LossScalerOptions loss_scaler;
@@ -65,6 +76,8 @@ class ZeroEngine {
   // Between boundaries returns false without stepping.
   bool step(float lr);
 
+  // Optimizer betas from the next step on (OneCycle's momentum cycling).
+  void setBetas(const std::array<double, 2>& betas) { optimizer_->setBetas(betas); }
   bool atBoundary() const { return (micro_steps_ + 1) % options_.accumulation_steps == 0; }
   double lossScale() const { return scaler_.scale(); }
   int64_t skippedSteps() const { return scaler_.skippedSteps(); }
@@ -91,7 +104,12 @@ class ZeroEngine {
   bool globalOverflow(kernels::View grads);
   double globalSquaredNorm(kernels::View grads);
   void allReduceDoubles(std::vector<double>& values);
-  int divisor() const { return comm_.size() * options_.accumulation_steps; }
+  // What the reduced gradients are divided by to give the mean.
+  double divisor() const {
+    return comm_.size() * options_.accumulation_steps * options_.grad_prescale;
+  }
+  void checkAllUsed() const;
+  std::string paramName(int i) const;
 
   shard::ShardPlan plan_;
   comm::Communicator& comm_;
@@ -101,6 +119,7 @@ class ZeroEngine {
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<optim::ShardOptimizer> optimizer_;
   optim::LossScaler scaler_;
+  std::vector<bool> used_;  // parameters given a gradient this micro step
   int64_t micro_steps_ = 0;
   double last_grad_norm_ = 0;
 };

@@ -31,17 +31,42 @@ TEST(ZlaunchCli, VersionReportsEveryComponent) {
   }
 }
 
-TEST(ZlaunchCli, EverySampleConfigPassesCheckConfig) {
+// Every sample passes, or is refused for a feature not supported yet
+// (tests/python/test_sample_configs.py: initialize() says the same).
+TEST(ZlaunchCli, EverySampleConfigPassesCheckConfigOrIsNotSupportedYet) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(ZSHARD_SOURCE_DIR "/configs")) {
     if (entry.path().extension() != ".json") continue;
     ++count;
+    const std::string name = entry.path().filename().string();
     const Result r = zlaunch("check-config --world-size 8 " + entry.path().string());
+    if (name == "zero3.json" || name == "cpu_offload.json") {
+      EXPECT_EQ(r.exit_code, 2) << r.output;
+      EXPECT_NE(r.output.find("is not supported yet"), std::string::npos) << r.output;
+      continue;
+    }
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find(": OK\n"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("zero: stage "), std::string::npos) << r.output;
   }
   EXPECT_GE(count, 6);
+}
+
+// zlaunch --config validates before it starts anything: exit 2, one line
+// per problem, no worker output.
+TEST(ZlaunchCli, LaunchWithABadConfigExitsTwoBeforeStartingWorkers) {
+  const std::string path = writeTemp("bad_launch.json", R"({"train_batch_size": 8,
+    "zero_optimization": {"stage": 3}})");
+  const std::string script = writeTemp("never.py", "print('WORKER RAN')\n");
+  const Result r = zlaunch("--nproc-per-node 2 --config " + path + " " + script);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("error: zero_optimization.stage: 3 is not supported yet"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("WORKER RAN"), std::string::npos) << r.output;
+  const Result missing = zlaunch("--config /nonexistent/ds.json " + script);
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("a readable config file"), std::string::npos) << missing.output;
 }
 
 TEST(ZlaunchCli, BadConfigExitsTwoWithOneLinePerProblem) {
