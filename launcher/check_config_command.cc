@@ -49,10 +49,11 @@ int validateLaunchConfig(const std::string& path, std::ostream& err) {
   }
 }
 
-int runCheckConfig(const std::string& path, std::optional<int> world_size, std::ostream& out,
-                   std::ostream& err) {
+int runCheckConfig(const std::string& path, std::optional<int> world_size, bool allow_auto,
+                   std::ostream& out, std::ostream& err) {
   config::LoadOptions options;
   options.world_size = world_size;
+  options.require_resolved = !allow_auto;
   try {
     const config::LoadedConfig loaded = config::loadConfigFile(path, options);
     out << path << ": OK\n" << indent(config::summarize(loaded.config));

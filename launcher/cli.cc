@@ -104,11 +104,13 @@ CommandLine parseCheckConfig(const std::vector<std::string>& args) {
     const std::string& arg = args[i];
     if (arg == "--world-size" || arg.rfind("--world-size=", 0) == 0) {
       cl.world_size = intValue("--world-size", optionValue(args, i, "--world-size"), 1, 1 << 24);
+    } else if (arg == "--allow-auto") {
+      cl.allow_auto = true;
     } else if (arg == "--help" || arg == "-h") {
       cl.action = CommandLine::Action::kHelp;
       return cl;
     } else if (arg.rfind("-", 0) == 0 && arg != "-") {
-      unknownOption(arg, {"--world-size", "--help"});
+      unknownOption(arg, {"--world-size", "--allow-auto", "--help"});
     } else if (cl.config_path.empty()) {
       cl.config_path = arg;
     } else {
@@ -180,7 +182,7 @@ CommandLine parseCommandLine(const std::vector<std::string>& args) {
 std::string usageText() {
   return "usage: zlaunch [options] [--config ds.json] SCRIPT [ARGS...]\n"
          "       zlaunch [options] -m MODULE [ARGS...]\n"
-         "       zlaunch check-config [--world-size N] FILE\n"
+         "       zlaunch check-config [--world-size N] [--allow-auto] FILE\n"
          "       zlaunch --version\n"
          "\n"
          "Starts one worker per GPU of this node (--nproc-per-node; without GPUs, 1 CPU\n"
@@ -205,7 +207,10 @@ std::string usageText() {
          "  --monitor-interval S seconds between GPU-use samples (1)\n"
          "  --config FILE        ds.json, passed to workers as ZSHARD_CONFIG\n"
          "check-config:\n"
-         "  --world-size N       the number of GPUs (ranks) to check batch sizes against\n";
+         "  --world-size N       the number of GPUs (ranks) to check batch sizes against\n"
+         "  --allow-auto         a HuggingFace template: \"auto\" values are filled in later\n"
+         "                       (without it an unresolved \"auto\" is an error, as at "
+         "initialize)\n";
 }
 
 }  // namespace zshard::launcher

@@ -32,6 +32,7 @@ struct CommandLine {
   Action action = Action::kHelp;
   std::string config_path;        // check-config FILE
   std::optional<int> world_size;  // check-config --world-size N
+  bool allow_auto = false;        // check-config --allow-auto
   LaunchOptions launch;           // kLaunch
 };
 

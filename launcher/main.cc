@@ -23,7 +23,8 @@ int run(const zshard::launcher::CommandLine& cl) {
   switch (cl.action) {
     case Action::kVersion: std::cout << zshard::buildReport(); return 0;
     case Action::kCheckConfig:
-      return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, std::cout, std::cerr);
+      return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, cl.allow_auto,
+                                              std::cout, std::cerr);
     case Action::kLaunch: {
       zshard::launcher::LaunchOptions o = cl.launch;
       if (!o.config_path.empty()) {

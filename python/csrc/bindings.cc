@@ -7,12 +7,15 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <map>
+#include <optional>
 
 #include "python/csrc/dlpack.h"
 #include "runtime/checkpoint/checkpoint_reader.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
+#include "runtime/config/support.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
 #include "runtime/rendezvous/job_store.h"
@@ -115,30 +118,70 @@ const void* importData(const py::capsule& capsule, DType dtype, int64_t numel, c
   return static_cast<const char*>(t.data) + t.byte_offset;
 }
 
+// The fp32 host arrays behind numpy buffers, each checked for `numel` floats.
+std::vector<const float*> floatArrays(const std::vector<py::buffer>& buffers,
+                                      const std::vector<int64_t>& numels, const char* what) {
+  if (buffers.size() != numels.size()) {
+    throw Error(
+        std::string(what) + ": " +
+        expectedGot(std::to_string(numels.size()) + " arrays", std::to_string(buffers.size())));
+  }
+  std::vector<const float*> values;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const py::buffer_info info = buffers[i].request();
+    if (info.format != py::format_descriptor<float>::format() || info.size != numels[i]) {
+      throw Error(std::string(what) + " " + std::to_string(i) + ": expected " +
+                  std::to_string(numels[i]) + " float32 values");
+    }
+    values.push_back(static_cast<const float*>(info.ptr));
+  }
+  return values;
+}
+
+// A ds.json parsed and validated once (at initialize()): its warnings and
+// summary for the user, what the Python engine needs to know, and the
+// typed config the Session is built from.
+struct ConfigHandle {
+  config::LoadedConfig loaded;
+};
+
+ConfigHandle loadConfigHandle(const std::string& json, std::optional<int> world_size,
+                              std::map<std::string, double> auto_values,
+                              std::optional<int64_t> hidden_size, bool require_resolved) {
+  config::LoadOptions options;
+  options.world_size = world_size;
+  options.auto_values = std::move(auto_values);
+  options.hidden_size = hidden_size;
+  options.require_resolved = require_resolved;
+  return {config::loadConfig(json, options)};
+}
+
 class PySession {
  public:
-  PySession(const std::string& config_json, std::vector<std::vector<int64_t>> shapes,
-            std::vector<py::buffer> initial, bool use_gpu)
+  PySession(const ConfigHandle& cfg, std::vector<std::vector<int64_t>> shapes,
+            std::vector<py::buffer> initial, bool use_gpu, int device,
+            std::vector<std::string> names)
       : shapes_(std::move(shapes)) {
-    const rendezvous::Topology t = rendezvous::detectTopology();
-    config::LoadOptions options;
-    options.world_size = t.world_size;
-    const config::Config cfg = config::loadConfig(config_json, options).config;
-    std::vector<const float*> values;
-    for (size_t i = 0; i < initial.size(); ++i) {
-      const py::buffer_info info = initial[i].request();
-      if (info.format != py::format_descriptor<float>::format()) {
-        throw Error("initial value " + std::to_string(i) + ": expected float32 values");
-      }
-      values.push_back(static_cast<const float*>(info.ptr));
-    }
     for (const auto& s : shapes_) {
       int64_t n = 1;
       for (int64_t d : s) n *= d;
       numels_.push_back(n);
     }
+    const std::vector<const float*> values = floatArrays(initial, numels_, "initial value");
     py::gil_scoped_release release;
-    session_ = std::make_unique<zero::Session>(cfg, shapes_, values, use_gpu);
+    session_ =
+        std::make_unique<zero::Session>(cfg.loaded.config, shapes_, values, use_gpu, names, device);
+  }
+
+  void setWeights(const std::vector<py::buffer>& values) {
+    const std::vector<const float*> arrays = floatArrays(values, numels_, "weights of parameter");
+    py::gil_scoped_release release;
+    session_->setWeights(arrays);
+  }
+
+  int discardWindow() {
+    py::gil_scoped_release release;
+    return session_->discardWindow();
   }
 
   ~PySession() {
@@ -287,10 +330,44 @@ PYBIND11_MODULE(_C, m) {
           },
           "parameter i's fp32 weights as a new numpy array (reads only its byte ranges)");
 
+  m.def("load_config", &loadConfigHandle, py::arg("json"), py::arg("world_size") = std::nullopt,
+        py::arg("auto_values") = std::map<std::string, double>{},
+        py::arg("hidden_size") = std::nullopt, py::arg("require_resolved") = false,
+        "parse and validate a ds.json text once; raises ConfigError listing every problem");
+  py::class_<ConfigHandle>(m, "Config")
+      .def_property_readonly(
+          "summary", [](const ConfigHandle& c) { return config::summarize(c.loaded.config); })
+      .def_property_readonly("warnings",
+                             [](const ConfigHandle& c) {
+                               std::vector<std::string> out;
+                               for (const auto& w : c.loaded.warnings) out.push_back(w.str());
+                               return out;
+                             })
+      .def_property_readonly(
+          "precision",
+          [](const ConfigHandle& c) { return config::toString(c.loaded.config.precision); })
+      .def_property_readonly("gradient_precision",
+                             [](const ConfigHandle& c) {
+                               return config::toString(config::gradientPrecision(c.loaded.config));
+                             })
+      .def_property_readonly("fp16_auto_cast",
+                             [](const ConfigHandle& c) { return c.loaded.config.fp16_auto_cast; })
+      .def_property_readonly("stage",
+                             [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
+      .def_property_readonly("engine_stage", [](const ConfigHandle& c) {
+        return config::engineStage(c.loaded.config);
+      });
+
   py::class_<PySession>(m, "Session")
-      .def(py::init<const std::string&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
-                    bool>(),
-           py::arg("config_json"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"))
+      .def(py::init<const ConfigHandle&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
+                    bool, int, std::vector<std::string>>(),
+           py::arg("config"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"),
+           py::arg("device"), py::arg("names"))
+      .def("set_weights", &PySession::setWeights, py::arg("values"),
+           "new fp32 weights for every parameter (collective); moments are kept")
+      .def("discard_window", &PySession::discardWindow,
+           "forget the unfinished accumulation window's gradients (collective); the micro "
+           "steps discarded")
       .def(
           "parameter",
           [](py::object self, int i) { return self.cast<PySession&>().parameter(self, i); },

@@ -37,15 +37,20 @@ def _config_text(args, config):
         return f.read()
 
 
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class ZshardEngine(torch.nn.Module):
     """What zshard.initialize returns first: DeepSpeed's engine surface."""
 
-    def __init__(self, model, params, session):
+    def __init__(self, model, params, session, cfg):
         super().__init__()
         self.module = model
         self._params = params
         self._names = _parameter_names(model, params)
         self._session = session
+        self._grad_dtype = _DTYPES[cfg.gradient_precision]
+        self._auto_cast = cfg.fp16_auto_cast
         self._timers = {"forward": 0.0, "backward": 0.0, "step": 0.0}
         self._window_start = time.time()
         topo = session.topology
@@ -53,23 +58,62 @@ class ZshardEngine(torch.nn.Module):
         self.global_rank = topo["rank"]
         self.world_size = topo["world_size"]
         self.device = params[0].device
-        self._hooks = [p.register_hook(self._hook_for(i)) for i, p in enumerate(params)]
+        # What each parameter must stay: a view of the engine's buffer.
+        self._views = [(p.data_ptr(), p.dtype, p.device) for p in params]
+        self._model_params = {id(p) for p in model.parameters()}
+        self._warned_discard = False
+        self._grad_hooks = [_after_accumulation(p, self._hand_over(i)) for i, p in enumerate(params)]
+        self._load_hooks = _watch_state_dict_loads(model, self)
 
-    def _hook_for(self, index):
-        session = self._session
+    def _hand_over(self, index):
+        """The gradient hook: gives parameter `index`'s gradient of this
+        backward to the engine and drops autograd's copy at once, so no full
+        set of gradients is ever held (ZeRO-2's memory)."""
+        session, dtype = self._session, self._grad_dtype
 
-        def hook(grad):
-            grad = grad.contiguous()
+        def hook(param):
+            grad = param.grad
+            param.grad = None
+            if grad is None:
+                return
+            grad = grad.to(dtype).contiguous()
             if grad.is_cuda:
                 # The engine reads it on its own stream: let torch's work finish first.
                 torch.cuda.current_stream(grad.device).synchronize()
             session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad))
-            return grad
 
         return hook
 
+    def _check_views(self):
+        """Raises naming a parameter that no longer is the engine's view (the
+        model was moved or cast, or .data reassigned, after initialize()), or
+        one added to the model since: either would silently stop training."""
+        for name, p, (ptr, dtype, device) in zip(self._names, self._params, self._views):
+            if p.data_ptr() != ptr or p.dtype != dtype or p.device != device:
+                raise _C.ZshardError(
+                    f"parameter {name}: expected the engine's {dtype} view on {device}, found a {p.dtype} "
+                    f"tensor on {p.device} (model.to(), .double(), .half() or assigning .data after "
+                    "initialize() detaches it from training); move or cast the model before "
+                    "zshard.initialize()")
+        if len(self._model_params) != sum(1 for _ in self.module.parameters()):
+            for name, p in self.module.named_parameters():
+                if id(p) not in self._model_params:
+                    raise _C.ZshardError(
+                        f"parameter {name}: added to the model after initialize(), so no optimizer "
+                        "steps it; build the whole model before zshard.initialize()")
+
+    def _refresh_weights(self, values):
+        """New fp32 weights (by parameter index; None keeps the current
+        value) into the engine's master copy on every rank."""
+        arrays = [(v if v is not None else p.detach()).float().cpu().contiguous().numpy()
+                  for p, v in zip(self._params, values)]
+        self._session.set_weights(arrays)
+
     def forward(self, *inputs, **kwargs):
         t0 = time.time()
+        self._check_views()
+        if self._auto_cast:  # fp16.auto_cast: floating inputs become fp16, as DeepSpeed does
+            inputs, kwargs = _to_half(inputs), _to_half(kwargs)
         out = self.module(*inputs, **kwargs)
         self._timers["forward"] += time.time() - t0
         return out
@@ -78,8 +122,6 @@ class ZshardEngine(torch.nn.Module):
         t0 = time.time()
         scale = self._session.loss_scale
         (loss * scale if scale != 1.0 else loss).backward()
-        for p in self._params:  # the engine holds the gradients; autograd's copy is not needed
-            p.grad = None
         self._timers["backward"] += time.time() - t0
 
     def is_gradient_accumulation_boundary(self):
@@ -87,6 +129,7 @@ class ZshardEngine(torch.nn.Module):
 
     def step(self):
         t0 = time.time()
+        self._check_views()
         before = self._session.global_steps
         stepped = self._session.step()
         self._timers["step"] += time.time() - t0
@@ -111,8 +154,17 @@ class ZshardEngine(torch.nn.Module):
         self._window_start = time.time()
 
     def zero_grad(self, set_to_none=True):
+        """Drops the gradients of the unfinished accumulation window (the
+        engine holds them, not .grad). Collective when called between
+        backward() and step(): call it on every rank at the same point."""
         for p in self._params:
             p.grad = None
+        discarded = self._session.discard_window()
+        if discarded and not self._warned_discard and self.global_rank == 0:
+            self._warned_discard = True
+            warnings.warn(f"engine.zero_grad() discarded the gradients of {discarded} micro step(s) of an "
+                          "unfinished gradient-accumulation window; call it only after engine.step() at a "
+                          "boundary (engine.step() already clears them) to keep accumulating")
 
     def save_checkpoint(self, save_dir, tag=None, client_state={}, save_latest=True,
                         exclude_frozen_parameters=False):
@@ -198,6 +250,66 @@ def _parameter_names(model, params):
     return [named.get(id(p), f"param.{i}") for i, p in enumerate(params)]
 
 
+def _after_accumulation(param, fn):
+    """Calls fn(param) each backward once param.grad holds the gradient:
+    the post-accumulate hook where torch has it, else a hook on the
+    parameter's AccumulateGrad node (kept alive with the handle)."""
+    if hasattr(param, "register_post_accumulate_grad_hook"):
+        return param.register_post_accumulate_grad_hook(fn)
+    with torch.enable_grad():
+        node = param.expand_as(param).grad_fn.next_functions[0][0]
+    return node, node.register_hook(lambda *_: fn(param))
+
+
+def _watch_state_dict_loads(model, engine):
+    """model.load_state_dict() writes into the engine's 16-bit views only;
+    the master weights would undo it at the next step. Capture the incoming
+    values (full precision) and hand them to the engine afterwards."""
+    index = {name: i for i, name in enumerate(engine._names)}
+    incoming = {}
+
+    def before(state_dict, prefix, *unused):
+        for name, i in index.items():
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor):
+                incoming[i] = value.detach()
+
+    def after(module, incompatible):
+        values = [incoming.get(i) for i in range(len(engine._params))]
+        incoming.clear()
+        if any(v is not None for v in values):
+            engine._refresh_weights(values)
+
+    return (model._register_load_state_dict_pre_hook(before),
+            model.register_load_state_dict_post_hook(after))
+
+
+def _to_half(value):
+    if isinstance(value, torch.Tensor):
+        return value.half() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_half(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_half(v) for k, v in value.items()}
+    return value
+
+
+def _cast_module(model, trainable, dtype):
+    """What DeepSpeed's module.half()/.bfloat16() does to the tensors the
+    engine does not hold: frozen parameters and floating buffers (BatchNorm's
+    running statistics) take the training dtype, so forward sees one dtype."""
+    if dtype == torch.float32:
+        return
+    with torch.no_grad():
+        for module in model.modules():
+            for name, p in module._parameters.items():
+                if p is not None and id(p) not in trainable and p.is_floating_point():
+                    p.data = p.data.to(dtype)
+            for name, b in module._buffers.items():
+                if b is not None and b.is_floating_point():
+                    module._buffers[name] = b.to(dtype)
+
+
 def _to_bytes(obj):
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -231,12 +343,41 @@ def _set_rng_states(states):
         sys.modules["numpy"].random.set_state(states["numpy"])
 
 
+# initialize() arguments DeepSpeed has that need no action here.
+_NO_OP_ARGUMENTS = {"dist_init_required": "zshard always sets up its own communicator",
+                    "distributed_port": "zshard's launcher chooses the port"}
+
+
+def _refuse_unknown(unused):
+    for name, value in unused.items():
+        if name in _NO_OP_ARGUMENTS:
+            continue
+        if value is not None:
+            raise _C.ConfigError(f"initialize(): {name}= is not supported by zshard; remove it")
+
+
+def _hidden_size(model):
+    """The HuggingFace model's hidden size, for "auto" bucket sizes."""
+    size = getattr(getattr(model, "config", None), "hidden_size", None)
+    return size if isinstance(size, int) else None
+
+
+def _startup_line(cfg, params, topo, device):
+    numel = sum(p.numel() for p in params)
+    stage = f"ZeRO stage {cfg.stage}" + (f" (runs as stage {cfg.engine_stage})" if cfg.stage != cfg.engine_stage
+                                         else "")
+    return (f"[zshard] {stage}, {len(params)} trainable parameters ({numel / 1e6:.2f}M elements), "
+            f"{cfg.precision} weights, {cfg.gradient_precision} gradients, {topo['world_size']} rank(s), "
+            f"device {device}")
+
+
 def initialize(args=None, model=None, optimizer=None, model_parameters=None, training_data=None,
                lr_scheduler=None, config=None, config_params=None, **unused):
     """DeepSpeed's initialize(): returns (engine, optimizer, dataloader, lr_scheduler).
 
     zshard steps its own fused optimizer from the config's "optimizer" block,
-    so optimizer= and lr_scheduler= objects are refused rather than ignored."""
+    so optimizer= and lr_scheduler= objects are refused rather than ignored.
+    The config is parsed once, here; rank 0 prints its warnings."""
     global _initialized
     if _initialized:
         raise _C.ZshardError("initialize(): already called in this process; one engine per process")
@@ -250,23 +391,36 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
                              "\"scheduler\" block")
     if training_data is not None:
         raise _C.ConfigError("training_data: building the dataloader is not supported yet; pass None")
+    _refuse_unknown(unused)
     text = _config_text(args, config if config is not None else config_params)
     topo = _C.topology()
-    summary, warnings = _C.check_config(text, topo["world_size"])
+    cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
     params = [p for p in (model_parameters if model_parameters is not None else model.parameters())
               if p.requires_grad]
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
+    names = _parameter_names(model, params)
     for i, p in enumerate(params):
         if not p.is_leaf:
             raise _C.ZshardError(f"initialize(): parameter {i} (shape {tuple(p.shape)}) is not a leaf "
                                  "tensor; pass the model's own parameters")
-    use_gpu = params[0].is_cuda
+        if p.device != params[0].device:
+            raise _C.ZshardError(f"initialize(): parameter {names[i]} is on {p.device}, {names[0]} on "
+                                 f"{params[0].device}; put the whole model on one device")
+    if topo["rank"] == 0:
+        for w in cfg.warnings:
+            print(f"[zshard] warning: {w}", file=sys.stderr, flush=True)
+    device = params[0].device
+    use_gpu = device.type == "cuda"
     initial = [p.detach().float().cpu().contiguous().numpy() for p in params]
-    session = _C.Session(text, [list(p.shape) for p in params], initial, use_gpu)
+    session = _C.Session(cfg, [list(p.shape) for p in params], initial, use_gpu,
+                         (device.index or 0) if use_gpu else 0, names)
+    del initial
+    _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     for i, p in enumerate(params):
-        view = torch.utils.dlpack.from_dlpack(session.parameter(i))
-        p.data = view
-    engine = ZshardEngine(model, params, session)
+        p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
+    engine = ZshardEngine(model, params, session, cfg)
+    if topo["rank"] == 0:
+        print(_startup_line(cfg, params, topo, device), file=sys.stderr, flush=True)
     _initialized = True
     return engine, None, None, None

@@ -51,19 +51,23 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
 
 Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
                  const std::vector<const float*>& initial, bool use_gpu,
-                 const std::vector<std::string>& names)
-    : cfg_(cfg), topology_(rendezvous::detectTopology()), use_gpu_(use_gpu), shapes_(shapes) {
+                 const std::vector<std::string>& names, int device)
+    : cfg_(cfg),
+      topology_(rendezvous::detectTopology()),
+      use_gpu_(use_gpu),
+      device_(use_gpu ? device : 0),
+      shapes_(shapes) {
   if (!cfg.optimizer.given) {
     throw ConfigError(
         "optimizer: required; zshard steps its own fused optimizer (Adam, AdamW, Lamb or SGD)");
   }
   setLogRank(topology_.rank);
-  kernels::Backend& backend = kernels::backendFor(use_gpu, topology_.local_rank);
+  kernels::Backend& backend = kernels::backendFor(use_gpu, device_);
   options_ = engineOptions(cfg, backend, topology_.world_size);
   options_.param_names = names;
   rendezvous::Store& store = rendezvous::processJobStore().store();
   comm_ = use_gpu ? comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend,
-                                               topology_.local_rank)
+                                               device_)
                   : comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size);
   std::vector<shard::ParamSpec> specs;
   for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});

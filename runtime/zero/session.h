@@ -28,20 +28,26 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 class Session {
  public:
   // `initial[i]` holds parameter i's values as fp32 host memory; `names`
-  // (optional) names them in messages.
+  // (optional) names them in messages. With `use_gpu` the engine works on
+  // CUDA device `device`, the one the model's parameters are on (under
+  // srun --gpus-per-task every task sees its GPU as device 0, so the local
+  // rank is not a device index).
   Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
           const std::vector<const float*>& initial, bool use_gpu,
-          const std::vector<std::string>& names = {});
+          const std::vector<std::string>& names = {}, int device = 0);
   ~Session();
 
   const rendezvous::Topology& topology() const { return topology_; }
   DType paramDtype() const { return options_.param_dtype; }
   DType gradDtype() const { return options_.grad_dtype; }
   bool onGpu() const { return use_gpu_; }
-  int deviceIndex() const { return topology_.local_rank; }
+  int deviceIndex() const { return device_; }
 
   void* parameter(int i) { return engine_->parameter(i); }
   void addGradient(int i, const void* grad) { engine_->addGradient(i, grad); }
+  // See ZeroEngine::setWeights and discardWindow (both collective).
+  void setWeights(const std::vector<const float*>& values) { engine_->setWeights(values); }
+  int discardWindow() { return engine_->discardWindow(); }
   // Ends a micro step; steps the optimizer at the accumulation boundary
   // with the scheduled lr. True when the optimizer stepped.
   bool step();
@@ -78,6 +84,7 @@ class Session {
   config::Config cfg_;
   rendezvous::Topology topology_;
   bool use_gpu_;
+  int device_;
   EngineOptions options_;
   std::unique_ptr<comm::Communicator> comm_;
   std::unique_ptr<ZeroEngine> engine_;

@@ -167,6 +167,12 @@ void ZeroEngine::resume(int64_t optimizer_step, const optim::LossScalerState* sc
   if (scaler != nullptr) scaler_.restore(*scaler);
   reducer_->zero();
   micro_steps_ = 0;
+  rebuildModelCopy();
+}
+
+// The 16-bit model copy from the master weights: this rank's shard, then
+// an all-gather of every shard.
+void ZeroEngine::rebuildModelCopy() {
   const shard::Range own = plan_.ownerRange(comm_.rank());
   backend_.cast(
       {optimizer_->master(), DType::kFloat32},
@@ -174,6 +180,32 @@ void ZeroEngine::resume(int64_t optimizer_step, const optim::LossScalerState* sc
       plan_.shardNumel());
   std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
   comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);
+}
+
+void ZeroEngine::setWeights(const std::vector<const float*>& values) {
+  if (values.size() != plan_.params().size()) {
+    throw Error("setWeights: " + expectedGot(std::to_string(plan_.params().size()) + " parameters",
+                                             std::to_string(values.size())));
+  }
+  const int64_t base = plan_.ownerRange(comm_.rank()).begin;
+  for (const shard::ParamSlice& s : plan_.slicesInShard(comm_.rank())) {
+    backend_.copyFromHost(optimizer_->master() + (s.flat.begin - base),
+                          values[s.param] + s.param_offset, s.flat.size() * sizeof(float));
+  }
+  rebuildModelCopy();
+}
+
+int ZeroEngine::discardWindow() {
+  bool in_micro_step = false;
+  for (bool u : used_) in_micro_step = in_micro_step || u;
+  if (in_micro_step) {
+    reducer_->endMicroStep(false);
+    used_.assign(used_.size(), false);
+  }
+  const int discarded = static_cast<int>(micro_steps_ % options_.accumulation_steps);
+  micro_steps_ -= discarded;
+  if (discarded > 0 || in_micro_step) reducer_->zero();
+  return discarded + (in_micro_step ? 1 : 0);
 }
 
 MemoryReport ZeroEngine::memory() const {

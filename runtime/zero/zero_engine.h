@@ -99,6 +99,15 @@ class ZeroEngine {
   // accumulated gradients and rebuilds the model copy from the master
   // weights on every rank. Collective: every rank calls it.
   void resume(int64_t optimizer_step, const optim::LossScalerState* scaler);
+  // New weights from outside (a state dict loaded into the model):
+  // `values[i]` holds parameter i's fp32 values (numel floats, host). Each
+  // rank copies its shard into the master weights, then the model copy is
+  // rebuilt everywhere; optimizer moments and step are kept. Collective.
+  void setWeights(const std::vector<const float*>& values);
+  // Forgets the gradients of the unfinished accumulation window (finishing
+  // a micro step whose backward already ran, which is collective: every
+  // rank calls it at the same point). Returns the micro steps discarded.
+  int discardWindow();
 
  private:
   bool globalOverflow(kernels::View grads);
@@ -109,6 +118,7 @@ class ZeroEngine {
     return comm_.size() * options_.accumulation_steps * options_.grad_prescale;
   }
   void checkAllUsed() const;
+  void rebuildModelCopy();
   std::string paramName(int i) const;
 
   shard::ShardPlan plan_;

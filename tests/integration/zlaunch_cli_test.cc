@@ -31,8 +31,9 @@ TEST(ZlaunchCli, VersionReportsEveryComponent) {
   }
 }
 
-// Every sample passes, or is refused for a feature not supported yet
-// (tests/python/test_sample_configs.py: initialize() says the same).
+// Every sample passes, or is refused for a feature not supported yet or an
+// unfilled HuggingFace "auto" (tests/python/test_real_models.py:
+// initialize() says the same).
 TEST(ZlaunchCli, EverySampleConfigPassesCheckConfigOrIsNotSupportedYet) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(ZSHARD_SOURCE_DIR "/configs")) {
@@ -40,9 +41,12 @@ TEST(ZlaunchCli, EverySampleConfigPassesCheckConfigOrIsNotSupportedYet) {
     ++count;
     const std::string name = entry.path().filename().string();
     const Result r = zlaunch("check-config --world-size 8 " + entry.path().string());
-    if (name == "zero3.json" || name == "cpu_offload.json") {
+    if (name == "zero3.json" || name == "cpu_offload.json" || name == "hf_auto.json") {
       EXPECT_EQ(r.exit_code, 2) << r.output;
-      EXPECT_NE(r.output.find("is not supported yet"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find(name == "hf_auto.json" ? "\"auto\" has no value here"
+                                                     : "is not supported yet"),
+                std::string::npos)
+          << r.output;
       continue;
     }
     EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -50,6 +54,10 @@ TEST(ZlaunchCli, EverySampleConfigPassesCheckConfigOrIsNotSupportedYet) {
     EXPECT_NE(r.output.find("zero: stage "), std::string::npos) << r.output;
   }
   EXPECT_GE(count, 6);
+  const Result hf = zlaunch("check-config --allow-auto " ZSHARD_SOURCE_DIR "/configs/hf_auto.json");
+  EXPECT_EQ(hf.exit_code, 0) << hf.output;
+  EXPECT_NE(hf.output.find("auto (resolved at initialize): train_batch_size"), std::string::npos)
+      << hf.output;
 }
 
 // zlaunch --config validates before it starts anything: exit 2, one line
