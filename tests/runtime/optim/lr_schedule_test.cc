@@ -59,6 +59,28 @@ TEST(LrSchedule, OneCycleGoesUpDownThenDecays) {
   EXPECT_NEAR(scheduledLr(s, 1, 29), 0.001 / (1 + 0.5 * 1.0), 1e-12);  // 10 steps into decay
 }
 
+// cycle_momentum (on by default): beta1 moves against the lr, beta2 is
+// DeepSpeed's 0.99; SGD (no betas) and other schedules are left alone.
+TEST(LrSchedule, OneCycleCyclesBeta1AgainstTheLr) {
+  auto s =
+      scheduler(R"({"type": "OneCycle", "params": {"cycle_min_lr": 0.001, "cycle_max_lr": 0.011,
+                          "cycle_first_step_size": 10, "cycle_min_mom": 0.8, "cycle_max_mom": 0.9,
+                          "decay_mom_rate": 0.1, "decay_step_size": 10}})");
+  using config::OptimizerType;
+  auto beta1 = [&](int64_t it) { return scheduledBetas(s, OptimizerType::kAdamW, it).value()[0]; };
+  EXPECT_DOUBLE_EQ(beta1(-1), 0.8);          // before the first step: cycle_min_mom
+  EXPECT_NEAR(beta1(4), 0.9 - 0.05, 1e-12);  // halfway up the lr: halfway down the momentum
+  EXPECT_NEAR(beta1(9), 0.8, 1e-12);         // lr peak: momentum trough
+  EXPECT_NEAR(beta1(19), 0.9, 1e-12);        // back at the top
+  EXPECT_NEAR(beta1(29), 0.9 * (1 + 0.1 * 1.0), 1e-12);  // 10 steps into decay
+  EXPECT_DOUBLE_EQ(scheduledBetas(s, OptimizerType::kLamb, 4).value()[1], 0.99);
+  EXPECT_FALSE(scheduledBetas(s, OptimizerType::kSgd, 4).has_value());
+  s.cycle_momentum = false;
+  EXPECT_FALSE(scheduledBetas(s, OptimizerType::kAdamW, 4).has_value());
+  auto w = scheduler(R"({"type": "WarmupLR"})");
+  EXPECT_FALSE(scheduledBetas(w, OptimizerType::kAdamW, 4).has_value());
+}
+
 TEST(LrSchedule, LRRangeTestContinuousAndStaircase) {
   auto s = scheduler(R"({"type": "LRRangeTest", "params": {"lr_range_test_min_lr": 0.001,
                           "lr_range_test_step_size": 10, "lr_range_test_step_rate": 2.0}})");

@@ -36,6 +36,7 @@ struct Scenario {
   // branch, MoE): those count as zero gradients.
   bool unused = false;
   bool overlap = true;
+  double prescale = 1.0;  // gradient_predivide_factor / prescale_gradients
 };
 
 // Whether rank r computes a gradient for parameter p at micro step t.
@@ -169,6 +170,7 @@ double runRank(int rank, int world, rendezvous::Store& store, const Scenario& s)
   o.param_dtype = o.grad_dtype = s.dtype;
   o.bucket_numel = s.bucket;
   o.overlap_comm = s.overlap;
+  o.grad_prescale = s.prescale;
   o.alignment = 4;
   o.accumulation_steps = s.accumulation;
   o.gradient_clipping = s.clipping;
@@ -286,6 +288,56 @@ TEST_P(ZeroEquivalence, UnclippedSgdSeesTheAveragingDivisor) {
     for (double err : onThreads(world, s)) {
       EXPECT_GE(err, 0);
       EXPECT_LT(err, 1e-6) << config::toString(type);
+    }
+  }
+}
+
+// Dividing before the reduction (1/world: prescale_gradients; 1/3:
+// gradient_predivide_factor 3) gives the same mean, clipped or not.
+TEST_P(ZeroEquivalence, PrescaledGradientsGiveTheSameMean) {
+  const int world = std::get<1>(GetParam());
+  for (double prescale : {1.0 / world, 1.0 / 3}) {
+    for (double clipping : {0.0, 0.5}) {
+      Scenario s;
+      s.stage = std::get<0>(GetParam());
+      s.optimizer = config::OptimizerType::kSgd;
+      s.prescale = prescale;
+      s.clipping = clipping;
+      for (double err : onThreads(world, s)) {
+        EXPECT_GE(err, 0);
+        EXPECT_LT(err, 1e-6) << "prescale " << prescale << " clipping " << clipping;
+      }
+    }
+  }
+}
+
+// What predividing is for: fp16 gradients whose sum over ranks overflows
+// (2 x 40000 > 65504) skip the step; divided by 2 first, they do not.
+TEST(ZeroEngine, PredividingKeepsFp16SumsInRange) {
+  for (int stage : {1, 2}) {
+    for (double prescale : {1.0, 0.5}) {
+      const int world = 2;
+      rendezvous::HashStore store;
+      std::vector<int64_t> skipped(world, -1);
+      std::vector<std::thread> threads;
+      for (int r = 0; r < world; ++r) {
+        threads.emplace_back([&, r] {
+          auto comm = comm::makeGlooCommunicator(store, r, world);
+          std::vector<float> a(8, 0.5f);
+          EngineOptions o;
+          o.stage = stage;
+          o.param_dtype = o.grad_dtype = DType::kFloat16;
+          o.loss_scaling = true;
+          o.loss_scaler.initial_scale_power = 0;
+          o.grad_prescale = prescale;
+          ZeroEngine engine({{{8}, DType::kFloat16}}, {a.data()}, *comm, adamW(), o);
+          engine.addGradient(0, encode(std::vector<float>(8, 40000.f), DType::kFloat16).data());
+          engine.step(kLr);
+          skipped[r] = engine.skippedSteps();
+        });
+      }
+      for (auto& t : threads) t.join();
+      for (int64_t n : skipped) EXPECT_EQ(n, prescale == 1.0 ? 1 : 0) << "stage " << stage;
     }
   }
 }

@@ -1,0 +1,92 @@
+// What a config makes the runtime do (support.h), through loadConfig.
+#include "runtime/config/support.h"
+
+#include <gtest/gtest.h>
+
+#include "runtime/config/load.h"
+#include "runtime/config/summary.h"
+
+namespace zshard::config {
+namespace {
+
+Config load(const std::string& body) {
+  return loadConfig(R"({"train_batch_size": 8, )" + body + "}").config;
+}
+
+TEST(Support, GradientDtypeIsCommunicationThenAccumulationThenTraining) {
+  EXPECT_EQ(gradientPrecision(load(R"("bf16": {"enabled": true})")), Precision::kBf16);
+  EXPECT_EQ(
+      gradientPrecision(load(R"("bf16": {"enabled": true}, "communication_data_type": "fp32")")),
+      Precision::kFp32);
+  EXPECT_EQ(gradientPrecision(
+                load(R"("bf16": {"enabled": true}, "data_types": {"grad_accum_dtype": "fp32"})")),
+            Precision::kFp32);
+  const Config c = load(R"("bf16": {"enabled": true}, "communication_data_type": "fp32")");
+  EXPECT_NE(summarize(c).find("precision: bf16; gradients accumulated and communicated in fp32"),
+            std::string::npos)
+      << summarize(c);
+}
+
+TEST(Support, TwoDifferentGradientDtypesAreRefused) {
+  try {
+    load(R"("bf16": {"enabled": true}, "communication_data_type": "bf16",
+            "data_types": {"grad_accum_dtype": "fp32"})");
+    ADD_FAILURE() << "accepted";
+  } catch (const InvalidConfigError& e) {
+    EXPECT_EQ(e.errors().at(0).path, "data_types.grad_accum_dtype");
+    EXPECT_NE(e.errors()[0].message.find("not supported yet"), std::string::npos);
+  }
+}
+
+TEST(Support, StageZeroRunsAsStageOneAndSaysSo) {
+  const Config c = load(R"("zero_optimization": {"stage": 0})");
+  EXPECT_EQ(engineStage(c), 1);
+  EXPECT_NE(summarize(c).find("stage 0 (runs on the stage 1 engine"), std::string::npos);
+  EXPECT_EQ(engineStage(load(R"("zero_optimization": {"stage": 2})")), 2);
+}
+
+TEST(Support, TheSummarySaysWhatRuns) {
+  // Stage 1 reduces at the boundary: no overlap_comm claim; predivision is named.
+  const std::string one = summarize(load(R"("zero_optimization": {"stage": 1, "overlap_comm": true},
+                                            "gradient_predivide_factor": 4)"));
+  EXPECT_EQ(one.find("overlap_comm"), std::string::npos) << one;
+  EXPECT_NE(one.find("divided by 4 before the reduction"), std::string::npos) << one;
+  const std::string two =
+      summarize(load(R"("zero_optimization": {"stage": 2, "overlap_comm": true})"));
+  EXPECT_NE(two.find("overlap_comm on"), std::string::npos) << two;
+}
+
+TEST(Support, LambMaxGradNormClipsLikeGradientClipping) {
+  const std::string lamb = R"("optimizer": {"type": "Lamb", "params": {"max_grad_norm": 2.0}})";
+  EXPECT_EQ(clippingThreshold(load(lamb)), 2.0);
+  EXPECT_EQ(clippingThreshold(load(lamb + R"(, "gradient_clipping": 1.0)")), 1.0);
+  EXPECT_EQ(clippingThreshold(load(R"("gradient_clipping": 3.0)")), 3.0);
+  EXPECT_EQ(clippingThreshold(load(R"("optimizer": {"type": "SGD"})")), 0.0);
+}
+
+TEST(Support, OneCycleWithSgdWarnsThatMomentumIsNotCycled) {
+  const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8, "optimizer": {"type": "SGD"},
+      "scheduler": {"type": "OneCycle", "params": {"cycle_min_lr": 0.1, "cycle_max_lr": 1}}})");
+  bool found = false;
+  for (const Diagnostic& w : loaded.warnings)
+    found = found || w.path == "scheduler.params.cycle_momentum";
+  EXPECT_TRUE(found);
+}
+
+TEST(Support, Stage3AndOffloadAreRefusedNamingTheKey) {
+  for (const auto& [body, path] : std::vector<std::pair<std::string, std::string>>{
+           {R"("zero_optimization": {"stage": 3})", "zero_optimization.stage"},
+           {R"("zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}})",
+            "zero_optimization.offload_optimizer.device"}}) {
+    try {
+      load(body);
+      ADD_FAILURE() << body;
+    } catch (const InvalidConfigError& e) {
+      EXPECT_EQ(e.errors().at(0).path, path);
+      EXPECT_NE(e.errors()[0].message.find("is not supported yet"), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace zshard::config
