@@ -65,8 +65,14 @@ struct CollectiveRunner::Task : public Work {
   }
 };
 
-CollectiveRunner::CollectiveRunner(rendezvous::Store* store, int rank, int size, Millis timeout)
-    : store_(store), rank_(rank), size_(size), timeout_(timeout), thread_([this] { loop(); }) {}
+CollectiveRunner::CollectiveRunner(rendezvous::Store* store, std::string name, int rank, int size,
+                                   Millis timeout)
+    : store_(store),
+      name_(std::move(name)),
+      rank_(rank),
+      size_(size),
+      timeout_(timeout),
+      thread_([this] { loop(); }) {}
 
 CollectiveRunner::~CollectiveRunner() {
   {
@@ -133,22 +139,25 @@ void CollectiveRunner::loop() {
   }
 }
 
+std::string CollectiveRunner::reachedDir(const CollectiveInfo& info) const {
+  return "hang/" + name_ + "/" + std::to_string(info.sequence) + "/";
+}
+
 // Records in the store that this rank reached collective `info` (what
 // hang reports count). Best effort.
 void CollectiveRunner::markReached(const CollectiveInfo& info) {
   if (store_ == nullptr) return;
   try {
-    store_->set("hang/" + std::to_string(info.sequence) + "/" + std::to_string(rank_),
-                info.describe());
+    store_->set(reachedDir(info) + std::to_string(rank_), info.describe());
   } catch (const Error&) {
   }
 }
 
 std::string CollectiveRunner::hangReport(const CollectiveInfo& info, const std::string& cause) {
-  std::string message =
-      info.describe() + " timed out on rank " + std::to_string(rank_) + ": " + cause;
+  std::string message = info.describe() + " (communicator " + name_ + ") timed out on rank " +
+                        std::to_string(rank_) + ": " + cause;
   if (store_ != nullptr) {
-    const std::string dir = "hang/" + std::to_string(info.sequence) + "/";
+    const std::string dir = reachedDir(info);
     try {
       markReached(info);
       // A first report at once, completed below once peers had their say.

@@ -28,14 +28,16 @@ struct CollectiveInfo {
 // Runs a backend's collectives in order on one dedicated thread, numbering
 // them, and turns failures and timeouts into errors that name the
 // collective. On a timeout it reports "<rank> waits at <collective>" to the
-// store under hang/<sequence>/, gives peers a moment to do the same, and
+// store under hang/<name>/<sequence>/ (each communicator numbers its own
+// collectives, so its name keeps them apart), gives peers a moment to do the same, and
 // says which ranks never arrived (behind, hung or dead) — what the launcher
 // and the user need to find the culprit; the last report also goes to the
 // store key hang/last, where zlaunch reads it. Shared by every backend.
 class CollectiveRunner {
  public:
   // `store` may be null (no hang reports). Not owned; must outlive this.
-  CollectiveRunner(rendezvous::Store* store, int rank, int size, Millis timeout);
+  // `name` is the communicator's, unique among those sharing the store.
+  CollectiveRunner(rendezvous::Store* store, std::string name, int rank, int size, Millis timeout);
   ~CollectiveRunner();
 
   // Queues `op` (run on the comm thread). `op` may throw; its error is
@@ -52,8 +54,10 @@ class CollectiveRunner {
  private:
   struct Task;
   void loop();
+  std::string reachedDir(const CollectiveInfo& info) const;
 
   rendezvous::Store* store_;
+  std::string name_;
   int rank_, size_;
   Millis timeout_;
   int64_t next_sequence_ = 0;

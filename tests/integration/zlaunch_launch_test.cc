@@ -111,8 +111,11 @@ TEST(ZlaunchLaunch, HangIsReportedWithTheRanksBehind) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_LT(r.seconds, 20.0);
   EXPECT_EQ(countLines(r.output, "zlaunch: job failed:"), 1) << r.output;
-  EXPECT_NE(r.output.find("the runtime reported a hang: allReduce #0 (2 x fp32) timed out on rank"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find(
+          "the runtime reported a hang: allReduce #0 (2 x fp32) (communicator gloo) timed out on "
+          "rank"),
+      std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("ranks that never reached it (behind, hung or dead): 1"),
             std::string::npos)

@@ -48,7 +48,7 @@ class GlooCommunicator : public Communicator {
       : rank_(rank),
         size_(size),
         timeout_(options.timeout),
-        runner_(&store, rank, size, options.timeout) {
+        runner_(&store, options.store_prefix, rank, size, options.timeout) {
     gloo::transport::tcp::attr attr(options.hostname.c_str());
     auto device = gloo::transport::tcp::CreateDevice(attr);
     context_ = std::make_shared<gloo::rendezvous::Context>(rank, size);

@@ -56,7 +56,7 @@ class NcclCommunicator : public Communicator {
         device_(device),
         device_index_(device_index),
         options_(options),
-        runner_(store, rank, size, options.timeout) {
+        runner_(store, "nccl", rank, size, options.timeout) {
     ZSHARD_CHECK_CUDA_COMM(cudaSetDevice(device_index));
     ZSHARD_CHECK_CUDA_COMM(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   }

@@ -241,5 +241,38 @@ TEST(GlooCommunicator, StuckRankIsNamedInTheTimeout) {
   EXPECT_EQ(codes, std::vector<int>(ranks, 0));
 }
 
+// Two communicators on one store number their collectives separately: rank
+// 1 reaching the second one's allReduce #0 does not count as reaching the
+// first one's (the hang report must still name rank 1).
+TEST(GlooCommunicator, HangReportsAreKeptApartPerCommunicator) {
+  rendezvous::HashStore store;
+  const int ranks = 2;
+  std::vector<std::string> reports(ranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r) {
+    threads.emplace_back([&, r] {
+      GlooOptions a, b;
+      a.timeout = b.timeout = 2s;
+      b.store_prefix = "gloo-other";
+      auto first = makeGlooCommunicator(store, r, ranks, a);
+      auto second = makeGlooCommunicator(store, r, ranks, b);
+      std::vector<float> x(4, 1.f);
+      try {
+        // Rank 1 only joins the second communicator's collective.
+        (r == 0 ? first : second)->allReduce(x.data(), DType::kFloat32, 4)->wait(30s);
+      } catch (const TimeoutError& e) {
+        reports[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_NE(reports[0].find("(communicator gloo)"), std::string::npos) << reports[0];
+  EXPECT_NE(reports[0].find("never reached it (behind, hung or dead): 1"), std::string::npos)
+      << reports[0];
+  EXPECT_NE(reports[1].find("(communicator gloo-other)"), std::string::npos) << reports[1];
+  EXPECT_NE(reports[1].find("never reached it (behind, hung or dead): 0"), std::string::npos)
+      << reports[1];
+}
+
 }  // namespace
 }  // namespace zshard::comm
