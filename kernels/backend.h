@@ -28,6 +28,10 @@ class Backend {
   virtual void synchronize() = 0;  // all queued work done
   // The compute stream (cudaStream_t) on a GPU; nullptr on the host.
   virtual void* stream() const = 0;
+  // Later work of this backend starts after what is queued on `producer`
+  // (a cudaStream_t of the same device, e.g. torch's current stream) now,
+  // ordered on the GPU by an event: no host wait. No-op on the host.
+  virtual void waitForStream(void* producer) = 0;
 
   virtual void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n,
                         const AdamHyper& h, float grad_scale) = 0;
@@ -59,8 +63,8 @@ int cudaDeviceCount();
 // machines without a driver or GPU).
 bool cudaAvailable();
 
-// "cpu", or "cuda" with the local rank's GPU (local_rank % device count).
-Backend& backendFor(bool use_gpu, int local_rank);
+// "cpu", or "cuda" on CUDA device `device`.
+Backend& backendFor(bool use_gpu, int device);
 
 }  // namespace zshard::kernels
 

@@ -33,6 +33,7 @@ class CpuBackend : public Backend {
   void zero(void* p, size_t bytes) override { std::memset(p, 0, bytes); }
   void synchronize() override {}
   void* stream() const override { return nullptr; }
+  void waitForStream(void*) override {}
 
   void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n,
                 const AdamHyper& h, float grad_scale) override {
@@ -67,9 +68,9 @@ Backend& cpuBackend() {
   return backend;
 }
 
-Backend& backendFor(bool use_gpu, int local_rank) {
+Backend& backendFor(bool use_gpu, int device) {
   if (!use_gpu) return cpuBackend();
-  return cudaBackend(local_rank);
+  return cudaBackend(device);
 }
 
 }  // namespace zshard::kernels

@@ -29,6 +29,7 @@ class CudaBackend : public Backend {
   explicit CudaBackend(int device) : device_(device) {
     ZSHARD_CHECK_CUDA(cudaSetDevice(device));
     ZSHARD_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    ZSHARD_CHECK_CUDA(cudaEventCreateWithFlags(&handoff_, cudaEventDisableTiming));
     ZSHARD_CHECK_CUDA(
         cudaDeviceGetAttribute(&launch_.sm_count, cudaDevAttrMultiProcessorCount, device));
     launch_.stream = stream_;
@@ -41,6 +42,11 @@ class CudaBackend : public Backend {
   std::string name() const override { return "cuda:" + std::to_string(device_); }
   bool onHost() const override { return false; }
   void* stream() const override { return stream_; }
+  void waitForStream(void* producer) override {
+    use();
+    ZSHARD_CHECK_CUDA(cudaEventRecord(handoff_, static_cast<cudaStream_t>(producer)));
+    ZSHARD_CHECK_CUDA(cudaStreamWaitEvent(stream_, handoff_, 0));
+  }
 
   void* allocate(size_t bytes) override {
     use();
@@ -148,6 +154,7 @@ class CudaBackend : public Backend {
 
   int device_;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t handoff_ = nullptr;  // waitForStream's, re-recorded each call
   cuda::Launch launch_;
   std::mutex scratch_mutex_;
   int32_t* flag_ = nullptr;
@@ -162,7 +169,9 @@ int cudaDeviceCount() {
   return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
 }
 
-bool cudaAvailable() { return cudaDeviceCount() > 0; }
+bool cudaAvailable() {
+  return cudaDeviceCount() > 0;
+}
 
 Backend& cudaBackend(int device) {
   static std::mutex mutex;

@@ -194,10 +194,10 @@ class PySession {
                       session_->onGpu(), session_->deviceIndex(), std::move(self));
   }
 
-  void addGradient(int i, const py::capsule& grad) {
+  void addGradient(int i, const py::capsule& grad, uintptr_t producer_stream) {
     const void* data = importData(grad, session_->gradDtype(), numels_.at(i), "gradient");
     py::gil_scoped_release release;
-    session_->addGradient(i, data);
+    session_->addGradient(i, data, reinterpret_cast<void*>(producer_stream));
   }
 
   bool step() {
@@ -372,8 +372,13 @@ PYBIND11_MODULE(_C, m) {
           "parameter",
           [](py::object self, int i) { return self.cast<PySession&>().parameter(self, i); },
           "parameter i inside the engine's flat buffer, as a DLPack capsule")
-      .def("add_gradient", &PySession::addGradient,
-           "parameter i's gradient of this micro step (DLPack)")
+      .def("add_gradient", &PySession::addGradient, py::arg("i"), py::arg("grad"),
+           py::arg("producer_stream") = 0,
+           "parameter i's gradient of this micro step (DLPack), written on producer_stream (a "
+           "cudaStream_t as an int; 0 on the host)")
+      .def_property_readonly(
+          "stream", [](PySession& s) { return reinterpret_cast<uintptr_t>(s.get().stream()); },
+          "the engine's cudaStream_t as an int (0 on the host)")
       .def("step", &PySession::step, "end a micro step; True when the optimizer stepped")
       .def("save_checkpoint", &PySession::saveCheckpoint, py::arg("dir"), py::arg("tag"),
            py::arg("names"), py::arg("module_state_names"), py::arg("client_state"),

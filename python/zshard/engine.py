@@ -58,6 +58,8 @@ class ZshardEngine(torch.nn.Module):
         self.global_rank = topo["rank"]
         self.world_size = topo["world_size"]
         self.device = params[0].device
+        self._engine_stream = (torch.cuda.ExternalStream(session.stream, device=self.device)
+                               if self.device.type == "cuda" else None)
         # What each parameter must stay: a view of the engine's buffer.
         self._views = [(p.data_ptr(), p.dtype, p.device) for p in params]
         self._model_params = {id(p) for p in model.parameters()}
@@ -77,10 +79,15 @@ class ZshardEngine(torch.nn.Module):
             if grad is None:
                 return
             grad = grad.to(dtype).contiguous()
-            if grad.is_cuda:
-                # The engine reads it on its own stream: let torch's work finish first.
-                torch.cuda.current_stream(grad.device).synchronize()
-            session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad))
+            if not grad.is_cuda:
+                session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad))
+                return
+            # GPU: the engine's stream waits for torch's on the device (an
+            # event, no host sync), and torch's allocator keeps the memory
+            # until the engine's stream has read it.
+            producer = torch.cuda.current_stream(grad.device)
+            session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad), producer.cuda_stream)
+            grad.record_stream(self._engine_stream)
 
         return hook
 

@@ -7,17 +7,21 @@
 namespace zshard::comm {
 
 std::vector<double> gatherValues(Communicator& comm, kernels::Backend& backend,
-                                 const std::vector<double>& mine, Millis timeout) {
+                                 const std::vector<double>& mine, Millis timeout,
+                                 kernels::DeviceBuffer* scratch) {
   const size_t n = mine.size();
   std::vector<double> all(n * comm.size());
   std::memcpy(all.data() + n * comm.rank(), mine.data(), n * sizeof(double));
-  kernels::DeviceBuffer staging(backend, all.size() * sizeof(double));
-  backend.copyFromHost(staging.data(), all.data(), staging.size());
+  const size_t bytes = all.size() * sizeof(double);
+  kernels::DeviceBuffer local;
+  kernels::DeviceBuffer& staging = scratch != nullptr ? *scratch : local;
+  if (staging.size() < bytes) staging = kernels::DeviceBuffer(backend, bytes);
+  backend.copyFromHost(staging.data(), all.data(), bytes);
   // A double travels as two fp32 slots.
   comm.allGather(staging.data(), DType::kFloat32,
                  std::vector<int64_t>(comm.size(), static_cast<int64_t>(2 * n)))
       ->wait(timeout);
-  backend.copyToHost(all.data(), staging.data(), staging.size());
+  backend.copyToHost(all.data(), staging.data(), bytes);
   return all;
 }
 

@@ -6,7 +6,8 @@
 
 namespace zshard::kernels {
 class Backend;
-}
+class DeviceBuffer;
+}  // namespace zshard::kernels
 
 namespace zshard::comm {
 
@@ -14,8 +15,11 @@ namespace zshard::comm {
 // values at [r * mine.size(), (r + 1) * mine.size()). Staged through
 // `backend`'s memory, so it works for host (Gloo) and device (NCCL)
 // communicators alike; allGather only moves bytes, so doubles arrive exact.
-// Collective and blocking.
+// Collective and blocking. `scratch` (optional) is reused as the staging
+// memory, grown when too small, so a caller on the step's path allocates
+// device memory once, not per call.
 std::vector<double> gatherValues(Communicator& comm, kernels::Backend& backend,
-                                 const std::vector<double>& mine, Millis timeout);
+                                 const std::vector<double>& mine, Millis timeout,
+                                 kernels::DeviceBuffer* scratch = nullptr);
 
 }  // namespace zshard::comm

@@ -44,7 +44,16 @@ class Session {
   int deviceIndex() const { return device_; }
 
   void* parameter(int i) { return engine_->parameter(i); }
-  void addGradient(int i, const void* grad) { engine_->addGradient(i, grad); }
+  // Parameter i's gradient, written by work queued on `producer` (the
+  // caller's CUDA stream; nullptr on the host): the engine's stream waits
+  // for it on the GPU, not the host. The caller must keep the memory until
+  // the engine's stream() has passed this point (torch: record_stream).
+  void addGradient(int i, const void* grad, void* producer = nullptr) {
+    if (producer != nullptr) engine_->backend().waitForStream(producer);
+    engine_->addGradient(i, grad);
+  }
+  // The engine's compute stream (cudaStream_t); nullptr on the host.
+  void* stream() { return engine_->backend().stream(); }
   // See ZeroEngine::setWeights and discardWindow (both collective).
   void setWeights(const std::vector<const float*>& values) { engine_->setWeights(values); }
   int discardWindow() { return engine_->discardWindow(); }

@@ -113,7 +113,8 @@ void ZeroEngine::checkAllUsed() const {
 // The gather runs in the backend's memory (device memory for NCCL).
 void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
   const size_t n = values.size();
-  const std::vector<double> all = comm::gatherValues(comm_, backend_, values, options_.timeout);
+  const std::vector<double> all =
+      comm::gatherValues(comm_, backend_, values, options_.timeout, &scalar_scratch_);
   for (size_t i = 0; i < n; ++i) {
     values[i] = 0;
     for (int r = 0; r < comm_.size(); ++r) values[i] += all[r * n + i];

@@ -129,7 +129,8 @@ class ZeroEngine {
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<optim::ShardOptimizer> optimizer_;
   optim::LossScaler scaler_;
-  std::vector<bool> used_;  // parameters given a gradient this micro step
+  kernels::DeviceBuffer scalar_scratch_;  // allReduceDoubles' staging, kept across steps
+  std::vector<bool> used_;                // parameters given a gradient this micro step
   int64_t micro_steps_ = 0;
   double last_grad_norm_ = 0;
 };

@@ -5,6 +5,8 @@
 #include <nccl.h>
 
 #include <chrono>
+#include <future>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
@@ -44,7 +46,10 @@ ncclDataType_t ncclType(DType t) {
   }
 }
 
-constexpr auto kPoll = std::chrono::microseconds(50);
+// Completion polling backs off from kPollFirst to kPollMax: a short
+// collective is seen at once, a long one costs no core spinning.
+constexpr auto kPollFirst = std::chrono::microseconds(10);
+constexpr auto kPollMax = std::chrono::milliseconds(1);
 
 class NcclCommunicator : public Communicator {
  public:
@@ -153,12 +158,14 @@ class NcclCommunicator : public Communicator {
   // NCCL call(s), and completion is polled against the timeout.
   std::shared_ptr<Work> enqueue(const char* name, int64_t elements, DType dtype,
                                 std::function<void()> issue) {
+    checkNotBroken(name);
     ZSHARD_CHECK_CUDA_COMM(cudaSetDevice(device_index_));
     cudaEvent_t ready;
     ZSHARD_CHECK_CUDA_COMM(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
     ZSHARD_CHECK_CUDA_COMM(cudaEventRecord(ready, static_cast<cudaStream_t>(device_.stream())));
     return runner_.enqueue(name, elements, dtype, [this, ready, issue = std::move(issue)] {
       cudaSetDevice(device_index_);
+      if (comm_ == nullptr) throw CommError("the NCCL communicator was aborted: " + brokenReason());
       cudaEvent_t done;
       ZSHARD_CHECK_CUDA_COMM(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
       ZSHARD_CHECK_CUDA_COMM(cudaStreamWaitEvent(stream_, ready, 0));
@@ -173,6 +180,7 @@ class NcclCommunicator : public Communicator {
   // communicator (so no rank hangs in it) and throws.
   void waitFor(cudaEvent_t done) {
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+    auto pause = std::chrono::duration_cast<std::chrono::microseconds>(kPollFirst);
     while (true) {
       const cudaError_t q = cudaEventQuery(done);
       if (q == cudaSuccess) break;
@@ -183,23 +191,47 @@ class NcclCommunicator : public Communicator {
       ncclResult_t async = ncclSuccess;
       ncclCommGetAsyncError(comm_, &async);
       if (async != ncclSuccess && async != ncclInProgress) {
-        abort();
-        throw CommError(std::string("NCCL reported an asynchronous error: ") +
-                        ncclGetErrorString(async));
+        const std::string why =
+            std::string("NCCL reported an asynchronous error: ") + ncclGetErrorString(async);
+        abort(why);
+        throw CommError(why);
       }
       if (std::chrono::steady_clock::now() >= deadline) {
-        abort();
-        throw TimeoutError("NCCL did not complete within " +
-                           std::to_string(options_.timeout.count()) + " ms; communicator aborted");
+        const std::string why = "NCCL did not complete within " +
+                                std::to_string(options_.timeout.count()) +
+                                " ms; communicator aborted";
+        abort(why);
+        throw TimeoutError(why);
       }
-      std::this_thread::sleep_for(kPoll);
+      std::this_thread::sleep_for(pause);
+      pause = std::min(2 * pause, std::chrono::duration_cast<std::chrono::microseconds>(kPollMax));
     }
     cudaEventDestroy(done);
   }
 
-  void abort() {
+  // ncclCommAbort frees the GPU from a hung collective, so shutdown and the
+  // failure report do not wait behind it; the communicator is then broken
+  // and every later collective fails at once with the reason.
+  void abort(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(broken_mutex_);
+      if (broken_.empty()) broken_ = why;
+    }
     if (comm_ != nullptr) ncclCommAbort(comm_);
     comm_ = nullptr;
+  }
+
+  std::string brokenReason() {
+    std::lock_guard<std::mutex> lock(broken_mutex_);
+    return broken_;
+  }
+
+  void checkNotBroken(const char* name) {
+    const std::string why = brokenReason();
+    if (!why.empty()) {
+      throw CommError(std::string(name) + ": the NCCL communicator was aborted earlier (" + why +
+                      "); it runs no more collectives");
+    }
   }
 
   float* barrier_word() {
@@ -228,8 +260,35 @@ class NcclCommunicator : public Communicator {
   NcclOptions options_;
   cudaStream_t stream_ = nullptr;
   float* barrier_word_ = nullptr;
+  std::mutex broken_mutex_;
+  std::string broken_;       // why the communicator was aborted; empty: usable
   CollectiveRunner runner_;  // last: its thread stops first
 };
+
+// ncclCommInitRank blocks until every rank has joined; a rank that never
+// comes would hang this one forever. It runs on a helper thread that is
+// abandoned (the process is about to fail) when the timeout passes.
+ncclComm_t initWithTimeout(const ncclUniqueId& id, int rank, int size, int device_index,
+                           Millis timeout) {
+  auto result = std::make_shared<std::promise<ncclComm_t>>();
+  std::future<ncclComm_t> joined = result->get_future();
+  std::thread([=] {
+    try {
+      ZSHARD_CHECK_CUDA_COMM(cudaSetDevice(device_index));
+      ncclComm_t comm = nullptr;
+      ZSHARD_CHECK_NCCL(ncclCommInitRank(&comm, size, id, rank));
+      result->set_value(comm);
+    } catch (...) {
+      result->set_exception(std::current_exception());
+    }
+  }).detach();
+  if (joined.wait_for(timeout) != std::future_status::ready) {
+    throw TimeoutError("ncclCommInitRank: rank " + std::to_string(rank) + " of " +
+                       std::to_string(size) + " waited " + std::to_string(timeout.count()) +
+                       " ms for the other ranks to join NCCL; some never started or are stuck");
+  }
+  return joined.get();
+}
 
 }  // namespace
 
@@ -248,9 +307,7 @@ std::unique_ptr<Communicator> makeNcclCommunicator(rendezvous::Store& store, int
         expectedGot(std::to_string(sizeof id.internal) + " bytes", std::to_string(bytes.size())));
   }
   std::memcpy(id.internal, bytes.data(), bytes.size());
-  ZSHARD_CHECK_CUDA_COMM(cudaSetDevice(device_index));
-  ncclComm_t comm = nullptr;
-  ZSHARD_CHECK_NCCL(ncclCommInitRank(&comm, size, id, rank));
+  ncclComm_t comm = initWithTimeout(id, rank, size, device_index, options.timeout);
   return std::make_unique<NcclCommunicator>(&store, comm, rank, size, device, device_index,
                                             options);
 }
