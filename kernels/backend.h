@@ -44,7 +44,10 @@ class Backend {
   virtual bool unscale(View x, int64_t n, float multiplier) = 0;
   virtual bool hasNonFinite(ConstView x, int64_t n) = 0;
   virtual double squaredNorm(ConstView x, int64_t n) = 0;
-  virtual void scale(View x, int64_t n, float s) = 0;
+  // Both of the above without waiting: out (2 doubles in this backend's
+  // memory) = {1 if an element of x is not finite else 0, squared L2 norm}.
+  virtual void nonFiniteAndNorm(ConstView x, int64_t n, double* out) = 0;
+  virtual void scale(View x, int64_t n, float s) = 0;  // asynchronous
   virtual void cast(ConstView src, View dst, int64_t n) = 0;
   virtual void accumulate(View dst, ConstView src, int64_t n) = 0;
 };

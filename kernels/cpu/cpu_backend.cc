@@ -56,6 +56,10 @@ class CpuBackend : public Backend {
   }
   bool hasNonFinite(ConstView x, int64_t n) override { return kernels::hasNonFinite(x, n); }
   double squaredNorm(ConstView x, int64_t n) override { return kernels::squaredNorm(x, n); }
+  void nonFiniteAndNorm(ConstView x, int64_t n, double* out) override {
+    out[0] = kernels::hasNonFinite(x, n) ? 1.0 : 0.0;
+    out[1] = kernels::squaredNorm(x, n);
+  }
   void scale(View x, int64_t n, float s) override { kernels::scale(x, n, s); }
   void cast(ConstView src, View dst, int64_t n) override { kernels::cast(src, dst, n); }
   void accumulate(View dst, ConstView src, int64_t n) override { kernels::accumulate(dst, src, n); }

@@ -131,7 +131,21 @@ class CudaBackend : public Backend {
     ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
     return out;
   }
-  void scale(View x, int64_t n, float s) override { unscale(x, n, s); }
+  void nonFiniteAndNorm(ConstView x, int64_t n, double* out) override {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    use();
+    ZSHARD_CHECK_CUDA(cudaMemsetAsync(flag_, 0, sizeof(int32_t), stream_));
+    cuda::launchNonFinite(launch_, x, n, flag_);
+    cuda::launchFlagToDouble(launch_, flag_, out);
+    cuda::launchSquaredNorm(launch_, x, n, partials_, cuda::normBlocks(launch_), out + 1);
+  }
+  // The unscale kernel without reading its flag back (every reader of
+  // flag_ clears it first): no host wait.
+  void scale(View x, int64_t n, float s) override {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    use();
+    cuda::launchUnscale(launch_, x, n, s, flag_);
+  }
   void cast(ConstView src, View dst, int64_t n) override {
     use();
     cuda::launchCast(launch_, src, dst, n);

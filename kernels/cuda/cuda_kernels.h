@@ -33,6 +33,8 @@ void launchAccumulate(const Launch& l, View dst, ConstView src, int64_t n);
 // adds them in a fixed order into *result.
 void launchSquaredNorm(const Launch& l, ConstView x, int64_t n, double* partials, int blocks,
                        double* result);
+// *out = (*flag != 0 ? 1 : 0), on the device.
+void launchFlagToDouble(const Launch& l, const int32_t* flag, double* out);
 // The grid launchSquaredNorm uses (and `partials` must hold).
 int normBlocks(const Launch& l);
 

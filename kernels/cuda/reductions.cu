@@ -42,7 +42,16 @@ __global__ void finalNormKernel(const double* partials, int count, double* resul
   if (threadIdx.x == 0) *result = total;
 }
 
+__global__ void flagToDoubleKernel(const int32_t* flag, double* out) {
+  *out = *flag != 0 ? 1.0 : 0.0;
+}
+
 }  // namespace
+
+void launchFlagToDouble(const Launch& l, const int32_t* flag, double* out) {
+  flagToDoubleKernel<<<1, 1, 0, static_cast<cudaStream_t>(l.stream)>>>(flag, out);
+  checkLaunch("flagToDouble");
+}
 
 int normBlocks(const Launch& l) {
   return l.sm_count * 4;

@@ -17,11 +17,17 @@ std::vector<double> gatherValues(Communicator& comm, kernels::Backend& backend,
   kernels::DeviceBuffer& staging = scratch != nullptr ? *scratch : local;
   if (staging.size() < bytes) staging = kernels::DeviceBuffer(backend, bytes);
   backend.copyFromHost(staging.data(), all.data(), bytes);
+  return gatherDeviceValues(comm, backend, staging.data(), n, timeout);
+}
+
+std::vector<double> gatherDeviceValues(Communicator& comm, kernels::Backend& backend, void* slots,
+                                       size_t n, Millis timeout) {
   // A double travels as two fp32 slots.
-  comm.allGather(staging.data(), DType::kFloat32,
+  comm.allGather(slots, DType::kFloat32,
                  std::vector<int64_t>(comm.size(), static_cast<int64_t>(2 * n)))
       ->wait(timeout);
-  backend.copyToHost(all.data(), staging.data(), bytes);
+  std::vector<double> all(n * comm.size());
+  backend.copyToHost(all.data(), slots, all.size() * sizeof(double));
   return all;
 }
 

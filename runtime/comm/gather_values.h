@@ -22,4 +22,11 @@ std::vector<double> gatherValues(Communicator& comm, kernels::Backend& backend,
                                  const std::vector<double>& mine, Millis timeout,
                                  kernels::DeviceBuffer* scratch = nullptr);
 
+// The same for values already in `backend`'s memory: `slots` holds n
+// doubles per rank, this rank's at [rank * n, (rank + 1) * n); gathers every
+// rank's in place and returns them all on the host (one copy to the host:
+// the only host wait besides the collective's).
+std::vector<double> gatherDeviceValues(Communicator& comm, kernels::Backend& backend, void* slots,
+                                       size_t n, Millis timeout);
+
 }  // namespace zshard::comm

@@ -121,17 +121,24 @@ void ZeroEngine::allReduceDoubles(std::vector<double>& values) {
   }
 }
 
-bool ZeroEngine::globalOverflow(kernels::View grads) {
-  std::vector<double> flag = {
-      backend_.hasNonFinite({grads.data, grads.dtype}, plan_.shardNumel()) ? 1.0 : 0.0};
-  allReduceDoubles(flag);
-  return flag[0] != 0;
-}
-
-double ZeroEngine::globalSquaredNorm(kernels::View grads) {
-  std::vector<double> sq = {backend_.squaredNorm({grads.data, grads.dtype}, plan_.shardNumel())};
-  allReduceDoubles(sq);
-  return sq[0];
+// Whether any rank's reduced gradients hold an inf/nan, and their global
+// squared norm: computed where the gradients are, gathered there, and read
+// with the step's one wait for the host.
+ZeroEngine::GradientCheck ZeroEngine::checkGradients(kernels::View grads) {
+  const size_t slots = 2 * static_cast<size_t>(comm_.size());
+  if (scalar_scratch_.size() < slots * sizeof(double)) {
+    scalar_scratch_ = kernels::DeviceBuffer(backend_, slots * sizeof(double));
+  }
+  double* mine = reinterpret_cast<double*>(scalar_scratch_.data()) + 2 * comm_.rank();
+  backend_.nonFiniteAndNorm({grads.data, grads.dtype}, plan_.shardNumel(), mine);
+  const std::vector<double> all =
+      comm::gatherDeviceValues(comm_, backend_, scalar_scratch_.data(), 2, options_.timeout);
+  GradientCheck check;
+  for (int r = 0; r < comm_.size(); ++r) {  // in rank order: the same sum everywhere
+    check.overflow = check.overflow || all[2 * r] != 0;
+    check.squared_norm += all[2 * r + 1];
+  }
+  return check;
 }
 
 bool ZeroEngine::step(float lr) {
@@ -144,14 +151,17 @@ bool ZeroEngine::step(float lr) {
   const kernels::View grads = reducer_->ownedGradients();
   // Every rank sees the same flag, so every rank skips together. Checked in
   // bf16 and fp32 too: a non-finite gradient never updates silently.
-  if (scaler_.update(globalOverflow(grads))) {
+  const GradientCheck check = checkGradients(grads);
+  // The gradients carry the scale they were produced with; the scaler may
+  // raise it for the next step below.
+  const double scale = scaler_.scale();
+  if (scaler_.update(check.overflow)) {
     reducer_->zero();
     return false;
   }
-  const double sq = globalSquaredNorm(grads);
-  last_grad_norm_ = std::sqrt(sq) / (scaler_.scale() * divisor());
-  const float multiplier =
-      optim::gradMultiplier(sq, divisor(), scaler_.scale(), options_.gradient_clipping);
+  const double sq = check.squared_norm;
+  last_grad_norm_ = std::sqrt(sq) / (scale * divisor());
+  const float multiplier = optim::gradMultiplier(sq, divisor(), scale, options_.gradient_clipping);
   const shard::Range own = plan_.ownerRange(comm_.rank());
   kernels::View model{flat_params_.data() + own.begin * dtypeSize(options_.param_dtype),
                       options_.param_dtype};

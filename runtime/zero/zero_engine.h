@@ -110,8 +110,11 @@ class ZeroEngine {
   int discardWindow();
 
  private:
-  bool globalOverflow(kernels::View grads);
-  double globalSquaredNorm(kernels::View grads);
+  struct GradientCheck {
+    bool overflow = false;
+    double squared_norm = 0;
+  };
+  GradientCheck checkGradients(kernels::View grads);
   void allReduceDoubles(std::vector<double>& values);
   // What the reduced gradients are divided by to give the mean.
   double divisor() const {
@@ -129,7 +132,7 @@ class ZeroEngine {
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<optim::ShardOptimizer> optimizer_;
   optim::LossScaler scaler_;
-  kernels::DeviceBuffer scalar_scratch_;  // allReduceDoubles' staging, kept across steps
+  kernels::DeviceBuffer scalar_scratch_;  // staging of the step's scalars, kept across steps
   std::vector<bool> used_;                // parameters given a gradient this micro step
   int64_t micro_steps_ = 0;
   double last_grad_norm_ = 0;

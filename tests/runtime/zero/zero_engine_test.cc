@@ -480,6 +480,142 @@ TEST(ZeroEngine, MemoryMatchesTheZeroFormulas) {
   }
 }
 
+// The host backend, counting the calls that wait for the device on a GPU
+// (a value or memory coming back to the host).
+class CountingBackend : public kernels::Backend {
+ public:
+  int round_trips = 0;
+  kernels::Backend& b = kernels::cpuBackend();
+  std::string name() const override { return "counting-cpu"; }
+  bool onHost() const override { return true; }
+  void* allocate(size_t bytes) override { return b.allocate(bytes); }
+  void release(void* p) override { b.release(p); }
+  void copy(void* d, const void* s, size_t n) override { b.copy(d, s, n); }
+  void copyToHost(void* d, const void* s, size_t n) override {
+    ++round_trips;
+    b.copyToHost(d, s, n);
+  }
+  void copyFromHost(void* d, const void* s, size_t n) override { b.copyFromHost(d, s, n); }
+  void zero(void* p, size_t n) override { b.zero(p, n); }
+  void synchronize() override {
+    ++round_trips;
+    b.synchronize();
+  }
+  void* stream() const override { return nullptr; }
+  void waitForStream(void* s) override { b.waitForStream(s); }
+  void adamStep(float* master, float* m, float* v, kernels::ConstView g, kernels::View model,
+                int64_t n, const kernels::AdamHyper& h, float gs) override {
+    b.adamStep(master, m, v, g, model, n, h, gs);
+  }
+  void sgdStep(float* master, float* buf, kernels::ConstView g, kernels::View model, int64_t n,
+               const kernels::SgdHyper& h, float gs) override {
+    b.sgdStep(master, buf, g, model, n, h, gs);
+  }
+  void lambUpdate(const float* master, float* m, float* v, kernels::ConstView g, float* u,
+                  int64_t n, const kernels::AdamHyper& h, float gs) override {
+    b.lambUpdate(master, m, v, g, u, n, h, gs);
+  }
+  void applyUpdate(float* master, const float* u, float a, kernels::View model,
+                   int64_t n) override {
+    b.applyUpdate(master, u, a, model, n);
+  }
+  bool unscale(kernels::View x, int64_t n, float mult) override {
+    ++round_trips;
+    return b.unscale(x, n, mult);
+  }
+  bool hasNonFinite(kernels::ConstView x, int64_t n) override {
+    ++round_trips;
+    return b.hasNonFinite(x, n);
+  }
+  double squaredNorm(kernels::ConstView x, int64_t n) override {
+    ++round_trips;
+    return b.squaredNorm(x, n);
+  }
+  void nonFiniteAndNorm(kernels::ConstView x, int64_t n, double* out) override {
+    b.nonFiniteAndNorm(x, n, out);
+  }
+  void scale(kernels::View x, int64_t n, float s) override { b.scale(x, n, s); }
+  void cast(kernels::ConstView s, kernels::View d, int64_t n) override { b.cast(s, d, n); }
+  void accumulate(kernels::View d, kernels::ConstView s, int64_t n) override {
+    b.accumulate(d, s, n);
+  }
+};
+
+// One host wait per optimizer step (the overflow flag and the norm come
+// back together), none per gradient, with clipping, fp16 loss scaling and
+// predivision all on; the GPU backend runs the same calls.
+TEST(ZeroEngine, OneHostRoundTripPerStep) {
+  for (int stage : {1, 2}) {
+    const int world = 2;
+    rendezvous::HashStore store;
+    std::vector<std::vector<int>> trips(world);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < world; ++r) {
+      threads.emplace_back([&, r] {
+        auto comm = comm::makeGlooCommunicator(store, r, world);
+        CountingBackend backend;
+        std::vector<std::vector<float>> init;
+        std::vector<const float*> ptrs;
+        for (const auto& shape : kShapes) {
+          init.emplace_back(numel(shape), 0.25f);
+          ptrs.push_back(init.back().data());
+        }
+        EngineOptions o;
+        o.backend = &backend;
+        o.stage = stage;
+        o.param_dtype = o.grad_dtype = DType::kFloat16;
+        o.bucket_numel = 40;
+        o.gradient_clipping = 0.5;
+        o.loss_scaling = true;
+        o.grad_prescale = 0.5;
+        o.accumulation_steps = 2;
+        ZeroEngine engine(specs(), ptrs, *comm, adamW(), o);
+        for (int t = 0; t < 6; ++t) {
+          backend.round_trips = 0;
+          for (int k = static_cast<int>(kShapes.size()) - 1; k >= 0; --k) {
+            std::vector<float> g(numel(kShapes[k]), 0.01f * float(k + 1));
+            engine.addGradient(k, encode(g, DType::kFloat16).data());
+          }
+          engine.step(kLr);
+          trips[r].push_back(backend.round_trips);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int r = 0; r < world; ++r) {
+      EXPECT_EQ(trips[r], (std::vector<int>{0, 1, 0, 1, 0, 1})) << "stage " << stage;
+    }
+  }
+}
+
+// The gradients of a step carry the loss scale they were produced with,
+// also at the step where the dynamic scaler raises it for the next one.
+// Before, that step was divided by the new scale: half the update.
+TEST(ZeroEngine, AStepWhereTheLossScaleGrowsUsesTheScaleItsGradientsHave) {
+  rendezvous::HashStore store;
+  auto comm = comm::makeGlooCommunicator(store, 0, 1);
+  std::vector<float> a(16, 1.0f);
+  EngineOptions o;
+  o.param_dtype = o.grad_dtype = DType::kFloat32;
+  o.loss_scaling = true;
+  o.loss_scaler.initial_scale_power = 4;
+  o.loss_scaler.scale_window = 1;  // the scale doubles after every good step
+  config::OptimizerConfig sgd = optimizerOf(config::OptimizerType::kSgd);
+  sgd.momentum = 0;
+  sgd.weight_decay = 0;
+  ZeroEngine engine({{{16}, DType::kFloat32}}, {a.data()}, *comm, sgd, o);
+  for (int t = 0; t < 4; ++t) {
+    const double scale = engine.lossScale();
+    std::vector<float> g(16, float(0.5 * scale));
+    engine.addGradient(0, g.data());
+    ASSERT_TRUE(engine.step(0.25f));
+    EXPECT_EQ(engine.lossScale(), 2 * scale);
+    EXPECT_NEAR(engine.lastGradNorm(), 0.5 * 4, 1e-9);  // sqrt(16) * 0.5
+    const float p = *static_cast<float*>(engine.parameter(0));
+    EXPECT_NEAR(p, 1.0 - 0.125 * (t + 1), 1e-6) << "step " << t;
+  }
+}
+
 TEST(ZeroEngine, RefusesStage3AndBadInput) {
   rendezvous::HashStore store;
   auto comm = comm::makeGlooCommunicator(store, 0, 1);
