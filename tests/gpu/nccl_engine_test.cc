@@ -1,9 +1,11 @@
 // The NCCL communicator with one rank (two NCCL ranks cannot share one GPU)
 // and the ZeRO engine on GPU buffers against the same engine on the host.
 // Skipped without a GPU.
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -135,6 +137,59 @@ TEST(ZeroEngineOnGpu, MatchesTheHostEngine) {
                   dtypeName(dtype), stage, worst / scale);
     }
   }
+}
+
+// A gradient written on another stream (torch's) is read by the engine only
+// after that stream's work, ordered on the device by waitForStream with no
+// host wait: the producer is held 300 ms by a host function before it writes
+// the gradient, and the engine's copy must still see the written values.
+TEST(ZeroEngineOnGpu, AGradientFromAnotherStreamIsReadAfterItIsWritten) {
+  SKIP_WITHOUT_GPU();
+  kernels::Backend& gpu = kernels::cudaBackend(0);
+  rendezvous::HashStore store;
+  auto nccl = comm::makeNcclCommunicator(store, 0, 1, gpu, 0);
+  constexpr int64_t n = 1 << 16;
+  std::vector<float> init(n, 1.0f);
+  config::OptimizerConfig sgd;
+  sgd.type = config::OptimizerType::kSgd;
+  zero::EngineOptions o;
+  o.backend = &gpu;
+  o.stage = 2;
+  o.param_dtype = o.grad_dtype = DType::kFloat32;
+  o.bucket_numel = n / 4;
+  zero::ZeroEngine engine({{{n}, DType::kFloat32}}, {init.data()}, *nccl, sgd, o);
+  cudaStream_t producer = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&producer, cudaStreamNonBlocking), cudaSuccess);
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)), cudaSuccess);
+  for (int64_t i = 0; i < n; ++i) pinned[i] = 0.5f;
+  kernels::DeviceBuffer grad(gpu, n * sizeof(float));  // zeros
+  engine.addGradient(0, grad.data());                  // a first step allocates the buckets
+  ASSERT_TRUE(engine.step(1.0f));
+  gpu.synchronize();
+  ASSERT_EQ(
+      cudaLaunchHostFunc(
+          producer, [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(300)); },
+          nullptr),
+      cudaSuccess);
+  ASSERT_EQ(
+      cudaMemcpyAsync(grad.data(), pinned, n * sizeof(float), cudaMemcpyHostToDevice, producer),
+      cudaSuccess);
+  const auto t0 = std::chrono::steady_clock::now();
+  gpu.waitForStream(producer);
+  engine.addGradient(0, grad.data());
+  const double enqueue_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(enqueue_ms, 150) << "the hand-over waited on the host";
+  ASSERT_TRUE(engine.step(1.0f));  // SGD, lr 1, no momentum: p = 1 - 0.5
+  std::vector<float> out(n);
+  gpu.copyToHost(out.data(), engine.parameter(0), n * sizeof(float));
+  int64_t wrong = 0;
+  for (float v : out) wrong += v != 0.5f;
+  EXPECT_EQ(wrong, 0) << "the engine read the gradient before the producer wrote it";
+  cudaStreamSynchronize(producer);
+  cudaStreamDestroy(producer);
+  cudaFreeHost(pinned);
 }
 
 }  // namespace
