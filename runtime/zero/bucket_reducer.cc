@@ -31,11 +31,7 @@ class BucketReducer : public GradientReducer {
 
   void addGradient(int param, const void* grad) override {
     const shard::ParamSlot& slot = plan_.params().at(param);
-    if (arrived_[param]) {
-      throw Error("gradient of parameter " + std::to_string(param) +
-                  " added twice in one micro step (is a parameter used twice without "
-                  "accumulating its gradient first?)");
-    }
+    if (arrived_[param]) return addAgain(param, grad);
     arrived_[param] = true;
     // In launch order (last bucket first), so that a parameter spanning
     // many buckets needs no more than the double buffer.
@@ -65,6 +61,35 @@ class BucketReducer : public GradientReducer {
     while (next_launch_ >= 0) launch(next_launch_--);
     while (!in_flight_.empty()) retireOldest();
     resetMicroStep();
+  }
+
+  // A second gradient of one parameter in one micro step (several backward
+  // passes, e.g. re-entrant activation checkpointing): summed into its
+  // buckets while none of them has been reduced yet.
+  void addAgain(int param, const void* grad) {
+    const shard::ParamSlot& slot = plan_.params().at(param);
+    for (int b : bucket_of_param_[param]) {
+      if (b > next_launch_) {
+        throw UsageError(
+            "got a second gradient in one micro step after its bucket was already reduced "
+            "(a parameter used in two backward passes, e.g. re-entrant torch.utils.checkpoint "
+            "segments); call engine.step() between backward passes, use "
+            "checkpoint(..., use_reentrant=False), or ZeRO stage 1");
+      }
+    }
+    for (int b : bucket_of_param_[param]) {
+      const shard::Range part = shard::intersect(slot.range(), buckets_[b]);
+      const kernels::View into{bufferFor(b) + (part.begin - buckets_[b].begin) * element_,
+                               options_.grad_dtype};
+      const float prescale = options_.prescale;
+      if (prescale != 1.0f) options_.backend->scale(into, part.size(), 1.0f / prescale);
+      options_.backend->accumulate(
+          into,
+          {static_cast<const char*>(grad) + (part.begin - slot.offset) * element_,
+           options_.grad_dtype},
+          part.size());
+      if (prescale != 1.0f) options_.backend->scale(into, part.size(), prescale);
+    }
   }
 
   kernels::View ownedGradients() override { return {partition_.data(), options_.grad_dtype}; }

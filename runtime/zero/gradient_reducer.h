@@ -17,7 +17,9 @@ class GradientReducer {
   virtual ~GradientReducer() = default;
   // One parameter's gradient of the current micro step (grad dtype,
   // parameter numel elements, on the backend's device), consumed in order
-  // on the device before any later work.
+  // on the device before any later work. A second one for the same
+  // parameter is summed with the first (stage 2: a UsageError once its
+  // bucket was reduced).
   virtual void addGradient(int param, const void* grad) = 0;
   // The micro step's backward is over; gradients never added count as zero.
   // At the accumulation boundary every reduction has finished on return.

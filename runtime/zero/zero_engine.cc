@@ -80,7 +80,11 @@ void* ZeroEngine::parameter(int i) {
 }
 
 void ZeroEngine::addGradient(int i, const void* grad) {
-  reducer_->addGradient(i, grad);
+  try {
+    reducer_->addGradient(i, grad);
+  } catch (const UsageError& e) {
+    throw UsageError(paramName(i) + ": " + e.what());
+  }
   used_.at(i) = true;
 }
 

@@ -631,6 +631,46 @@ TEST(ZeroEngine, RefusesStage3AndBadInput) {
   EXPECT_THROW(engine.addGradient(0, g.data()), Error);  // twice in one micro step
 }
 
+// Two backward passes in one micro step (re-entrant activation
+// checkpointing) give a parameter two gradients: they are summed, or at
+// stage 2 refused naming the parameter once its bucket went.
+TEST(ZeroEngine, ASecondGradientInOneMicroStepIsSummedWhileItsBucketWaits) {
+  for (int stage : {1, 2}) {
+    rendezvous::HashStore store;
+    auto comm = comm::makeGlooCommunicator(store, 0, 1);
+    std::vector<float> a(8, 1.f), b(8, 1.f);
+    EngineOptions o;
+    o.stage = stage;
+    o.param_dtype = o.grad_dtype = DType::kFloat32;
+    o.bucket_numel = 8;  // one bucket per parameter
+    o.alignment = 8;
+    o.param_names = {"first", "last"};
+    config::OptimizerConfig sgd = optimizerOf(config::OptimizerType::kSgd);
+    sgd.momentum = 0;
+    sgd.weight_decay = 0;
+    ZeroEngine engine({{{8}, DType::kFloat32}, {{8}, DType::kFloat32}}, {a.data(), b.data()}, *comm,
+                      sgd, o);
+    const std::vector<float> g(8, 0.25f);
+    engine.addGradient(0, g.data());  // "first" waits for the later bucket
+    engine.addGradient(0, g.data());
+    engine.addGradient(1, g.data());  // now both go
+    if (stage == 2) {
+      try {
+        engine.addGradient(1, g.data());
+        ADD_FAILURE() << "a gradient after its bucket's reduction was accepted";
+      } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("last: got a second gradient"), std::string::npos)
+            << e.what();
+      }
+    } else {
+      engine.addGradient(1, g.data());
+    }
+    ASSERT_TRUE(engine.step(1.0f));
+    EXPECT_FLOAT_EQ(*static_cast<float*>(engine.parameter(0)), 0.5f) << "stage " << stage;
+    EXPECT_FLOAT_EQ(*static_cast<float*>(engine.parameter(1)), stage == 2 ? 0.75f : 0.5f);
+  }
+}
+
 TEST(ZeroEngine, AnUnusedParameterIsAnErrorNamingItWhenNotIgnored) {
   for (int stage : {1, 2}) {
     rendezvous::HashStore store;
