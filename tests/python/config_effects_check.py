@@ -6,6 +6,8 @@ case per run under zlaunch (2 CPU workers). Prints "OK <case>" and exits 0.
   fp32_communication    bf16 training with communication_data_type fp32
                         reduces fp32 gradients and trains
   auto_cast             fp16.auto_cast casts floating inputs to fp16
+  hf_filled             configs/hf_auto.json with every "auto" filled in as
+                        HuggingFace's Trainer does, passed as config=dict
 """
 import sys
 import tempfile
@@ -79,6 +81,36 @@ def auto_cast(rank):
     _, engine = make(dict(BASE, fp16={"enabled": True, "auto_cast": True}), model=probe)
     engine(torch.ones(2, 4), extra={"t": torch.ones(2), "ids": torch.ones(2, dtype=torch.long)})
     assert probe.seen == [(torch.float16, torch.float16, torch.long)], probe.seen
+
+
+def _fill(node, values, path=""):
+    if isinstance(node, dict):
+        return {k: _fill(v, values, f"{path}.{k}" if path else k) for k, v in node.items()}
+    return values[path] if node == "auto" else node
+
+
+def hf_filled(rank):
+    import json
+    import os
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "hf_auto.json")) as f:
+        template = json.load(f)
+    world = zshard.topology()["world_size"]
+    values = {"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 1,
+              "train_batch_size": 2 * world, "gradient_clipping": 1.0, "bf16.enabled": False,
+              "optimizer.params.lr": 0.01, "optimizer.params.betas": [0.9, 0.999],
+              "optimizer.params.eps": 1e-8, "optimizer.params.weight_decay": 0.0,
+              "scheduler.params.warmup_min_lr": 0.0, "scheduler.params.warmup_max_lr": 0.01,
+              "scheduler.params.warmup_num_steps": 2, "scheduler.params.total_num_steps": 20,
+              "zero_optimization.reduce_bucket_size": 64}
+    model, engine = make(_fill(template, values))
+    x, y = torch.ones(2, 4), torch.zeros(2, 2)
+    losses = []
+    for _ in range(10):
+        loss = torch.nn.functional.mse_loss(engine(x), y)
+        engine.backward(loss)
+        engine.step()
+        losses.append(loss.item())
+    assert engine.train_batch_size() == 2 * world and losses[-1] < losses[0], losses
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ def test_every_sample_config_trains_or_is_refused_the_same_way(path):
         assert error in r.stdout + r.stderr, (error, r.stdout + r.stderr)
 
 
-@pytest.mark.parametrize("case", ["last_batch_iteration", "tag_validation", "fp32_communication", "auto_cast"])
+@pytest.mark.parametrize("case", ["last_batch_iteration", "tag_validation", "fp32_communication", "auto_cast",
+                                  "hf_filled"])
 def test_config_keys_act_at_run_time(case):
     r = zlaunch(2, os.path.join(HERE, "config_effects_check.py"), case)
     assert r.returncode == 0 and r.stdout.count(f"OK {case}") == 2, r.stdout + r.stderr
