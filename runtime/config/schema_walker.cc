@@ -146,7 +146,10 @@ class Walker {
       diags_.warn(path, "deprecated; " + options.GetExtension(pb::deprecated));
     }
     const bool inert = options.HasExtension(pb::inert) || options.GetExtension(pb::opaque);
-    if (inert && !inside_inert) {
+    const bool as_zshard_does = options.HasExtension(pb::behaves_as) &&
+                                value.kind == JsonValue::Kind::kBool &&
+                                value.boolean == options.GetExtension(pb::behaves_as);
+    if (inert && !inside_inert && !as_zshard_does) {
       diags_.warn(path,
                   options.GetExtension(pb::opaque)
                       ? "accepted but not acted on by zshard (contents not checked)"

@@ -186,5 +186,18 @@ TEST(SchemaContract, SettingAnInertKeyWarnsWithTheReason) {
   EXPECT_TRUE(found);
 }
 
+// ... but not when the value written is what zshard always does.
+TEST(SchemaContract, AnInertKeySetAsZshardBehavesIsNotWarned) {
+  const auto warned = [](const std::string& zero) {
+    const LoadedConfig loaded =
+        loadConfig(R"({"train_batch_size": 8, "zero_optimization": {"stage": 2, )" + zero + "}}");
+    for (const Diagnostic& w : loaded.warnings)
+      if (w.path == "zero_optimization.contiguous_gradients") return true;
+    return false;
+  };
+  EXPECT_FALSE(warned(R"("contiguous_gradients": true)"));
+  EXPECT_TRUE(warned(R"("contiguous_gradients": false)"));
+}
+
 }  // namespace
 }  // namespace zshard::config
