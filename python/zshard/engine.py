@@ -402,8 +402,12 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     text = _config_text(args, config if config is not None else config_params)
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
-    params = [p for p in (model_parameters if model_parameters is not None else model.parameters())
-              if p.requires_grad]
+    given = list(model_parameters) if model_parameters is not None else list(model.parameters())
+    if any(isinstance(p, dict) for p in given):
+        raise _C.ConfigError("model_parameters: parameter groups (dicts with their own weight_decay, lr, ...) "
+                             "are not supported yet; pass model.parameters() (one group, the config's optimizer "
+                             "settings)")
+    params = [p for p in given if p.requires_grad]
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
