@@ -160,7 +160,7 @@ class PySession {
  public:
   PySession(const ConfigHandle& cfg, std::vector<std::vector<int64_t>> shapes,
             std::vector<py::buffer> initial, bool use_gpu, int device,
-            std::vector<std::string> names)
+            std::vector<std::string> names, std::vector<double> weight_decay)
       : shapes_(std::move(shapes)) {
     for (const auto& s : shapes_) {
       int64_t n = 1;
@@ -169,8 +169,8 @@ class PySession {
     }
     const std::vector<const float*> values = floatArrays(initial, numels_, "initial value");
     py::gil_scoped_release release;
-    session_ =
-        std::make_unique<zero::Session>(cfg.loaded.config, shapes_, values, use_gpu, names, device);
+    session_ = std::make_unique<zero::Session>(cfg.loaded.config, shapes_, values, use_gpu, names,
+                                               device, weight_decay);
   }
 
   void setWeights(const std::vector<py::buffer>& values) {
@@ -354,15 +354,18 @@ PYBIND11_MODULE(_C, m) {
                              [](const ConfigHandle& c) { return c.loaded.config.fp16_auto_cast; })
       .def_property_readonly("stage",
                              [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
+      .def_property_readonly(
+          "optimizer_weight_decay",
+          [](const ConfigHandle& c) { return c.loaded.config.optimizer.weight_decay; })
       .def_property_readonly("engine_stage", [](const ConfigHandle& c) {
         return config::engineStage(c.loaded.config);
       });
 
   py::class_<PySession>(m, "Session")
       .def(py::init<const ConfigHandle&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
-                    bool, int, std::vector<std::string>>(),
+                    bool, int, std::vector<std::string>, std::vector<double>>(),
            py::arg("config"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"),
-           py::arg("device"), py::arg("names"))
+           py::arg("device"), py::arg("names"), py::arg("weight_decay"))
       .def("set_weights", &PySession::setWeights, py::arg("values"),
            "new fp32 weights for every parameter (collective); moments are kept")
       .def("discard_window", &PySession::discardWindow,

@@ -363,6 +363,39 @@ def _refuse_unknown(unused):
             raise _C.ConfigError(f"initialize(): {name}= is not supported by zshard; remove it")
 
 
+_GROUP_KEYS = {"params", "weight_decay", "name"}
+
+
+def _flatten_groups(given, cfg):
+    """(trainable parameters, their weight decays or [] for the config's)
+    from model_parameters: tensors, or DeepSpeed/torch parameter groups
+    (dicts), whose weight_decay overrides the config's optimizer's."""
+    if not any(isinstance(g, dict) for g in given):
+        return [p for p in given if p.requires_grad], []
+    params, decay, seen = [], [], set()
+    for i, group in enumerate(given):
+        if not isinstance(group, dict):
+            raise _C.ConfigError(f"model_parameters[{i}]: expected a parameter group (a dict with \"params\") "
+                                 "like the others, got a tensor; put every parameter in a group")
+        unknown = sorted(set(group) - _GROUP_KEYS)
+        if unknown:
+            raise _C.ConfigError(f"model_parameters[{i}]: {', '.join(unknown)}: per-group settings other than "
+                                 "weight_decay are not supported yet; remove them (the config's optimizer "
+                                 "settings apply to every group)")
+        members = group["params"]
+        members = [members] if isinstance(members, torch.Tensor) else list(members)
+        wd = float(group.get("weight_decay", cfg.optimizer_weight_decay))
+        for p in members:
+            if id(p) in seen:
+                raise _C.ConfigError(f"model_parameters[{i}]: a parameter (shape {tuple(p.shape)}) is in two "
+                                     "groups; give each parameter one group")
+            seen.add(id(p))
+            if p.requires_grad:
+                params.append(p)
+                decay.append(wd)
+    return params, decay
+
+
 def _hidden_size(model):
     """The HuggingFace model's hidden size, for "auto" bucket sizes."""
     size = getattr(getattr(model, "config", None), "hidden_size", None)
@@ -403,11 +436,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
     given = list(model_parameters) if model_parameters is not None else list(model.parameters())
-    if any(isinstance(p, dict) for p in given):
-        raise _C.ConfigError("model_parameters: parameter groups (dicts with their own weight_decay, lr, ...) "
-                             "are not supported yet; pass model.parameters() (one group, the config's optimizer "
-                             "settings)")
-    params = [p for p in given if p.requires_grad]
+    params, weight_decay = _flatten_groups(given, cfg)
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
@@ -425,7 +454,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     use_gpu = device.type == "cuda"
     initial = [p.detach().float().cpu().contiguous().numpy() for p in params]
     session = _C.Session(cfg, [list(p.shape) for p in params], initial, use_gpu,
-                         (device.index or 0) if use_gpu else 0, names)
+                         (device.index or 0) if use_gpu else 0, names, weight_decay)
     del initial
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     for i, p in enumerate(params):

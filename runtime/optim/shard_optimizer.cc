@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "runtime/core/error.h"
 
 namespace zshard::optim {
 
@@ -13,17 +16,48 @@ kernels::View offsetView(kernels::View v, int64_t elements) {
           v.dtype};
 }
 
+kernels::ConstView offsetView(kernels::ConstView v, int64_t elements) {
+  return {static_cast<const char*>(v.data) + elements * static_cast<int64_t>(dtypeSize(v.dtype)),
+          v.dtype};
+}
+
+float* offset(float* p, int64_t elements) {
+  return p == nullptr ? nullptr : p + elements;
+}
+
 }  // namespace
+
+// Consecutive segments sharing a weight decay become one run; without
+// per-parameter decays the whole shard is one run (one kernel per step).
+std::vector<ShardOptimizer::Run> ShardOptimizer::decayRuns(const std::vector<double>& decay) const {
+  if (decay.empty()) return {{0, numel_, cfg_.weight_decay}};
+  std::vector<Run> runs;
+  for (const Segment& s : segments_) {
+    const double wd = decay.at(s.param);
+    if (!runs.empty() && runs.back().weight_decay == wd) {
+      runs.back().numel = s.offset + s.numel - runs.back().offset;
+    } else {
+      runs.push_back({s.offset, s.numel, wd});
+    }
+  }
+  return runs;
+}
 
 ShardOptimizer::ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                                const float* initial_host, int64_t numel,
-                               std::vector<Segment> segments, int num_params)
+                               std::vector<Segment> segments, int num_params,
+                               const std::vector<double>& param_weight_decay)
     : cfg_(cfg),
       backend_(backend),
       numel_(numel),
       master_(backend, numel * sizeof(float)),
       segments_(std::move(segments)),
       num_params_(num_params) {
+  if (!param_weight_decay.empty() && static_cast<int>(param_weight_decay.size()) != num_params) {
+    throw Error("ShardOptimizer: " + expectedGot(std::to_string(num_params) + " weight decays",
+                                                 std::to_string(param_weight_decay.size())));
+  }
+  runs_ = decayRuns(param_weight_decay);
   backend.copyFromHost(master_.data(), initial_host, numel * sizeof(float));
   const size_t bytes = numel * sizeof(float);
   const bool sgd = cfg.type == config::OptimizerType::kSgd;
@@ -60,23 +94,27 @@ kernels::AdamHyper ShardOptimizer::adamHyper(float lr) const {
 void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                           float lr, const SumAcrossRanks& sum) {
   ++step_;
-  switch (cfg_.type) {
-    case config::OptimizerType::kSgd: {
+  if (cfg_.type == config::OptimizerType::kLamb)
+    return lambStep(grad, model, grad_multiplier, lr, sum);
+  for (const Run& r : runs_) {
+    if (cfg_.type == config::OptimizerType::kSgd) {
       kernels::SgdHyper h;
       h.lr = lr;
       h.momentum = static_cast<float>(cfg_.momentum);
       h.dampening = static_cast<float>(cfg_.dampening);
-      h.weight_decay = static_cast<float>(cfg_.weight_decay);
+      h.weight_decay = static_cast<float>(r.weight_decay);
       h.nesterov = cfg_.nesterov;
       h.step = step_;
-      backend_.sgdStep(master(), m_.empty() ? nullptr : m_.floats(), grad, model, numel(), h,
+      backend_.sgdStep(master() + r.offset, offset(m_.empty() ? nullptr : m_.floats(), r.offset),
+                       offsetView(grad, r.offset), offsetView(model, r.offset), r.numel, h,
                        grad_multiplier);
-      return;
+      continue;
     }
-    case config::OptimizerType::kLamb: return lambStep(grad, model, grad_multiplier, lr, sum);
-    default:
-      backend_.adamStep(master(), m_.floats(), v_.floats(), grad, model, numel(), adamHyper(lr),
-                        grad_multiplier);
+    kernels::AdamHyper h = adamHyper(lr);
+    h.weight_decay = static_cast<float>(r.weight_decay);
+    backend_.adamStep(master() + r.offset, m_.floats() + r.offset, v_.floats() + r.offset,
+                      offsetView(grad, r.offset), offsetView(model, r.offset), r.numel, h,
+                      grad_multiplier);
   }
 }
 
@@ -85,8 +123,12 @@ void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float gr
 void ShardOptimizer::lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                               float lr, const SumAcrossRanks& sum) {
   float* update = scratch_.floats();
-  backend_.lambUpdate(master(), m_.floats(), v_.floats(), grad, update, numel(), adamHyper(lr),
-                      grad_multiplier);
+  for (const Run& r : runs_) {
+    kernels::AdamHyper h = adamHyper(lr);
+    h.weight_decay = static_cast<float>(r.weight_decay);
+    backend_.lambUpdate(master() + r.offset, m_.floats() + r.offset, v_.floats() + r.offset,
+                        offsetView(grad, r.offset), update + r.offset, r.numel, h, grad_multiplier);
+  }
   std::vector<double> norms(2 * static_cast<size_t>(num_params_), 0.0);
   for (const Segment& s : segments_) {
     norms[2 * s.param] += backend_.squaredNorm({master() + s.offset, DType::kFloat32}, s.numel);

@@ -32,10 +32,12 @@ using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 class ShardOptimizer {
  public:
   // `initial_host` (numel floats, host memory) seeds the master weights;
-  // all state lives on `backend`'s device.
+  // all state lives on `backend`'s device. `param_weight_decay` (one per
+  // parameter, from parameter groups) overrides cfg.weight_decay; empty:
+  // every parameter has cfg's.
   ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                  const float* initial_host, int64_t numel, std::vector<Segment> segments,
-                 int num_params);
+                 int num_params, const std::vector<double>& param_weight_decay = {});
 
   // One step over the shard: grads (reduced, still scaled) times
   // grad_multiplier; writes the updated weights to `model` (may be none).
@@ -62,6 +64,13 @@ class ShardOptimizer {
   void lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier, float lr,
                 const SumAcrossRanks& sum);
   kernels::AdamHyper adamHyper(float lr) const;
+  // A range of the shard stepped with one weight decay.
+  struct Run {
+    int64_t offset = 0;
+    int64_t numel = 0;
+    double weight_decay = 0;
+  };
+  std::vector<Run> decayRuns(const std::vector<double>& decay) const;
 
   config::OptimizerConfig cfg_;
   kernels::Backend& backend_;
@@ -69,6 +78,7 @@ class ShardOptimizer {
   kernels::DeviceBuffer master_, m_, v_, scratch_;
   std::vector<Segment> segments_;
   int num_params_;
+  std::vector<Run> runs_;
   int64_t step_ = 0;
 };
 

@@ -51,7 +51,8 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
 
 Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
                  const std::vector<const float*>& initial, bool use_gpu,
-                 const std::vector<std::string>& names, int device)
+                 const std::vector<std::string>& names, int device,
+                 const std::vector<double>& weight_decay)
     : cfg_(cfg),
       topology_(rendezvous::detectTopology()),
       use_gpu_(use_gpu),
@@ -65,6 +66,7 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   kernels::Backend& backend = kernels::backendFor(use_gpu, device_);
   options_ = engineOptions(cfg, backend, topology_.world_size);
   options_.param_names = names;
+  options_.param_weight_decay = weight_decay;
   rendezvous::Store& store = rendezvous::processJobStore().store();
   comm_ = use_gpu ? comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend,
                                                device_)

@@ -28,13 +28,14 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 class Session {
  public:
   // `initial[i]` holds parameter i's values as fp32 host memory; `names`
-  // (optional) names them in messages. With `use_gpu` the engine works on
-  // CUDA device `device`, the one the model's parameters are on (under
-  // srun --gpus-per-task every task sees its GPU as device 0, so the local
-  // rank is not a device index).
+  // (optional) names them in messages; `weight_decay` (optional, one per
+  // parameter: DeepSpeed's parameter groups) overrides the optimizer's. With `use_gpu` the engine
+  // works on CUDA device `device`, the one the model's parameters are on (under srun
+  // --gpus-per-task every task sees its GPU as device 0, so the local rank is not a device index).
   Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
           const std::vector<const float*>& initial, bool use_gpu,
-          const std::vector<std::string>& names = {}, int device = 0);
+          const std::vector<std::string>& names = {}, int device = 0,
+          const std::vector<double>& weight_decay = {});
   ~Session();
 
   const rendezvous::Topology& topology() const { return topology_; }

@@ -63,7 +63,7 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   const shard::Range own = plan_.ownerRange(comm.rank());
   optimizer_ = std::make_unique<optim::ShardOptimizer>(
       optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
-      static_cast<int>(params.size()));
+      static_cast<int>(params.size()), options.param_weight_decay);
   used_.assign(params.size(), false);
   ReducerOptions r{&backend_,
                    options.grad_dtype,

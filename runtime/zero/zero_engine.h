@@ -28,6 +28,8 @@ struct EngineOptions {
   bool ignore_unused_parameters = true;
   // Names of the parameters, for messages (default "parameter <i>").
   std::vector<std::string> param_names;
+  // Per-parameter weight decay (parameter groups); empty: the optimizer's.
+  std::vector<double> param_weight_decay;
   int64_t alignment = 16;  // elements; keeps shards vector-aligned
   int accumulation_steps = 1;
   double gradient_clipping = 0;  // max global norm; 0: off

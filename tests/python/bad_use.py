@@ -23,9 +23,9 @@ def main(case):
             zshard.initialize(model=model, config=dict(CONFIG, zero_optimization={"stage": 3}))
         elif case == "client_optimizer":
             zshard.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config=CONFIG)
-        elif case == "param_groups":
+        elif case == "param_group_lr":
             zshard.initialize(model=model, config=CONFIG, model_parameters=[
-                {"params": [model.weight], "weight_decay": 0.01}, {"params": [model.bias], "weight_decay": 0.0}])
+                {"params": [model.weight], "lr": 0.01}, {"params": [model.bias], "weight_decay": 0.0}])
         elif case == "bad_key":
             zshard.initialize(model=model, config=dict(CONFIG, zero_optimisation={"stage": 2}))
     except (zshard.ZshardError, zshard.ConfigError) as e:

@@ -74,10 +74,19 @@ def config(stage, clip, **extra):
     return c
 
 
-def reference(d, world, clip):
+def groups(model):
+    """HuggingFace's usual split: no weight decay for biases and norms;
+    the decayed group names its own decay, the other one none."""
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and ("bias" in n or "bn." in n)]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and not ("bias" in n or "bn." in n)]
+    return [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def reference(d, world, clip, grouped=False):
     model = make_model()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    opt = torch.optim.AdamW(groups(model) if grouped else trainable, lr=1e-2, betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=0.01)
     norm = None
     for step in range(STEPS):
         opt.zero_grad()
@@ -97,7 +106,8 @@ def case_match(args, rank, world):
     d = data(world)
     model = make_model()
     frozen_before = model.frozen.weight.detach().clone()
-    engine, _, _, _ = zshard.initialize(model=model, model_parameters=model.parameters(),
+    engine, _, _, _ = zshard.initialize(model=model,
+                                        model_parameters=groups(model) if args.groups else model.parameters(),
                                         config=config(args.stage, args.clip))
     for step in range(STEPS):
         for acc in range(ACC):
@@ -106,7 +116,7 @@ def case_match(args, rank, world):
             engine.step()
     if rank != 0:
         return 0
-    ref, ref_norm = reference(d, world, args.clip)
+    ref, ref_norm = reference(d, world, args.clip, args.groups)
     worst = 0.0
     for (name, p), r in zip(model.named_parameters(), ref.parameters()):
         if p.requires_grad:
@@ -215,6 +225,7 @@ def main():
     parser.add_argument("case")
     parser.add_argument("--stage", type=int, default=2)
     parser.add_argument("--clip", type=float, default=0.0)
+    parser.add_argument("--groups", action="store_true", help="parameter groups with their own weight decay")
     args = parser.parse_args()
     topo = zshard.topology()
     cases = {"match": case_match, "bf16_bn": case_bf16_bn, "unused": case_unused, "behind": case_behind}

@@ -30,6 +30,13 @@ def test_branches_frozen_batchnorm_match_torch(world, stage, clip):
     assert r.returncode == 0 and "[rank 0] MATCH" in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("stage", [1, 2])
+def test_parameter_groups_with_their_own_weight_decay_match_torch(world, stage):
+    r = zlaunch(world, CHECK, "match", "--stage", str(stage), "--groups")
+    assert r.returncode == 0 and "[rank 0] MATCH" in r.stdout, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 def test_bf16_convnet_with_batchnorm_trains_and_evaluates(stage):
     r = zlaunch(2, CHECK, "bf16_bn", "--stage", str(stage))

@@ -33,8 +33,8 @@ def test_zero_matches_torch_adamw(world, stage):
     ("stage3", 1, "zero_optimization.stage: 3 is not supported yet"),
     ("client_optimizer", 1, "optimizer: a client optimizer object is not supported"),
     ("bad_key", 1, 'zero_optimisation: unknown key; did you mean "zero_optimization"?'),
-    ("param_groups", 1, "model_parameters: parameter groups (dicts with their own weight_decay, lr, ...) are not "
-                        "supported yet"),
+    ("param_group_lr", 1, "model_parameters[0]: lr: per-group settings other than weight_decay are not "
+                          "supported yet"),
 ])
 def test_bad_use_gets_a_clear_error(case, nproc, message):
     r = zlaunch(nproc, os.path.join(HERE, "bad_use.py"), case)

@@ -37,7 +37,13 @@ struct Scenario {
   bool unused = false;
   bool overlap = true;
   double prescale = 1.0;  // gradient_predivide_factor / prescale_gradients
+  bool groups = false;    // parameter groups: every other parameter without decay
 };
+
+// The weight decay of parameter p (optimizerOf's 0.01 unless groups).
+double decayOf(const Scenario& s, size_t p) {
+  return s.groups ? (p % 2 == 0 ? double(0.05f) : 0.0) : double(0.01f);
+}
 
 // Whether rank r computes a gradient for parameter p at micro step t.
 bool uses(const Scenario& s, int r, int t, size_t p) {
@@ -91,7 +97,7 @@ std::vector<std::vector<double>> reference(int world, const Scenario& s) {
     m.emplace_back(x.size(), 0.0);
     v.emplace_back(x.size(), 0.0);
   }
-  const double lr = kLr, wd = double(0.01f), eps = double(1e-8f);
+  const double lr = kLr, eps = double(1e-8f);
   for (int step = 1; step <= kSteps; ++step) {
     std::vector<std::vector<double>> g;
     double sq = 0;
@@ -113,6 +119,7 @@ std::vector<std::vector<double>> reference(int world, const Scenario& s) {
         s.clipping > 0 && (norm + 1e-6) / s.clipping > 1 ? (norm + 1e-6) / s.clipping : 1;
     const double b1 = 0.9f, b2 = 0.999f, bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
     for (size_t k = 0; k < kShapes.size(); ++k) {
+      const double wd = decayOf(s, k);
       std::vector<double> update(p[k].size());
       double wn = 0, un = 0;
       for (size_t i = 0; i < p[k].size(); ++i) {
@@ -171,6 +178,9 @@ double runRank(int rank, int world, rendezvous::Store& store, const Scenario& s)
   o.bucket_numel = s.bucket;
   o.overlap_comm = s.overlap;
   o.grad_prescale = s.prescale;
+  if (s.groups) {
+    for (size_t k = 0; k < kShapes.size(); ++k) o.param_weight_decay.push_back(decayOf(s, k));
+  }
   o.alignment = 4;
   o.accumulation_steps = s.accumulation;
   o.gradient_clipping = s.clipping;
@@ -338,6 +348,28 @@ TEST(ZeroEngine, PredividingKeepsFp16SumsInRange) {
       }
       for (auto& t : threads) t.join();
       for (int64_t n : skipped) EXPECT_EQ(n, prescale == 1.0 ? 1 : 0) << "stage " << stage;
+    }
+  }
+}
+
+// Parameter groups: each parameter stepped with its group's weight decay,
+// for every optimizer, also where a shard boundary splits a parameter.
+TEST(ZeroEngine, ParameterGroupsUseTheirOwnWeightDecay) {
+  for (auto type :
+       {config::OptimizerType::kAdamW, config::OptimizerType::kLamb, config::OptimizerType::kSgd}) {
+    for (int stage : {1, 2}) {
+      for (int world : {1, 3}) {
+        Scenario s;
+        s.optimizer = type;
+        s.stage = stage;
+        s.groups = true;
+        const double tolerance = type == config::OptimizerType::kLamb ? 2e-6 : 1e-6;
+        for (double err : onThreads(world, s)) {
+          EXPECT_GE(err, 0);
+          EXPECT_LT(err, tolerance)
+              << config::toString(type) << " stage " << stage << " world " << world;
+        }
+      }
     }
   }
 }
