@@ -6,27 +6,32 @@
 # model-state formula plus the Python/torch baseline measured in the same
 # process (see zero_vs_ddp.py), and a last line
 # zero2_vs_ddp_step_time_ratio=<zshard/ddp> zero2_vs_ddp_memory_ratio=<zshard/ddp>
-# zero2_training_peak_vs_formula=<peak / (formula + baseline)>.
+# zero2_training_peak_vs_formula=<peak / (formula + baseline)> (the worst rank's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 export PYTHONPATH=$PWD/$build/python${PYTHONPATH:+:$PYTHONPATH}
 export BENCH_DDP_PORT=$((30000 + $$ % 20000))
-run() { "$build/zlaunch" --nproc-per-node 2 bench/zero_vs_ddp.py "$1" 2>&1 | grep RESULT | sed 's/.*RESULT //'; }
+# One line per rank: <rank> <mode> <step s> <whole peak> <train peak> <baseline> <formula>.
+run() {
+  "$build/zlaunch" --nproc-per-node 2 bench/zero_vs_ddp.py "$1" 2>&1 | grep RESULT |
+    sed 's/^\[rank \([0-9]*\)\] RESULT /\1 /' | sort -n
+}
 max() { awk -v f="$2" '{ if ($(f) > m) m = $(f) } END { print m }' <<<"$1"; }  # over ranks
-echo "ZeRO vs DDP on 2 CPU workers ($(hostname), $(nproc) cores), fp32, max over ranks, MiB"
-printf "%-30s %9s %10s %10s %9s %9s %16s\n" what step_s whole_peak train_peak baseline formula "train/(f+base)"
+per_rank() { awk -v f="$2" '{ printf "%s%s", (NR > 1 ? "/" : ""), $(f) }' <<<"$1"; }
+echo "ZeRO vs DDP on 2 CPU workers ($(hostname), $(nproc) cores), fp32, MiB; peaks per rank (rank 0/rank 1)"
+printf "%-10s %9s %12s %12s %9s %9s %16s\n" what step_s whole_peak train_peak baseline formula "train/(f+base)"
 declare -A time train
 for mode in zshard1 zshard2 ddp; do
   out=$(run $mode)
-  time[$mode]=$(max "$out" 2)
-  train[$mode]=$(max "$out" 4)
-  base=$(max "$out" 5)
-  formula=$(max "$out" 6)
+  time[$mode]=$(max "$out" 3)
+  train[$mode]=$(max "$out" 5)
+  base=$(max "$out" 6)
+  formula=$(max "$out" 7)
   ratio=$(echo "scale=3; ${train[$mode]} / ($formula + $base)" | bc)
   [ $mode = zshard2 ] && zero2_ratio=$ratio
-  printf "%-30s %9s %10s %10s %9s %9s %16s\n" "$mode" "${time[$mode]}" "$(max "$out" 3)" "${train[$mode]}" \
-    "$base" "$formula" "$ratio"
+  printf "%-10s %9s %12s %12s %9s %9s %16s\n" "$mode" "${time[$mode]}" "$(per_rank "$out" 4)" \
+    "$(per_rank "$out" 5)" "$base" "$formula" "$ratio"
 done
 echo "zero2_vs_ddp_step_time_ratio=$(echo "scale=3; ${time[zshard2]} / ${time[ddp]}" | bc)" \
   "zero2_vs_ddp_memory_ratio=$(echo "scale=3; ${train[zshard2]} / ${train[ddp]}" | bc)" \
