@@ -10,6 +10,7 @@ models do, against single-process torch. One case per run:
   unused     ignore_unused_parameters false: the rank that skips a head
              fails naming it.
   behind     changes behind the engine's back after initialize().
+  handover   a gradient is gone from .grad as soon as backward produced it.
 Prints "MATCH <err>" / "OK ..." on success (exit 0), else exits non-zero.
 """
 import argparse
@@ -220,6 +221,24 @@ def case_behind(args, rank, world):
     return 0
 
 
+def case_handover(args, rank, world):
+    """While backward reaches the first layer, the last layer's gradient has
+    already gone to the engine: autograd holds no full set of gradients."""
+    torch.manual_seed(0)
+    first, last = torch.nn.Linear(8, 8), torch.nn.Linear(8, 2)
+    model = torch.nn.Sequential(first, torch.nn.Tanh(), last)
+    engine, _, _, _ = zshard.initialize(model=model, config=config(args.stage, 0))
+    seen = []
+    h = first(torch.randn(4, 8))
+    h.register_hook(lambda g: seen.append(last.weight.grad is None and last.bias.grad is None))
+    engine.backward(last(torch.tanh(h)).pow(2).mean())
+    engine.step()
+    assert seen == [True], "the last layer's .grad was still held when backward reached the first layer"
+    assert all(p.grad is None for p in model.parameters())
+    print(f"OK handover rank {rank}")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("case")
@@ -228,7 +247,8 @@ def main():
     parser.add_argument("--groups", action="store_true", help="parameter groups with their own weight decay")
     args = parser.parse_args()
     topo = zshard.topology()
-    cases = {"match": case_match, "bf16_bn": case_bf16_bn, "unused": case_unused, "behind": case_behind}
+    cases = {"match": case_match, "bf16_bn": case_bf16_bn, "unused": case_unused, "behind": case_behind,
+             "handover": case_handover}
     return cases[args.case](args, topo["rank"], topo["world_size"])
 
 

@@ -52,6 +52,12 @@ def test_an_unused_parameter_is_named_when_not_ignored(stage):
 
 
 @pytest.mark.parametrize("stage", [1, 2])
+def test_gradients_leave_autograd_as_backward_produces_them(stage):
+    r = zlaunch(2, CHECK, "handover", "--stage", str(stage))
+    assert r.returncode == 0 and r.stdout.count("OK handover rank") == 2, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("stage", [1, 2])
 def test_changes_behind_the_engines_back_are_caught(stage):
     r = zlaunch(2, CHECK, "behind", "--stage", str(stage))
     assert r.returncode == 0 and r.stdout.count("OK behind rank") == 2, r.stdout + r.stderr
