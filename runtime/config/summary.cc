@@ -46,11 +46,11 @@ std::string zeroLine(const ZeroConfig& z) {
   if (z.stage == 0) {
     s << " (runs on the stage 1 engine: the same averaged gradients, optimizer state sharded)";
   }
-  s << ", reduce_bucket_size " << z.reduce_bucket_size;
   if (z.stage == 2) {
-    s << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
+    s << ", reduce_bucket_size " << z.reduce_bucket_size << ", overlap_comm "
+      << (z.overlap_comm ? "on" : "off");
   } else {
-    s << " (gradients reduced at the accumulation boundary)";
+    s << ", gradients reduced in place at the accumulation boundary (one reduce-scatter)";
   }
   s << (z.ignore_unused_parameters ? ", unused parameters count as zero gradients"
                                    : ", an unused parameter is an error");
