@@ -355,6 +355,12 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("stage",
                              [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
       .def_property_readonly(
+          "optimizer_type",
+          [](const ConfigHandle& c) { return config::toString(c.loaded.config.optimizer.type); })
+      .def_property_readonly(
+          "gradient_clipping",
+          [](const ConfigHandle& c) { return c.loaded.config.gradient_clipping; })
+      .def_property_readonly(
           "optimizer_weight_decay",
           [](const ConfigHandle& c) { return c.loaded.config.optimizer.weight_decay; })
       .def_property_readonly("engine_stage", [](const ConfigHandle& c) {
@@ -393,6 +399,7 @@ PYBIND11_MODULE(_C, m) {
            "load a checkpoint saved on any number of ranks; a dict of what was found")
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
+      .def_property_readonly("momentum", [](PySession& s) { return s.get().momentum(); })
       .def_property_readonly("loss_scale", [](PySession& s) { return s.get().lossScale(); })
       .def_property_readonly("global_steps", [](PySession& s) { return s.get().globalSteps(); })
       .def_property_readonly("skipped_steps", [](PySession& s) { return s.get().skippedSteps(); })

@@ -51,6 +51,9 @@ class ZshardEngine(torch.nn.Module):
         self._session = session
         self._grad_dtype = _DTYPES[cfg.gradient_precision]
         self._auto_cast = cfg.fp16_auto_cast
+        self._cfg = cfg
+        self._step_applied = False
+        self.micro_steps = 0  # engine.step() calls, as DeepSpeed counts them
         self._timers = {"forward": 0.0, "backward": 0.0, "step": 0.0}
         self._window_start = time.time()
         topo = session.topology
@@ -125,20 +128,31 @@ class ZshardEngine(torch.nn.Module):
         self._timers["forward"] += time.time() - t0
         return out
 
-    def backward(self, loss):
+    def backward(self, loss, release_loss=False, retain_graph=False, scale_wrt_gas=True):
+        """DeepSpeed's backward. The engine averages over the micro steps of
+        an accumulation window (DeepSpeed's loss / gradient_accumulation_steps);
+        scale_wrt_gas=False sums them instead. release_loss has nothing to
+        release here."""
         t0 = time.time()
         scale = self._session.loss_scale
-        (loss * scale if scale != 1.0 else loss).backward()
+        if not scale_wrt_gas:
+            scale *= self._session.gradient_accumulation_steps
+        (loss * scale if scale != 1.0 else loss).backward(retain_graph=retain_graph)
         self._timers["backward"] += time.time() - t0
 
     def is_gradient_accumulation_boundary(self):
         return self._session.at_boundary
 
-    def step(self):
+    def step(self, lr_kwargs=None):
+        if lr_kwargs:
+            raise _C.ConfigError(f"step(lr_kwargs={lr_kwargs!r}): the config's scheduler takes no step "
+                                 "arguments in zshard; pass none")
         t0 = time.time()
         self._check_views()
         before = self._session.global_steps
         stepped = self._session.step()
+        self._step_applied = stepped
+        self.micro_steps += 1
         self._timers["step"] += time.time() - t0
         if self._session.global_steps != before and self._session.global_steps % self._session.steps_per_print == 0:
             self._report()
@@ -236,6 +250,47 @@ class ZshardEngine(torch.nn.Module):
 
     def get_lr(self):
         return [self._session.lr]
+
+    def get_mom(self):
+        """[betas] for Adam/AdamW/Lamb (OneCycle cycles them), [momentum] for SGD."""
+        b1, b2 = self._session.momentum
+        return [b1] if self._cfg.optimizer_type == "SGD" else [(b1, b2)]
+
+    def was_step_applied(self):
+        """Whether the last step() updated the parameters (False between
+        accumulation boundaries and on skipped overflow steps)."""
+        return self._step_applied
+
+    @property
+    def global_samples(self):
+        return self._session.global_steps * self._session.train_batch_size
+
+    @property
+    def dp_world_size(self):
+        return self.world_size
+
+    @property
+    def loss_scale(self):
+        return self._session.loss_scale
+
+    @property
+    def cur_scale(self):
+        return self._session.loss_scale
+
+    def fp16_enabled(self):
+        return self._cfg.precision == "fp16"
+
+    def bfloat16_enabled(self):
+        return self._cfg.precision == "bf16"
+
+    def zero_optimization_stage(self):
+        return self._cfg.stage
+
+    def gradient_clipping(self):
+        return self._cfg.gradient_clipping
+
+    def steps_per_print(self):
+        return self._session.steps_per_print
 
     def get_global_grad_norm(self):
         return self._session.grad_norm

@@ -117,6 +117,13 @@ int64_t Session::scheduleIteration() const {
   return cfg_.scheduler.last_batch_iteration + scheduler_steps_;
 }
 
+std::array<double, 2> Session::momentum() const {
+  if (cfg_.optimizer.type == config::OptimizerType::kSgd) return {cfg_.optimizer.momentum, 0};
+  if (auto b = optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, scheduleIteration()))
+    return *b;
+  return cfg_.optimizer.betas;
+}
+
 double Session::lr() const {
   return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, scheduleIteration());
 }

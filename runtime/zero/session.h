@@ -63,6 +63,9 @@ class Session {
   bool step();
   bool atBoundary() const { return engine_->atBoundary(); }
   double lr() const;
+  // The optimizer's momentum for the next step: Adam/Lamb betas (cycled by
+  // OneCycle), or SGD's momentum as {momentum, 0}.
+  std::array<double, 2> momentum() const;
   double lossScale() const { return engine_->lossScale(); }
   int64_t globalSteps() const { return global_steps_; }
   int64_t skippedSteps() const { return engine_->skippedSteps(); }

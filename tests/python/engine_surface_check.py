@@ -1,0 +1,85 @@
+"""A worker for test_engine_surface.py, run under zlaunch: DeepSpeed's engine
+accessors and step/backward arguments, one case per run; prints "OK <case>".
+
+  accessors       fp16_enabled() ... steps_per_print(), was_step_applied(),
+                  global_samples, micro_steps, dp_world_size, cur_scale,
+                  get_mom() under OneCycle's momentum cycling (DeepSpeed's
+                  formula, written out here)
+  sum_over_gas    backward(loss, scale_wrt_gas=False) sums the micro steps'
+                  gradients: equal to single-process SGD on the summed ones
+"""
+import sys
+
+import torch
+
+import zshard
+
+ACC = 2
+
+
+def model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+
+
+def one_cycle_beta1(it, lo=0.85, hi=0.95, first=4):
+    """DeepSpeed's OneCycle momentum at last_batch_iteration `it`."""
+    if it < 0:
+        return lo
+    batch = it + 1
+    x = 1 + batch / (2 * first) - int(1 + batch / (2 * first))
+    scale = x / 0.5 if x <= 0.5 else (x - 1) / (0.5 - 1)
+    return hi - (hi - lo) * scale
+
+
+def accessors(rank, world):
+    engine, _, _, _ = zshard.initialize(model=model(), config={
+        "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": ACC, "gradient_clipping": 1.0,
+        "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}},
+        "scheduler": {"type": "OneCycle", "params": {"cycle_min_lr": 1e-4, "cycle_max_lr": 1e-3,
+                                                     "cycle_first_step_size": 4, "cycle_min_mom": 0.85,
+                                                     "cycle_max_mom": 0.95}},
+        "zero_optimization": {"stage": 2}})
+    assert not engine.fp16_enabled() and not engine.bfloat16_enabled()
+    assert engine.zero_optimization_stage() == 2 and engine.gradient_clipping() == 1.0
+    assert engine.steps_per_print() == 10 and engine.dp_world_size == world and engine.cur_scale == 1.0
+    x = torch.ones(2, 4)
+    for micro in range(6):
+        assert abs(engine.get_mom()[0][0] - one_cycle_beta1(engine.global_steps - 1)) < 1e-12, engine.get_mom()
+        assert engine.get_mom()[0][1] == 0.99
+        engine.backward(engine(x).pow(2).sum())
+        engine.step()
+        assert engine.was_step_applied() == (micro % ACC == ACC - 1), micro
+        assert engine.micro_steps == micro + 1
+        assert engine.global_samples == engine.global_steps * 2 * ACC * world
+    assert engine.global_steps == 3
+
+
+def sum_over_gas(rank, world):
+    net = model()
+    engine, _, _, _ = zshard.initialize(model=net, config={
+        "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": ACC,
+        "optimizer": {"type": "SGD", "params": {"lr": 0.05}}, "zero_optimization": {"stage": 2}})
+    gen = torch.Generator().manual_seed(3)
+    data = [torch.randn(2, 4, generator=gen) for _ in range(3 * ACC * world)]
+    for t in range(3 * ACC):
+        engine.backward(engine(data[t * world + rank]).pow(2).mean(), scale_wrt_gas=False)
+        engine.step()
+    if rank != 0:
+        return
+    ref = model()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.05)
+    for step in range(3):
+        opt.zero_grad()
+        for t in range(step * ACC, (step + 1) * ACC):
+            for r in range(world):  # summed over micro steps, averaged over ranks
+                (ref(data[t * world + r]).pow(2).mean() / world).backward()
+        opt.step()
+    worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
+    assert worst < 1e-5, worst
+
+
+if __name__ == "__main__":
+    topo = zshard.topology()
+    globals()[sys.argv[1]](topo["rank"], topo["world_size"])
+    print(f"OK {sys.argv[1]}")

@@ -1,0 +1,18 @@
+"""DeepSpeed's engine accessors and backward/step arguments under zlaunch
+with CPU workers (engine_surface_check.py)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ZLAUNCH = os.environ.get("ZLAUNCH", os.path.join(HERE, "..", "..", "build", "zlaunch"))
+
+
+@pytest.mark.parametrize("case", ["accessors", "sum_over_gas"])
+def test_engine_surface(case):
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "engine_surface_check.py"), case],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout.count(f"OK {case}") == 2, r.stdout + r.stderr
