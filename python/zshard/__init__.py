@@ -7,9 +7,9 @@ for ZeRO stages 0-2.
 from zshard._C import ConfigError, ZshardError, build_report, check_config, topology, version
 from zshard import comm
 from zshard.comm import init_distributed
-from zshard.engine import ZshardEngine, initialize
+from zshard.engine import ZshardEngine, add_config_arguments, initialize
 
 __version__ = version()
 
-__all__ = ["ConfigError", "ZshardError", "ZshardEngine", "build_report", "check_config", "comm",
-           "init_distributed", "initialize", "topology", "__version__"]
+__all__ = ["ConfigError", "ZshardError", "ZshardEngine", "add_config_arguments", "build_report", "check_config",
+           "comm", "init_distributed", "initialize", "topology", "__version__"]

@@ -21,11 +21,44 @@ from zshard import _C
 _initialized = False
 
 
+def add_config_arguments(parser):
+    """DeepSpeed's add_config_arguments: --deepspeed, --deepspeed_config and
+    their deprecated --deepscale names on an argparse parser (returned)."""
+    group = parser.add_argument_group("DeepSpeed", "DeepSpeed configurations")
+    group.add_argument("--deepspeed", default=False, action="store_true",
+                       help="Enable DeepSpeed (helper flag for user code, no impact on DeepSpeed backend)")
+    group.add_argument("--deepspeed_config", default=None, type=str, help="DeepSpeed json configuration file.")
+    group.add_argument("--deepscale", default=False, action="store_true",
+                       help="Deprecated enable DeepSpeed (helper flag for user code, no impact on DeepSpeed backend)")
+    group.add_argument("--deepscale_config", default=None, type=str,
+                       help="Deprecated DeepSpeed json configuration file.")
+    return parser
+
+
+def _args_config(args):
+    """args.deepspeed_config, or the deprecated args.deepscale_config."""
+    if args is None:
+        return None
+    given = getattr(args, "deepspeed_config", None)
+    old = getattr(args, "deepscale_config", None)
+    if given is not None and old is not None:
+        raise _C.ConfigError("args: both deepspeed_config and the deprecated deepscale_config are given; "
+                             "keep deepspeed_config")
+    if old is not None:
+        warnings.warn("args.deepscale_config is deprecated; use --deepspeed_config")
+    return given if given is not None else old
+
+
 def _config_text(args, config):
     """The ds.json as text, from config (dict or path), args.deepspeed_config,
-    or zlaunch's ZSHARD_CONFIG."""
-    if config is None and args is not None:
-        config = getattr(args, "deepspeed_config", None)
+    or zlaunch's ZSHARD_CONFIG. Both config= and args.deepspeed_config is an
+    error, as in DeepSpeed."""
+    from_args = _args_config(args)
+    if config is not None and from_args is not None:
+        raise _C.ConfigError(f"config: given both to initialize(config=...) and as args.deepspeed_config "
+                             f"({from_args}); pass one")
+    if config is None:
+        config = from_args
     if config is None:
         config = os.environ.get("ZSHARD_CONFIG") or None
     if config is None:
@@ -408,14 +441,21 @@ def _set_rng_states(states):
 # initialize() arguments DeepSpeed has that need no action here.
 _NO_OP_ARGUMENTS = {"dist_init_required": "zshard always sets up its own communicator",
                     "distributed_port": "zshard's launcher chooses the port"}
+# DeepSpeed's arguments for features zshard does not have: refused when given.
+_REFUSED_ARGUMENTS = {"mpu": "model parallelism (mpu) is not supported; zshard is data parallel only",
+                      "collate_fn": "collate_fn goes with training_data, which is not supported yet",
+                      "mesh_param": "device meshes (mesh_param) are not supported"}
 
 
 def _refuse_unknown(unused):
     for name, value in unused.items():
         if name in _NO_OP_ARGUMENTS:
             continue
+        if name not in _REFUSED_ARGUMENTS:
+            raise _C.ConfigError(f"initialize(): unexpected keyword argument {name}=; DeepSpeed's initialize() "
+                                 "has no such argument")
         if value is not None:
-            raise _C.ConfigError(f"initialize(): {name}= is not supported by zshard; remove it")
+            raise _C.ConfigError(f"initialize(): {name}=: {_REFUSED_ARGUMENTS[name]}")
 
 
 _GROUP_KEYS = {"params", "weight_decay", "name"}

@@ -1,4 +1,5 @@
 """Worker for test_zero_training.py: one misuse per --case; prints the error."""
+import argparse
 import sys
 
 import torch
@@ -26,6 +27,13 @@ def main(case):
         elif case == "param_group_lr":
             zshard.initialize(model=model, config=CONFIG, model_parameters=[
                 {"params": [model.weight], "lr": 0.01}, {"params": [model.bias], "weight_decay": 0.0}])
+        elif case == "both_configs":
+            args = argparse.Namespace(deepspeed_config="/tmp/ds.json")
+            zshard.initialize(args=args, model=model, config=CONFIG)
+        elif case == "mpu":
+            zshard.initialize(model=model, config=CONFIG, mpu=object())
+        elif case == "unknown_kwarg":
+            zshard.initialize(model=model, config=CONFIG, model_params=model.parameters())
         elif case == "bad_key":
             zshard.initialize(model=model, config=dict(CONFIG, zero_optimisation={"stage": 2}))
     except (zshard.ZshardError, zshard.ConfigError) as e:

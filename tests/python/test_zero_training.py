@@ -33,12 +33,23 @@ def test_zero_matches_torch_adamw(world, stage):
     ("stage3", 1, "zero_optimization.stage: 3 is not supported yet"),
     ("client_optimizer", 1, "optimizer: a client optimizer object is not supported"),
     ("bad_key", 1, 'zero_optimisation: unknown key; did you mean "zero_optimization"?'),
+    ("both_configs", 1, "config: given both to initialize(config=...) and as args.deepspeed_config (/tmp/ds.json)"),
+    ("mpu", 1, "initialize(): mpu=: model parallelism (mpu) is not supported"),
+    ("unknown_kwarg", 1, "initialize(): unexpected keyword argument model_params="),
     ("param_group_lr", 1, "model_parameters[0]: lr: per-group settings other than weight_decay are not "
                           "supported yet"),
 ])
 def test_bad_use_gets_a_clear_error(case, nproc, message):
     r = zlaunch(nproc, os.path.join(HERE, "bad_use.py"), case)
     assert message in r.stdout, r.stdout + r.stderr
+
+
+def test_add_config_arguments_and_deepspeed_config_on_the_command_line(tmp_path):
+    config = tmp_path / "ds.json"
+    config.write_text(json.dumps({"train_micro_batch_size_per_gpu": 3,
+                                  "optimizer": {"type": "SGD", "params": {"lr": 0.1}}}))
+    r = zlaunch(2, os.path.join(HERE, "deepspeed_args.py"), "--deepspeed", "--deepspeed_config", str(config))
+    assert r.returncode == 0 and r.stdout.count("ARGS OK micro 3") == 2, r.stdout + r.stderr
 
 
 def test_deepspeed_script_runs_with_only_the_import_changed(tmp_path):
