@@ -141,7 +141,7 @@ class Controller {
         {"CROSS_RANK", std::to_string(plan_.node_rank)},
         {"CROSS_SIZE", std::to_string(plan_.node_count)},
         {"MASTER_ADDR", plan_.store_host},
-        {"MASTER_PORT", std::to_string(plan_.store_port)},
+        {"MASTER_PORT", std::to_string(plan_.torch_port)},
         {"PYTHONUNBUFFERED", "1"},
     };
     for (const auto& [k, v] : vars) env[k] = v;

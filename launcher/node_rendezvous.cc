@@ -10,6 +10,7 @@
 #include "runtime/rendezvous/hmac.h"
 #include "runtime/rendezvous/pmix_client.h"
 #include "runtime/rendezvous/pmix_store.h"
+#include "runtime/rendezvous/socket.h"
 #include "runtime/rendezvous/tcp_store.h"
 #include "runtime/rendezvous/topology.h"
 
@@ -117,12 +118,33 @@ NodePlan::NodePlan(NodePlan&&) noexcept = default;
 NodePlan& NodePlan::operator=(NodePlan&&) noexcept = default;
 NodePlan::~NodePlan() = default;
 
-NodePlan rendezvousNodes(const LaunchOptions& options, int local_size) {
+namespace {
+
+NodePlan findNodes(const LaunchOptions& options, int local_size) {
   if (rendezvous::PmixClient::available()) return viaPmix(local_size);
   const char* step = std::getenv("SLURM_STEP_ID");
   const char* tasks = std::getenv("SLURM_NTASKS");
   if (step != nullptr && tasks != nullptr && std::atoi(tasks) > 1) return viaSlurm(local_size);
   return viaOptions(options, local_size);
+}
+
+// Node 0 asks the kernel for a free port (torch's rank 0 binds it soon
+// after, on this host) and publishes it in the job store.
+void shareTorchPort(NodePlan& plan) {
+  constexpr const char* kKey = "launch/torch_master_port";
+  if (plan.node_rank == 0) {
+    const int port = rendezvous::boundPort(rendezvous::listenTcp("0.0.0.0", 0));
+    plan.store->set(kKey, std::to_string(port));
+  }
+  plan.torch_port = std::stoi(plan.store->get(kKey));
+}
+
+}  // namespace
+
+NodePlan rendezvousNodes(const LaunchOptions& options, int local_size) {
+  NodePlan plan = findNodes(options, local_size);
+  shareTorchPort(plan);
+  return plan;
 }
 
 }  // namespace zshard::launcher

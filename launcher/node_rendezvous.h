@@ -24,6 +24,9 @@ struct NodePlan {
   std::string store_host;
   int store_port = 0;
   std::string token;
+  // MASTER_PORT for the workers' torch.distributed (on store_host): a free
+  // port of its own, so torch's store never collides with zshard's.
+  int torch_port = 0;
   std::unique_ptr<rendezvous::TcpStoreServer> server;  // node 0 only
   std::unique_ptr<rendezvous::Store> store;            // every node
   NodePlan();
@@ -38,7 +41,8 @@ struct NodePlan {
 // SLURM_* variables, node 0 = first host, port MASTER_PORT or from the job
 // id, token from ZSHARD_JOB_TOKEN (required). Otherwise the options; a
 // multi-node job then needs ZSHARD_JOB_TOKEN set alike on every node.
-// `local_size` is this node's worker count.
+// `local_size` is this node's worker count. Node 0 also picks the free
+// port torch.distributed gets as MASTER_PORT and shares it with the others.
 NodePlan rendezvousNodes(const LaunchOptions& options, int local_size);
 
 }  // namespace zshard::launcher

@@ -12,7 +12,6 @@
 
 #include "python/csrc/dlpack.h"
 #include "runtime/checkpoint/checkpoint_reader.h"
-#include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
 #include "runtime/config/support.h"
@@ -242,38 +241,6 @@ class PySession {
   std::unique_ptr<zero::Session> session_;
 };
 
-// zshard.comm's process group: the Gloo communicator over the process's job
-// store, made once by init_distributed(). Host tensors only.
-class Group {
- public:
-  Group() : topology_(rendezvous::detectTopology()) {
-    comm::GlooOptions options;
-    options.store_prefix = "gloo-comm";
-    comm_ = comm::makeGlooCommunicator(rendezvous::processJobStore().store(), topology_.rank,
-                                       topology_.world_size, options);
-  }
-  int rank() const { return topology_.rank; }
-  int size() const { return topology_.world_size; }
-  void barrier() { comm_->barrier()->wait(comm::Millis(std::chrono::minutes(30))); }
-  void allReduce(const py::capsule& tensor) {
-    const DLTensor& t = static_cast<DLManagedTensor*>(tensor.get_pointer())->dl_tensor;
-    if (t.device.device_type != kDLCPU)
-      throw Error("all_reduce: expected a CPU tensor (GPU tensors: not yet)");
-    DType dtype = DType::kFloat32;
-    if (t.dtype.code == kDLBfloat) dtype = DType::kBFloat16;
-    if (t.dtype.code == kDLFloat && t.dtype.bits == 16) dtype = DType::kFloat16;
-    int64_t n = 1;
-    for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
-    void* data = const_cast<void*>(importData(tensor, dtype, n, "all_reduce"));
-    py::gil_scoped_release release;
-    comm_->allReduce(data, dtype, n)->wait(comm::Millis(std::chrono::minutes(30)));
-  }
-
- private:
-  rendezvous::Topology topology_;
-  std::unique_ptr<comm::Communicator> comm_;
-};
-
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -297,16 +264,27 @@ PYBIND11_MODULE(_C, m) {
       "topology", [] { return topologyDict(rendezvous::detectTopology()); },
       "this process's place in the job, from the environment");
 
-  py::class_<Group>(m, "Group")
-      .def(py::init([] {
+  m.def(
+      "job_store_set",
+      [](const std::string& key, const py::bytes& value) {
+        const std::string v = value;
         py::gil_scoped_release release;
-        return std::make_unique<Group>();
-      }))
-      .def_property_readonly("rank", &Group::rank)
-      .def_property_readonly("size", &Group::size)
-      .def("barrier", &Group::barrier, py::call_guard<py::gil_scoped_release>())
-      .def("all_reduce", &Group::allReduce,
-           "sum a compact CPU tensor (DLPack) over all ranks, in place");
+        rendezvous::processJobStore().store().set("py/" + key, v);
+      },
+      py::arg("key"), py::arg("value"), "publish bytes under key in this job's store");
+  m.def(
+      "job_store_get",
+      [](const std::string& key, double timeout_s) {
+        std::string v;
+        {
+          py::gil_scoped_release release;
+          v = rendezvous::processJobStore().store().get(
+              "py/" + key, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+        }
+        return py::bytes(v);
+      },
+      py::arg("key"), py::arg("timeout_s") = 300.0,
+      "the bytes some rank published under key (waits up to timeout_s)");
 
   py::class_<checkpoint::CheckpointReader>(m, "CheckpointReader",
                                            "a checkpoint's fp32 weights, one tensor at a time")

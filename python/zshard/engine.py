@@ -16,7 +16,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C
+from zshard import _C, comm
 
 _initialized = False
 
@@ -527,6 +527,8 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     if training_data is not None:
         raise _C.ConfigError("training_data: building the dataloader is not supported yet; pass None")
     _refuse_unknown(unused)
+    # DeepSpeed brings up torch.distributed here, so scripts may use it.
+    comm.init_distributed(dist_init_required=unused.get("dist_init_required"))
     text = _config_text(args, config if config is not None else config_params)
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
