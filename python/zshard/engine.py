@@ -497,6 +497,19 @@ def _hidden_size(model):
     return size if isinstance(size, int) else None
 
 
+def _broadcast_model(model):
+    """Rank 0's parameters and buffers to every rank, as DeepSpeed does at
+    initialize, so a model seeded differently (or not at all) per rank
+    trains as one. Needs torch.distributed (dist_init_required=False leaves
+    it down: then the engine's start check refuses differing weights)."""
+    import torch.distributed as dist
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(t.data, 0)
+
+
 def _startup_line(cfg, params, topo, device):
     numel = sum(p.numel() for p in params)
     stage = f"ZeRO stage {cfg.stage}" + (f" (runs as stage {cfg.engine_stage})" if cfg.stage != cfg.engine_stage
@@ -549,6 +562,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
             print(f"[zshard] warning: {w}", file=sys.stderr, flush=True)
     device = params[0].device
     use_gpu = device.type == "cuda"
+    _broadcast_model(model)
     initial = [p.detach().float().cpu().contiguous().numpy() for p in params]
     session = _C.Session(cfg, [list(p.shape) for p in params], initial, use_gpu,
                          (device.index or 0) if use_gpu else 0, names, weight_decay)

@@ -19,7 +19,20 @@ def main(case):
             zshard.initialize(model=model, model_parameters=[model.weight * 2], config=CONFIG)
         elif case == "different_weights":
             torch.manual_seed(zshard.topology()["rank"])  # each rank a different init
-            zshard.initialize(model=torch.nn.Linear(4, 2), config=CONFIG)
+            zshard.initialize(model=torch.nn.Linear(4, 2), config=CONFIG, dist_init_required=False)
+        elif case == "unseeded":  # rank 0's weights and buffers reach every rank
+            torch.manual_seed(zshard.topology()["rank"])
+            net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.BatchNorm1d(2))
+            net[1].running_mean.fill_(float(zshard.topology()["rank"]))
+            zshard.initialize(model=net, config=CONFIG)
+            import torch.distributed as dist
+            for t in list(net.parameters()) + list(net.buffers()):
+                if t.is_floating_point():
+                    top, low = t.detach().clone(), t.detach().clone()
+                    dist.all_reduce(top, op=dist.ReduceOp.MAX)
+                    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+                    assert torch.equal(top, low), "ranks differ after initialize()"
+            assert net[1].running_mean.abs().max().item() == 0.0
         elif case == "stage3":
             zshard.initialize(model=model, config=dict(CONFIG, zero_optimization={"stage": 3}))
         elif case == "client_optimizer":

@@ -30,6 +30,7 @@ def test_zero_matches_torch_adamw(world, stage):
     ("twice", 1, "initialize(): already called in this process"),
     ("non_leaf", 1, "parameter 0 (shape (2, 4)) is not a leaf tensor"),
     ("different_weights", 2, "parameters differ across ranks: rank 1's initial values are not rank 0's"),
+    ("unseeded", 2, "[rank 1] NO ERROR"),
     ("stage3", 1, "zero_optimization.stage: 3 is not supported yet"),
     ("client_optimizer", 1, "optimizer: a client optimizer object is not supported"),
     ("bad_key", 1, 'zero_optimisation: unknown key; did you mean "zero_optimization"?'),
