@@ -352,6 +352,10 @@ PYBIND11_MODULE(_C, m) {
            py::arg("device"), py::arg("names"), py::arg("weight_decay"))
       .def("set_weights", &PySession::setWeights, py::arg("values"),
            "new fp32 weights for every parameter (collective); moments are kept")
+      .def(
+          "set_train_batch_size", [](PySession& s, int64_t n) { s.get().setTrainBatchSize(n); },
+          py::arg("train_batch_size"),
+          "new global batch size: more or fewer micro steps per optimizer step")
       .def("discard_window", &PySession::discardWindow,
            "forget the unfinished accumulation window's gradients (collective); the micro "
            "steps discarded")

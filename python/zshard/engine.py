@@ -325,6 +325,26 @@ class ZshardEngine(torch.nn.Module):
     def steps_per_print(self):
         return self._session.steps_per_print
 
+    def set_train_batch_size(self, train_batch_size):
+        """DeepSpeed's: keeps the micro batch, changes the micro steps per
+        optimizer step (call it at an accumulation boundary)."""
+        self._session.set_train_batch_size(int(train_batch_size))
+
+    def save_16bit_model(self, save_dir, save_filename="pytorch_model.bin", exclude_frozen_parameters=False):
+        """DeepSpeed's: rank 0 writes the module's state dict in the training
+        dtype (every rank holds the whole model below stage 3) to
+        save_dir/save_filename, atomically. Call it on every rank."""
+        if self.global_rank == 0:
+            frozen = {n for n, p in self.module.named_parameters() if not p.requires_grad}
+            state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()
+                     if not (exclude_frozen_parameters and k in frozen)}
+            os.makedirs(save_dir, exist_ok=True)
+            path = os.path.join(save_dir, save_filename)
+            torch.save(state, path + ".tmp")
+            os.replace(path + ".tmp", path)
+        comm.barrier()
+        return True
+
     def get_global_grad_norm(self):
         return self._session.grad_norm
 

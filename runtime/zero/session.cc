@@ -140,6 +140,21 @@ bool Session::step() {
   return stepped;
 }
 
+void Session::setTrainBatchSize(int64_t train_batch_size) {
+  config::BatchConfig& b = cfg_.batch;
+  const int64_t per_step = b.micro_batch_per_gpu * topology_.world_size;
+  if (train_batch_size < 1 || train_batch_size % per_step != 0) {
+    throw UsageError("set_train_batch_size: " +
+                     expectedGot("a multiple of micro batch x world size = " +
+                                     std::to_string(b.micro_batch_per_gpu) + " x " +
+                                     std::to_string(topology_.world_size),
+                                 std::to_string(train_batch_size)));
+  }
+  engine_->setAccumulationSteps(static_cast<int>(train_batch_size / per_step));
+  b.train_batch_size = train_batch_size;
+  b.gradient_accumulation_steps = train_batch_size / per_step;
+}
+
 checkpoint::ModelInfo Session::modelInfo(const checkpoint::ModelNames& names) {
   if (names.params.size() != shapes_.size()) {
     throw Error("checkpoint: " + expectedGot(std::to_string(shapes_.size()) + " parameter names",

@@ -58,6 +58,10 @@ class Session {
   // See ZeroEngine::setWeights and discardWindow (both collective).
   void setWeights(const std::vector<const float*>& values) { engine_->setWeights(values); }
   int discardWindow() { return engine_->discardWindow(); }
+  // DeepSpeed's set_train_batch_size: the micro batch stays, the number of
+  // micro steps per optimizer step changes. A UsageError unless divisible
+  // by micro batch x world size, or mid-accumulation.
+  void setTrainBatchSize(int64_t train_batch_size);
   // Ends a micro step; steps the optimizer at the accumulation boundary
   // with the scheduled lr. True when the optimizer stepped.
   bool step();

@@ -223,6 +223,18 @@ int ZeroEngine::discardWindow() {
   return discarded + (in_micro_step ? 1 : 0);
 }
 
+void ZeroEngine::setAccumulationSteps(int steps) {
+  if (steps < 1)
+    throw UsageError("gradient accumulation steps: " + expectedGot(">= 1", std::to_string(steps)));
+  if (midAccumulation()) {
+    throw UsageError(
+        "the batch size changed in the middle of gradient accumulation; change it after "
+        "engine.step() at an accumulation boundary");
+  }
+  options_.accumulation_steps = steps;
+  micro_steps_ = 0;  // windows count from here
+}
+
 MemoryReport ZeroEngine::memory() const {
   return {static_cast<int64_t>(flat_params_.size()), reducer_->gradientBytes(),
           optimizer_->stateBytes(), reducer_->bucketBytes()};

@@ -110,6 +110,9 @@ class ZeroEngine {
   // a micro step whose backward already ran, which is collective: every
   // rank calls it at the same point). Returns the micro steps discarded.
   int discardWindow();
+  // A new window length (DeepSpeed's set_train_batch_size), from the next
+  // micro step on. Only between windows: a UsageError mid-accumulation.
+  void setAccumulationSteps(int steps);
 
  private:
   struct GradientCheck {

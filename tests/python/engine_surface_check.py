@@ -7,6 +7,8 @@ accessors and step/backward arguments, one case per run; prints "OK <case>".
                   formula, written out here)
   sum_over_gas    backward(loss, scale_wrt_gas=False) sums the micro steps'
                   gradients: equal to single-process SGD on the summed ones
+  batch_and_save  set_train_batch_size() changes the window; save_16bit_model()
+                  writes a state dict that loads into a fresh model
 """
 import sys
 
@@ -77,6 +79,35 @@ def sum_over_gas(rank, world):
         opt.step()
     worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
     assert worst < 1e-5, worst
+
+
+def batch_and_save(rank, world):
+    import os
+    net = model()
+    engine, _, _, _ = zshard.initialize(model=net, config={
+        "train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "SGD", "params": {"lr": 0.05}}})
+    engine.set_train_batch_size(2 * world * 3)
+    assert engine.gradient_accumulation_steps() == 3 and engine.train_batch_size() == 6 * world
+    x = torch.ones(2, 4)
+    for _ in range(6):
+        engine.backward(engine(x).sum())
+        engine.step()
+    assert engine.global_steps == 2, engine.global_steps
+    engine.backward(engine(x).sum())
+    engine.step()
+    for size, text in ((2 * world, "in the middle of gradient accumulation"),  # one micro step in
+                       (3, "expected a multiple of micro batch x world size")):
+        try:
+            engine.set_train_batch_size(size)
+        except zshard.ZshardError as e:
+            assert text in str(e), e
+        else:
+            raise AssertionError(f"set_train_batch_size({size}) was accepted")
+    out = f"/tmp/zshard-save16-{os.environ.get('ZSHARD_RUN_ID', 'single')}"
+    assert engine.save_16bit_model(out, "model.bin")
+    fresh = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    fresh.load_state_dict(torch.load(os.path.join(out, "model.bin")))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), net.parameters()))
 
 
 if __name__ == "__main__":
