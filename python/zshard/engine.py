@@ -16,7 +16,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, comm
+from zshard import _C, client_optimizer, comm
 
 _initialized = False
 
@@ -511,6 +511,20 @@ def _flatten_groups(given, cfg):
     return params, decay
 
 
+def _with_client_optimizer(text, optimizer, model_parameters, model):
+    """The config text with the client optimizer as its "optimizer" block,
+    and the optimizer's parameter groups (DeepSpeed steps the client
+    optimizer's parameters, not model_parameters)."""
+    settings = json.loads(text)
+    if isinstance(settings, dict) and "optimizer" in settings:
+        raise _C.ConfigError("optimizer: given both as initialize(optimizer=...) and in the config's "
+                             "\"optimizer\" block; keep one")
+    parameters = model_parameters if model_parameters is not None else model.parameters()
+    block, groups = client_optimizer.as_config(optimizer, parameters)
+    settings["optimizer"] = block
+    return json.dumps(settings), groups
+
+
 def _hidden_size(model):
     """The HuggingFace model's hidden size, for "auto" bucket sizes."""
     size = getattr(getattr(model, "config", None), "hidden_size", None)
@@ -551,9 +565,6 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         raise _C.ZshardError("initialize(): already called in this process; one engine per process")
     if model is None:
         raise _C.ZshardError("initialize(): expected model=, got None")
-    if optimizer is not None:
-        raise _C.ConfigError("optimizer: a client optimizer object is not supported; describe it in the "
-                             "config's \"optimizer\" block (Adam, AdamW, Lamb, SGD)")
     if lr_scheduler is not None:
         raise _C.ConfigError("lr_scheduler: a client scheduler object is not supported; use the config's "
                              "\"scheduler\" block")
@@ -563,6 +574,8 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     # DeepSpeed brings up torch.distributed here, so scripts may use it.
     comm.init_distributed(dist_init_required=unused.get("dist_init_required"))
     text = _config_text(args, config if config is not None else config_params)
+    if optimizer is not None:
+        text, model_parameters = _with_client_optimizer(text, optimizer, model_parameters, model)
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
     given = list(model_parameters) if model_parameters is not None else list(model.parameters())

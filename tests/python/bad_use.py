@@ -35,6 +35,12 @@ def main(case):
             assert net[1].running_mean.abs().max().item() == 0.0
         elif case == "stage3":
             zshard.initialize(model=model, config=dict(CONFIG, zero_optimization={"stage": 3}))
+        elif case == "client_rmsprop":
+            zshard.initialize(model=model, optimizer=torch.optim.RMSprop(model.parameters()),
+                              config={"train_micro_batch_size_per_gpu": 2})
+        elif case == "client_amsgrad":
+            zshard.initialize(model=model, optimizer=torch.optim.AdamW(model.parameters(), amsgrad=True),
+                              config={"train_micro_batch_size_per_gpu": 2})
         elif case == "client_optimizer":
             zshard.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config=CONFIG)
         elif case == "param_group_lr":

@@ -83,11 +83,23 @@ def groups(model):
     return [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def reference(d, world, clip, grouped=False):
+# Client optimizers (initialize(optimizer=...)), built the same way for
+# zshard and for the reference.
+CLIENTS = {
+    "adamw": lambda params: torch.optim.AdamW(params, lr=1e-2, betas=(0.9, 0.99), eps=1e-7, weight_decay=0.05),
+    "adam": lambda params: torch.optim.Adam(params, lr=1e-2, weight_decay=0.01),  # L2 decay
+    "sgd": lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+}
+
+
+def reference(d, world, clip, grouped=False, client=None):
     model = make_model()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(groups(model) if grouped else trainable, lr=1e-2, betas=(0.9, 0.999), eps=1e-8,
-                            weight_decay=0.01)
+    params = groups(model) if grouped else trainable
+    if client:
+        opt = CLIENTS[client](params)
+    else:
+        opt = torch.optim.AdamW(params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
     norm = None
     for step in range(STEPS):
         opt.zero_grad()
@@ -107,9 +119,13 @@ def case_match(args, rank, world):
     d = data(world)
     model = make_model()
     frozen_before = model.frozen.weight.detach().clone()
-    engine, _, _, _ = zshard.initialize(model=model,
-                                        model_parameters=groups(model) if args.groups else model.parameters(),
-                                        config=config(args.stage, args.clip))
+    params = groups(model) if args.groups else model.parameters()
+    cfg = config(args.stage, args.clip)
+    client = None
+    if args.client:
+        client = CLIENTS[args.client](params)
+        del cfg["optimizer"]
+    engine, _, _, _ = zshard.initialize(model=model, model_parameters=params, optimizer=client, config=cfg)
     for step in range(STEPS):
         for acc in range(ACC):
             x, y = batch(d, step, acc, rank, world)
@@ -117,7 +133,7 @@ def case_match(args, rank, world):
             engine.step()
     if rank != 0:
         return 0
-    ref, ref_norm = reference(d, world, args.clip, args.groups)
+    ref, ref_norm = reference(d, world, args.clip, args.groups, args.client)
     worst = 0.0
     for (name, p), r in zip(model.named_parameters(), ref.parameters()):
         if p.requires_grad:
@@ -245,6 +261,7 @@ def main():
     parser.add_argument("--stage", type=int, default=2)
     parser.add_argument("--clip", type=float, default=0.0)
     parser.add_argument("--groups", action="store_true", help="parameter groups with their own weight decay")
+    parser.add_argument("--client", choices=sorted(CLIENTS), help="a client torch optimizer")
     args = parser.parse_args()
     topo = zshard.topology()
     cases = {"match": case_match, "bf16_bn": case_bf16_bn, "unused": case_unused, "behind": case_behind,

@@ -37,6 +37,12 @@ def test_parameter_groups_with_their_own_weight_decay_match_torch(world, stage):
     assert r.returncode == 0 and "[rank 0] MATCH" in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("client", ["adamw", "adam", "sgd"])
+def test_a_client_torch_optimizer_with_groups_matches_torch(client):
+    r = zlaunch(2, CHECK, "match", "--stage", "2", "--groups", "--client", client)
+    assert r.returncode == 0 and "[rank 0] MATCH" in r.stdout, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 def test_bf16_convnet_with_batchnorm_trains_and_evaluates(stage):
     r = zlaunch(2, CHECK, "bf16_bn", "--stage", str(stage))

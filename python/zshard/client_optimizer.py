@@ -1,0 +1,74 @@
+"""A client optimizer (DeepSpeed's initialize(optimizer=...)) turned into
+the config's "optimizer" block and parameter groups: zshard then steps its
+own fused optimizer with the same hyperparameters on each rank's shard.
+
+torch.optim.AdamW, Adam (L2 decay: DeepSpeed's Adam with adam_w_mode false)
+and SGD, or a callable that builds one from the parameters. Parameter
+groups may differ in weight_decay only; a setting the fused optimizer lacks
+(amsgrad, maximize, another optimizer class) is refused naming it.
+"""
+import torch
+
+from zshard import _C
+
+_TYPES = {torch.optim.AdamW: "AdamW", torch.optim.Adam: "Adam", torch.optim.SGD: "SGD"}
+# Settings every group must share, per type, as the config block names them.
+_SHARED = {"AdamW": ("lr", "betas", "eps"), "Adam": ("lr", "betas", "eps"),
+           "SGD": ("lr", "momentum", "dampening", "nesterov")}
+_REFUSED_WHEN_TRUE = ("amsgrad", "maximize")
+# Group keys with no effect on the numbers (torch's kernel choices, a
+# scheduler's bookkeeping) or handled per group.
+_PASSIVE = {"params", "weight_decay", "name", "foreach", "fused", "capturable", "differentiable", "initial_lr"}
+
+
+def _instance(optimizer, parameters):
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if callable(optimizer):
+        built = optimizer(parameters)
+        if isinstance(built, torch.optim.Optimizer):
+            return built
+    raise _C.ConfigError(f"optimizer: expected a torch optimizer or a callable building one from the "
+                         f"parameters, got {type(optimizer).__name__}")
+
+
+def _kind(optimizer):
+    kind = _TYPES.get(type(optimizer))
+    if kind is None:
+        raise _C.ConfigError(f"optimizer: a client {type(optimizer).__name__} is not supported; pass "
+                             "torch.optim.AdamW, Adam or SGD, or describe it in the config's \"optimizer\" "
+                             "block (Adam, AdamW, Lamb, SGD)")
+    return kind
+
+
+def _check_groups(kind, groups):
+    for key in _REFUSED_WHEN_TRUE:
+        if any(g.get(key) for g in groups):
+            raise _C.ConfigError(f"optimizer: {kind}({key}=True) is not supported by zshard's fused optimizer")
+    for key in _SHARED[kind]:
+        values = [g[key] for g in groups if key in g]
+        if any(v != values[0] for v in values):
+            raise _C.ConfigError(f"optimizer: parameter groups with different {key} ({values}) are not "
+                                 "supported yet; only weight_decay may differ between groups")
+    unknown = sorted(set().union(*groups) - set(_SHARED[kind]) - _PASSIVE - set(_REFUSED_WHEN_TRUE))
+    if unknown:
+        raise _C.ConfigError(f"optimizer: {kind} settings {', '.join(unknown)} are not supported by zshard")
+
+
+def as_config(optimizer, parameters):
+    """(the config's "optimizer" block, parameter groups for initialize)
+    of a client optimizer; `parameters` are what a callable is given."""
+    optimizer = _instance(optimizer, parameters)
+    kind = _kind(optimizer)
+    groups = [g for g in optimizer.param_groups if g["params"]]
+    _check_groups(kind, groups)
+    first = groups[0]
+    params = {"lr": first["lr"], "weight_decay": first["weight_decay"]}
+    if kind == "SGD":
+        params.update(momentum=first["momentum"], dampening=first["dampening"], nesterov=first["nesterov"])
+    else:
+        params.update(betas=list(first["betas"]), eps=first["eps"])
+    if kind == "Adam":
+        params["adam_w_mode"] = False
+    block = {"type": kind, "params": params}
+    return block, [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups]
