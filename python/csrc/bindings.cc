@@ -199,9 +199,9 @@ class PySession {
     session_->addGradient(i, data, reinterpret_cast<void*>(producer_stream));
   }
 
-  bool step() {
+  bool step(std::optional<double> lr) {
     py::gil_scoped_release release;
-    return session_->step();
+    return session_->step(lr);
   }
 
   std::string saveCheckpoint(const std::string& dir, const std::string& tag,
@@ -332,6 +332,11 @@ PYBIND11_MODULE(_C, m) {
                              [](const ConfigHandle& c) { return c.loaded.config.fp16_auto_cast; })
       .def_property_readonly("stage",
                              [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
+      .def_property_readonly("has_scheduler",
+                             [](const ConfigHandle& c) {
+                               return c.loaded.config.scheduler.type !=
+                                      config::SchedulerType::kNone;
+                             })
       .def_property_readonly(
           "optimizer_type",
           [](const ConfigHandle& c) { return config::toString(c.loaded.config.optimizer.type); })
@@ -370,7 +375,9 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly(
           "stream", [](PySession& s) { return reinterpret_cast<uintptr_t>(s.get().stream()); },
           "the engine's cudaStream_t as an int (0 on the host)")
-      .def("step", &PySession::step, "end a micro step; True when the optimizer stepped")
+      .def("step", &PySession::step, py::arg("lr") = std::nullopt,
+           "end a micro step (at a boundary stepping with lr, else the config's schedule); True "
+           "when the optimizer stepped")
       .def("save_checkpoint", &PySession::saveCheckpoint, py::arg("dir"), py::arg("tag"),
            py::arg("names"), py::arg("module_state_names"), py::arg("client_state"),
            py::arg("rank_state"), py::arg("save_latest"),

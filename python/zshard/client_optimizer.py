@@ -56,8 +56,9 @@ def _check_groups(kind, groups):
 
 
 def as_config(optimizer, parameters):
-    """(the config's "optimizer" block, parameter groups for initialize)
-    of a client optimizer; `parameters` are what a callable is given."""
+    """(the config's "optimizer" block, parameter groups for initialize,
+    the optimizer instance) of a client optimizer; `parameters` are what a
+    callable is given."""
     optimizer = _instance(optimizer, parameters)
     kind = _kind(optimizer)
     groups = [g for g in optimizer.param_groups if g["params"]]
@@ -71,4 +72,4 @@ def as_config(optimizer, parameters):
     if kind == "Adam":
         params["adam_w_mode"] = False
     block = {"type": kind, "params": params}
-    return block, [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups]
+    return block, [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups], optimizer

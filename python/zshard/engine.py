@@ -16,7 +16,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, client_optimizer, comm
+from zshard import _C, client_optimizer, comm, optimizer_view
 
 _initialized = False
 
@@ -100,6 +100,9 @@ class ZshardEngine(torch.nn.Module):
         self._views = [(p.data_ptr(), p.dtype, p.device) for p in params]
         self._model_params = {id(p) for p in model.parameters()}
         self._warned_discard = False
+        self.optimizer = None  # the torch-shaped view initialize() returns (optimizer_view)
+        self.lr_scheduler = None
+        self._client_scheduler = None
         self._grad_hooks = [_after_accumulation(p, self._hand_over(i)) for i, p in enumerate(params)]
         self._load_hooks = _watch_state_dict_loads(model, self)
 
@@ -183,7 +186,12 @@ class ZshardEngine(torch.nn.Module):
         t0 = time.time()
         self._check_views()
         before = self._session.global_steps
-        stepped = self._session.step()
+        stepped = self._session.step(self.optimizer.lr_for_step())
+        if stepped:  # the schedule moves after applied steps only
+            if self._client_scheduler is not None:
+                self._client_scheduler.step()
+            elif self.lr_scheduler is not None:
+                self.optimizer.set_lr(self._session.lr)
         self._step_applied = stepped
         self.micro_steps += 1
         self._timers["step"] += time.time() - t0
@@ -235,7 +243,10 @@ class ZshardEngine(torch.nn.Module):
         client = b""
         if self.global_rank == 0:
             client = _to_bytes({"client_state": client_state,
-                                "module_state": {n: t.detach().cpu() for n, t in module_state.items()}})
+                                "module_state": {n: t.detach().cpu() for n, t in module_state.items()},
+                                "optimizer_groups": self.optimizer.state_dict(),
+                                "lr_scheduler": (self._client_scheduler.state_dict()
+                                                 if self._client_scheduler is not None else None)})
         self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, list(module_state), client,
                                       _to_bytes(_rng_states()), save_latest)
         return True
@@ -264,7 +275,17 @@ class ZshardEngine(torch.nn.Module):
         with torch.no_grad():
             for name, value in saved["module_state"].items():
                 tensors[name].copy_(value)
+        self._restore_schedule(saved, load_optimizer_states, load_lr_scheduler_states)
         return r["path"], saved["client_state"]
+
+    def _restore_schedule(self, saved, optimizer_states, scheduler_states):
+        """The groups' lr and a client scheduler's position, as saved."""
+        if scheduler_states and saved.get("lr_scheduler") is not None and self._client_scheduler is not None:
+            self._client_scheduler.load_state_dict(saved["lr_scheduler"])
+        if (optimizer_states or scheduler_states) and saved.get("optimizer_groups") is not None:
+            self.optimizer.load_state_dict(saved["optimizer_groups"])
+        if self._client_scheduler is None and self.lr_scheduler is not None:
+            self.optimizer.set_lr(self._session.lr)  # the config's schedule, at its restored position
 
     def _module_tensors(self):
         """The module's tensors the engine does not hold: buffers and frozen parameters."""
@@ -282,7 +303,8 @@ class ZshardEngine(torch.nn.Module):
         return self._session.skipped_steps
 
     def get_lr(self):
-        return [self._session.lr]
+        """The lr of each parameter group for the next step."""
+        return [g["lr"] for g in self.optimizer.param_groups]
 
     def get_mom(self):
         """[betas] for Adam/AdamW/Lamb (OneCycle cycles them), [momentum] for SGD."""
@@ -482,12 +504,12 @@ _GROUP_KEYS = {"params", "weight_decay", "name"}
 
 
 def _flatten_groups(given, cfg):
-    """(trainable parameters, their weight decays or [] for the config's)
-    from model_parameters: tensors, or DeepSpeed/torch parameter groups
-    (dicts), whose weight_decay overrides the config's optimizer's."""
+    """(trainable parameters, their weight decays or [] for the config's,
+    the groups or None) from model_parameters: tensors, or DeepSpeed/torch
+    parameter groups (dicts), whose weight_decay overrides the config's."""
     if not any(isinstance(g, dict) for g in given):
-        return [p for p in given if p.requires_grad], []
-    params, decay, seen = [], [], set()
+        return [p for p in given if p.requires_grad], [], None
+    params, decay, seen, structure = [], [], set(), []
     for i, group in enumerate(given):
         if not isinstance(group, dict):
             raise _C.ConfigError(f"model_parameters[{i}]: expected a parameter group (a dict with \"params\") "
@@ -500,6 +522,7 @@ def _flatten_groups(given, cfg):
         members = group["params"]
         members = [members] if isinstance(members, torch.Tensor) else list(members)
         wd = float(group.get("weight_decay", cfg.optimizer_weight_decay))
+        structure.append({"params": [p for p in members if p.requires_grad], "weight_decay": wd})
         for p in members:
             if id(p) in seen:
                 raise _C.ConfigError(f"model_parameters[{i}]: a parameter (shape {tuple(p.shape)}) is in two "
@@ -508,7 +531,7 @@ def _flatten_groups(given, cfg):
             if p.requires_grad:
                 params.append(p)
                 decay.append(wd)
-    return params, decay
+    return params, decay, [g for g in structure if g["params"]]
 
 
 def _with_client_optimizer(text, optimizer, model_parameters, model):
@@ -520,9 +543,26 @@ def _with_client_optimizer(text, optimizer, model_parameters, model):
         raise _C.ConfigError("optimizer: given both as initialize(optimizer=...) and in the config's "
                              "\"optimizer\" block; keep one")
     parameters = model_parameters if model_parameters is not None else model.parameters()
-    block, groups = client_optimizer.as_config(optimizer, parameters)
+    block, groups, instance = client_optimizer.as_config(optimizer, parameters)
     settings["optimizer"] = block
-    return json.dumps(settings), groups
+    return json.dumps(settings), groups, instance
+
+
+def _scheduler(client, engine, cfg):
+    """The scheduler initialize() returns: the client's (an object, or a
+    callable given the engine's optimizer), which engine.step() steps after
+    each applied step as DeepSpeed does, or the config's."""
+    if client is None:
+        return optimizer_view.ConfigScheduler(engine) if cfg.has_scheduler else None
+    if cfg.has_scheduler:
+        raise _C.ConfigError("lr_scheduler: given both as initialize(lr_scheduler=...) and in the config's "
+                             "\"scheduler\" block; keep one")
+    scheduler = client if hasattr(client, "step") and not isinstance(client, type) else client(engine.optimizer)
+    if not hasattr(scheduler, "step"):
+        raise _C.ConfigError(f"lr_scheduler: expected a scheduler (with step()) or a callable building one "
+                             f"from the optimizer, got {type(scheduler).__name__}")
+    engine._client_scheduler = scheduler
+    return scheduler
 
 
 def _hidden_size(model):
@@ -565,21 +605,19 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         raise _C.ZshardError("initialize(): already called in this process; one engine per process")
     if model is None:
         raise _C.ZshardError("initialize(): expected model=, got None")
-    if lr_scheduler is not None:
-        raise _C.ConfigError("lr_scheduler: a client scheduler object is not supported; use the config's "
-                             "\"scheduler\" block")
     if training_data is not None:
         raise _C.ConfigError("training_data: building the dataloader is not supported yet; pass None")
     _refuse_unknown(unused)
     # DeepSpeed brings up torch.distributed here, so scripts may use it.
     comm.init_distributed(dist_init_required=unused.get("dist_init_required"))
     text = _config_text(args, config if config is not None else config_params)
+    client = None
     if optimizer is not None:
-        text, model_parameters = _with_client_optimizer(text, optimizer, model_parameters, model)
+        text, model_parameters, client = _with_client_optimizer(text, optimizer, model_parameters, model)
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
     given = list(model_parameters) if model_parameters is not None else list(model.parameters())
-    params, weight_decay = _flatten_groups(given, cfg)
+    params, weight_decay, groups = _flatten_groups(given, cfg)
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
@@ -604,7 +642,12 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     for i, p in enumerate(params):
         p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
     engine = ZshardEngine(model, params, session, cfg)
+    engine.optimizer = optimizer_view.EngineOptimizer(groups or [{"params": params}], {"lr": session.lr},
+                                                      client)
+    if client is None:
+        engine.optimizer.set_lr(session.lr)
+    engine.lr_scheduler = _scheduler(lr_scheduler, engine, cfg)
     if topo["rank"] == 0:
         print(_startup_line(cfg, params, topo, device), file=sys.stderr, flush=True)
     _initialized = True
-    return engine, None, None, None
+    return engine, engine.optimizer, None, engine.lr_scheduler

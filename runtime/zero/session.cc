@@ -128,13 +128,13 @@ double Session::lr() const {
   return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, scheduleIteration());
 }
 
-bool Session::step() {
+bool Session::step(std::optional<double> lr_given) {
   const bool boundary = engine_->atBoundary();
   if (auto betas =
           optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, scheduleIteration())) {
     engine_->setBetas(*betas);
   }
-  const bool stepped = engine_->step(static_cast<float>(lr()));
+  const bool stepped = engine_->step(static_cast<float>(lr_given ? *lr_given : lr()));
   if (boundary) ++global_steps_;
   if (stepped) ++scheduler_steps_;
   return stepped;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,8 +64,10 @@ class Session {
   // by micro batch x world size, or mid-accumulation.
   void setTrainBatchSize(int64_t train_batch_size);
   // Ends a micro step; steps the optimizer at the accumulation boundary
-  // with the scheduled lr. True when the optimizer stepped.
-  bool step();
+  // with `lr` when given (a client scheduler's or the optimizer's live
+  // param_groups), else the config schedule's. True when the optimizer
+  // stepped.
+  bool step(std::optional<double> lr = std::nullopt);
   bool atBoundary() const { return engine_->atBoundary(); }
   double lr() const;
   // The optimizer's momentum for the next step: Adam/Lamb betas (cycled by

@@ -41,6 +41,11 @@ def main(case):
         elif case == "client_amsgrad":
             zshard.initialize(model=model, optimizer=torch.optim.AdamW(model.parameters(), amsgrad=True),
                               config={"train_micro_batch_size_per_gpu": 2})
+        elif case == "scheduler_twice":
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            zshard.initialize(model=model, optimizer=opt, lr_scheduler=torch.optim.lr_scheduler.StepLR(opt, 1),
+                              config={"train_micro_batch_size_per_gpu": 2,
+                                      "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 5}}})
         elif case == "client_optimizer":
             zshard.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config=CONFIG)
         elif case == "param_group_lr":

@@ -9,6 +9,9 @@ accessors and step/backward arguments, one case per run; prints "OK <case>".
                   gradients: equal to single-process SGD on the summed ones
   batch_and_save  set_train_batch_size() changes the window; save_16bit_model()
                   writes a state dict that loads into a fresh model
+  client_schedule a client torch AdamW + HuggingFace-style LambdaLR warmup
+                  (object and callable) drive the engine's lr like torch's;
+                  writing optimizer.param_groups[i]["lr"] changes the next step
 """
 import sys
 
@@ -108,6 +111,49 @@ def batch_and_save(rank, world):
     fresh = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
     fresh.load_state_dict(torch.load(os.path.join(out, "model.bin")))
     assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), net.parameters()))
+
+
+def _warmup(step):
+    return min(1.0, (step + 1) / 4)
+
+
+def client_schedule(rank, world):
+    gen = torch.Generator().manual_seed(5)
+    data = [torch.randn(2, 4, generator=gen) for _ in range(8 * world)]
+    net = model()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.0)
+    callable_scheduler = rank % 2 == 1  # one rank passes an object, the other a callable: same schedule
+    sched = (lambda o: torch.optim.lr_scheduler.LambdaLR(o, _warmup)) if callable_scheduler else \
+        torch.optim.lr_scheduler.LambdaLR(opt, _warmup)
+    engine, optimizer, _, scheduler = zshard.initialize(model=net, optimizer=opt, lr_scheduler=sched, config={
+        "train_micro_batch_size_per_gpu": 2, "zero_optimization": {"stage": 2}})
+    assert engine.optimizer is optimizer and engine.lr_scheduler is scheduler
+    lrs = []
+    for t in range(8):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        engine.backward(engine(data[t * world + rank]).pow(2).mean())
+        engine.step()
+    assert lrs == [1e-2 * _warmup(t) for t in range(8)], lrs
+    assert engine.get_lr() == [scheduler.get_last_lr()[0]]
+    if rank == 0:
+        ref = model()
+        ropt = torch.optim.AdamW(ref.parameters(), lr=1e-2, weight_decay=0.0)
+        rsched = torch.optim.lr_scheduler.LambdaLR(ropt, _warmup)
+        for t in range(8):
+            ropt.zero_grad()
+            for r in range(world):
+                (ref(data[t * world + r]).pow(2).mean() / world).backward()
+            ropt.step()
+            rsched.step()
+        worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
+        assert worst < 1e-5, worst
+    # A script writing the lr itself: 0 freezes the weights for the next step.
+    before = [p.detach().clone() for p in net.parameters()]
+    for g in optimizer.param_groups:
+        g["lr"] = 0.0
+    engine.backward(engine(data[rank]).pow(2).mean())
+    engine.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 
 if __name__ == "__main__":

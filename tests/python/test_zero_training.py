@@ -33,6 +33,7 @@ def test_zero_matches_torch_adamw(world, stage):
     ("unseeded", 2, "[rank 1] NO ERROR"),
     ("stage3", 1, "zero_optimization.stage: 3 is not supported yet"),
     ("client_optimizer", 1, "optimizer: given both as initialize(optimizer=...) and in the config's"),
+    ("scheduler_twice", 1, "lr_scheduler: given both as initialize(lr_scheduler=...) and in the config's"),
     ("client_rmsprop", 1, "optimizer: a client RMSprop is not supported; pass torch.optim.AdamW, Adam or SGD"),
     ("client_amsgrad", 1, "optimizer: AdamW(amsgrad=True) is not supported by zshard's fused optimizer"),
     ("bad_key", 1, 'zero_optimisation: unknown key; did you mean "zero_optimization"?'),
