@@ -332,6 +332,9 @@ PYBIND11_MODULE(_C, m) {
                              [](const ConfigHandle& c) { return c.loaded.config.fp16_auto_cast; })
       .def_property_readonly("stage",
                              [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
+      .def_property_readonly(
+          "dataloader_drop_last",
+          [](const ConfigHandle& c) { return c.loaded.config.dataloader_drop_last; })
       .def_property_readonly("has_scheduler",
                              [](const ConfigHandle& c) {
                                return c.loaded.config.scheduler.type !=

@@ -16,7 +16,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, client_optimizer, comm, optimizer_view
+from zshard import _C, client_optimizer, comm, dataloader, optimizer_view
 
 _initialized = False
 
@@ -103,6 +103,7 @@ class ZshardEngine(torch.nn.Module):
         self.optimizer = None  # the torch-shaped view initialize() returns (optimizer_view)
         self.lr_scheduler = None
         self._client_scheduler = None
+        self._drop_last = False
         self._grad_hooks = [_after_accumulation(p, self._hand_over(i)) for i, p in enumerate(params)]
         self._load_hooks = _watch_state_dict_loads(model, self)
 
@@ -347,6 +348,22 @@ class ZshardEngine(torch.nn.Module):
     def steps_per_print(self):
         return self._session.steps_per_print
 
+    def deepspeed_io(self, dataset, batch_size=None, route="train", pin_memory=True, data_sampler=None,
+                     collate_fn=None, num_local_io_workers=None):
+        """DeepSpeed's loader over `dataset` for this rank (dataloader.py):
+        micro batches, a DistributedSampler over the ranks (shuffled for
+        "train", in order for "eval"/"predict")."""
+        if route not in ("train", "eval", "predict"):
+            raise _C.ConfigError(f"deepspeed_io(route={route!r}): expected \"train\", \"eval\" or \"predict\"")
+        if data_sampler is None and route != "train":
+            data_sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=self.world_size,
+                                                               rank=self.global_rank, shuffle=False)
+        return dataloader.DataLoader(
+            dataset, batch_size or self.train_micro_batch_size_per_gpu(), self.global_rank, self.world_size,
+            self._drop_last, collate_fn=collate_fn, data_sampler=data_sampler,
+            num_workers=2 if num_local_io_workers is None else num_local_io_workers,
+            pin_memory=pin_memory and self.device.type == "cuda")
+
     def set_train_batch_size(self, train_batch_size):
         """DeepSpeed's: keeps the micro batch, changes the micro steps per
         optimizer step (call it at an accumulation boundary)."""
@@ -485,7 +502,6 @@ _NO_OP_ARGUMENTS = {"dist_init_required": "zshard always sets up its own communi
                     "distributed_port": "zshard's launcher chooses the port"}
 # DeepSpeed's arguments for features zshard does not have: refused when given.
 _REFUSED_ARGUMENTS = {"mpu": "model parallelism (mpu) is not supported; zshard is data parallel only",
-                      "collate_fn": "collate_fn goes with training_data, which is not supported yet",
                       "mesh_param": "device meshes (mesh_param) are not supported"}
 
 
@@ -605,8 +621,9 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         raise _C.ZshardError("initialize(): already called in this process; one engine per process")
     if model is None:
         raise _C.ZshardError("initialize(): expected model=, got None")
-    if training_data is not None:
-        raise _C.ConfigError("training_data: building the dataloader is not supported yet; pass None")
+    collate_fn = unused.pop("collate_fn", None)
+    if collate_fn is not None and training_data is None:
+        raise _C.ConfigError("initialize(): collate_fn= is for training_data=, which is not given")
     _refuse_unknown(unused)
     # DeepSpeed brings up torch.distributed here, so scripts may use it.
     comm.init_distributed(dist_init_required=unused.get("dist_init_required"))
@@ -647,7 +664,9 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     if client is None:
         engine.optimizer.set_lr(session.lr)
     engine.lr_scheduler = _scheduler(lr_scheduler, engine, cfg)
+    engine._drop_last = cfg.dataloader_drop_last
+    loader = engine.deepspeed_io(training_data, collate_fn=collate_fn) if training_data is not None else None
     if topo["rank"] == 0:
         print(_startup_line(cfg, params, topo, device), file=sys.stderr, flush=True)
     _initialized = True
-    return engine, engine.optimizer, None, engine.lr_scheduler
+    return engine, engine.optimizer, loader, engine.lr_scheduler

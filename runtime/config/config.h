@@ -101,6 +101,7 @@ struct Config {
   double gradient_clipping{};
   int64_t steps_per_print{};
   bool wall_clock_breakdown{};
+  bool dataloader_drop_last{};
   bool prescale_gradients{};
   double gradient_predivide_factor{};
   Precision precision = Precision::kFp32;

@@ -111,6 +111,7 @@ Config toConfig(const pb::DeepSpeedConfig& cfg) {
   out.gradient_clipping = cfg.gradient_clipping();
   out.steps_per_print = cfg.steps_per_print();
   out.wall_clock_breakdown = cfg.wall_clock_breakdown();
+  out.dataloader_drop_last = cfg.dataloader_drop_last();
   out.prescale_gradients = cfg.prescale_gradients();
   out.gradient_predivide_factor = cfg.gradient_predivide_factor();
   out.precision = cfg.fp16().enabled()   ? Precision::kFp16

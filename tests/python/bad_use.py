@@ -56,6 +56,8 @@ def main(case):
             zshard.initialize(args=args, model=model, config=CONFIG)
         elif case == "mpu":
             zshard.initialize(model=model, config=CONFIG, mpu=object())
+        elif case == "collate_alone":
+            zshard.initialize(model=model, config=CONFIG, collate_fn=lambda b: b)
         elif case == "unknown_kwarg":
             zshard.initialize(model=model, config=CONFIG, model_params=model.parameters())
         elif case == "bad_key":

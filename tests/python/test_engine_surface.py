@@ -34,3 +34,43 @@ def test_torch_distributed_without_a_launcher():
     r = subprocess.run([sys.executable, os.path.join(HERE, "torch_dist_check.py"), "by_initialize"],
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0 and "OK by_initialize 0" in r.stdout, r.stdout + r.stderr
+
+
+MNIST_CONFIG = {"train_micro_batch_size_per_gpu": 8, "dataloader_drop_last": True, "steps_per_print": 1000,
+                "optimizer": {"type": "Adam", "params": {"lr": 0.001}}, "zero_optimization": {"stage": 2}}
+
+
+def _mnist_config(tmp_path):
+    import json
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(MNIST_CONFIG))
+    return str(path)
+
+
+def test_mnist_style_script_under_zlaunch(tmp_path):
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "mnist_style.py"), "--deepspeed",
+                        "--deepspeed_config", _mnist_config(tmp_path)],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0 and "[rank 0] MNIST MATCH" in r.stdout and "steps 12" in r.stdout, r.stdout + r.stderr
+
+
+def test_mnist_style_script_in_a_torchrun_style_environment(tmp_path):
+    """RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT as torchrun sets them (Debian's
+    torchrun itself crashes on Python 3.11): zshard's store and torch's
+    process group find ports of their own."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ZSHARD_", "PMIX", "SLURM"))}
+    procs = []
+    for rank in range(2):
+        env = dict(base, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ZSHARD_JOB_TOKEN="torchrun-style-test")
+        procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "mnist_style.py"), "--deepspeed",
+                                       "--deepspeed_config", _mnist_config(tmp_path)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "MNIST MATCH" in outs[0] and "steps 12" in outs[0], outs

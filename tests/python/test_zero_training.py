@@ -39,6 +39,7 @@ def test_zero_matches_torch_adamw(world, stage):
     ("bad_key", 1, 'zero_optimisation: unknown key; did you mean "zero_optimization"?'),
     ("both_configs", 1, "config: given both to initialize(config=...) and as args.deepspeed_config (/tmp/ds.json)"),
     ("mpu", 1, "initialize(): mpu=: model parallelism (mpu) is not supported"),
+    ("collate_alone", 1, "initialize(): collate_fn= is for training_data=, which is not given"),
     ("unknown_kwarg", 1, "initialize(): unexpected keyword argument model_params="),
     ("param_group_lr", 1, "model_parameters[0]: lr: per-group settings other than weight_decay are not "
                           "supported yet"),
