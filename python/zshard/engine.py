@@ -18,8 +18,6 @@ import torch.utils.dlpack
 
 from zshard import _C, client_optimizer, comm, dataloader, optimizer_view
 
-_initialized = False
-
 
 def add_config_arguments(parser):
     """DeepSpeed's add_config_arguments: --deepspeed, --deepspeed_config and
@@ -613,12 +611,11 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
                lr_scheduler=None, config=None, config_params=None, **unused):
     """DeepSpeed's initialize(): returns (engine, optimizer, dataloader, lr_scheduler).
 
-    zshard steps its own fused optimizer from the config's "optimizer" block,
-    so optimizer= and lr_scheduler= objects are refused rather than ignored.
-    The config is parsed once, here; rank 0 prints its warnings."""
-    global _initialized
-    if _initialized:
-        raise _C.ZshardError("initialize(): already called in this process; one engine per process")
+    zshard steps its own fused optimizer, from the config's "optimizer" block
+    or a client torch optimizer's settings; a client lr_scheduler drives its
+    lr. The config is parsed once, here; rank 0 prints its warnings. A
+    process may make several engines (each over its own parameters), in the
+    same order on every rank."""
     if model is None:
         raise _C.ZshardError("initialize(): expected model=, got None")
     collate_fn = unused.pop("collate_fn", None)
@@ -642,6 +639,9 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         if not p.is_leaf:
             raise _C.ZshardError(f"initialize(): parameter {i} (shape {tuple(p.shape)}) is not a leaf "
                                  "tensor; pass the model's own parameters")
+        if getattr(p, "_zshard_engine", False):
+            raise _C.ZshardError(f"initialize(): parameter {names[i]} is already trained by another engine; "
+                                 "give each engine its own model (a GAN's generator and discriminator)")
         if p.device != params[0].device:
             raise _C.ZshardError(f"initialize(): parameter {names[i]} is on {p.device}, {names[0]} on "
                                  f"{params[0].device}; put the whole model on one device")
@@ -658,6 +658,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     for i, p in enumerate(params):
         p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
+        p._zshard_engine = True
     engine = ZshardEngine(model, params, session, cfg)
     engine.optimizer = optimizer_view.EngineOptimizer(groups or [{"params": params}], {"lr": session.lr},
                                                       client)
@@ -668,5 +669,4 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     loader = engine.deepspeed_io(training_data, collate_fn=collate_fn) if training_data is not None else None
     if topo["rank"] == 0:
         print(_startup_line(cfg, params, topo, device), file=sys.stderr, flush=True)
-    _initialized = True
     return engine, engine.optimizer, loader, engine.lr_scheduler

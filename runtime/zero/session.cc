@@ -1,5 +1,7 @@
 #include "runtime/zero/session.h"
 
+#include <atomic>
+
 #include "kernels/backend.h"
 #include "runtime/comm/gather_values.h"
 #include "runtime/comm/gloo/gloo_communicator.h"
@@ -67,14 +69,26 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   options_ = engineOptions(cfg, backend, topology_.world_size);
   options_.param_names = names;
   options_.param_weight_decay = weight_decay;
+  static std::atomic<int> sessions{0};
+  id_ = sessions++;
   rendezvous::Store& store = rendezvous::processJobStore().store();
+  comm::NcclOptions nccl;
+  nccl.name = keyPrefix("nccl");
+  comm::GlooOptions gloo;
+  gloo.store_prefix = keyPrefix("gloo");
   comm_ = use_gpu ? comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend,
-                                               device_)
-                  : comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size);
+                                               device_, nccl)
+                  : comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size, gloo);
   std::vector<shard::ParamSpec> specs;
   for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
   checkSameStart(shapes, initial, backend);
   engine_ = std::make_unique<ZeroEngine>(specs, initial, *comm_, cfg.optimizer, options_);
+}
+
+// The first session keeps the plain names ("gloo", "ckpt"); later ones
+// add their number ("gloo-s1").
+std::string Session::keyPrefix(const std::string& what) const {
+  return id_ == 0 ? what : what + "-s" + std::to_string(id_);
 }
 
 Session::~Session() {
@@ -217,7 +231,7 @@ std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
   }
   const checkpoint::ModelInfo model = modelInfo(names);
   rendezvous::PrefixStore store(rendezvous::processJobStore().store(),
-                                "ckpt/" + std::to_string(checkpoint_ops_++));
+                                keyPrefix("ckpt") + "/" + std::to_string(checkpoint_ops_++));
   engine_->backend().synchronize();
   const checkpoint::Counters counters{engine_->optimizerSteps(), global_steps_, scheduler_steps_,
                                       engine_->lossScalerState()};
@@ -230,7 +244,7 @@ checkpoint::LoadResult Session::loadCheckpoint(const std::string& dir, const std
                                                const checkpoint::LoadOptions& options) {
   const checkpoint::ModelInfo model = modelInfo(names);
   rendezvous::PrefixStore store(rendezvous::processJobStore().store(),
-                                "ckpt/" + std::to_string(checkpoint_ops_++));
+                                keyPrefix("ckpt") + "/" + std::to_string(checkpoint_ops_++));
   checkpoint::LoadResult r = checkpoint::load(checkpointGroup(store), dir, tag, options,
                                               engine_->plan(), model, shardStateOf(*engine_));
   if (!r.found) return r;

@@ -25,7 +25,8 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 // engine binds; it holds no logic of its own beyond mapping the config.
 // ZeRO stage 0 runs on the stage 1 engine: the same numbers (an allreduce
 // of the gradients as reduce-scatter + all-gather), with sharded optimizer
-// state. Not thread-safe.
+// state. A process may hold several sessions (a GAN's two models), made in
+// the same order on every rank. Not thread-safe.
 class Session {
  public:
   // `initial[i]` holds parameter i's values as fp32 host memory; `names`
@@ -112,6 +113,10 @@ class Session {
   int64_t global_steps_ = 0;     // optimizer steps taken or skipped (DeepSpeed's global_steps)
   int64_t scheduler_steps_ = 0;  // steps the lr schedule advanced (not on skipped steps)
   int64_t checkpoint_ops_ = 0;   // numbers each save/load's store keys
+  // Which of this process's sessions this is (0, 1, ...: every rank makes
+  // them in the same order): keeps their store keys apart.
+  int id_ = 0;
+  std::string keyPrefix(const std::string& what) const;
 };
 
 }  // namespace zshard::zero

@@ -27,7 +27,7 @@ def test_zero_matches_torch_adamw(world, stage):
 
 
 @pytest.mark.parametrize("case, nproc, message", [
-    ("twice", 1, "initialize(): already called in this process"),
+    ("twice", 1, "initialize(): parameter weight is already trained by another engine"),
     ("non_leaf", 1, "parameter 0 (shape (2, 4)) is not a leaf tensor"),
     ("different_weights", 2, "parameters differ across ranks: rank 1's initial values are not rank 0's"),
     ("unseeded", 2, "[rank 1] NO ERROR"),

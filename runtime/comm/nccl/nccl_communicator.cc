@@ -61,7 +61,7 @@ class NcclCommunicator : public Communicator {
         device_(device),
         device_index_(device_index),
         options_(options),
-        runner_(store, "nccl", rank, size, options.timeout) {
+        runner_(store, options.name, rank, size, options.timeout) {
     ZSHARD_CHECK_CUDA_COMM(cudaSetDevice(device_index));
     ZSHARD_CHECK_CUDA_COMM(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   }
@@ -298,9 +298,9 @@ std::unique_ptr<Communicator> makeNcclCommunicator(rendezvous::Store& store, int
   ncclUniqueId id;
   if (rank == 0) {
     ZSHARD_CHECK_NCCL(ncclGetUniqueId(&id));
-    store.set("nccl/unique_id", std::string(id.internal, sizeof id.internal));
+    store.set(options.name + "/unique_id", std::string(id.internal, sizeof id.internal));
   }
-  const std::string bytes = store.get("nccl/unique_id", options.timeout);
+  const std::string bytes = store.get(options.name + "/unique_id", options.timeout);
   if (bytes.size() != sizeof id.internal) {
     throw CommError(
         "NCCL unique id from the store: " +

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "runtime/comm/communicator.h"
 
@@ -15,6 +16,9 @@ namespace zshard::comm {
 
 struct NcclOptions {
   Millis timeout = std::chrono::seconds(300);
+  // Store keys of this communicator (its unique id, its hang reports);
+  // distinct per communicator sharing one store.
+  std::string name = "nccl";
 };
 
 // The GPU backend: collectives on device buffers of `device` (a CUDA
