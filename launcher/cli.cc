@@ -72,6 +72,14 @@ const std::map<std::string, Setter>& launchOptions() {
          o.grace_period = secondsValue("--grace-period", v);
        }},
       {"--run-id", [](LaunchOptions& o, const std::string& v) { o.run_id = v; }},
+      {"--deepspeed-alias",
+       [](LaunchOptions& o, const std::string& v) {
+         if (v != "auto" && v != "on" && v != "off") {
+           throw UsageError("--deepspeed-alias: " +
+                            expectedGot("auto, on or off", "\"" + v + "\""));
+         }
+         o.deepspeed_alias = v;
+       }},
       {"--hostfile", [](LaunchOptions& o, const std::string& v) { o.hostfile = v; }},
       {"--include", [](LaunchOptions& o, const std::string& v) { o.include = v; }},
       {"--exclude", [](LaunchOptions& o, const std::string& v) { o.exclude = v; }},
@@ -205,6 +213,8 @@ std::string usageText() {
          "  --include/--exclude  DeepSpeed's HOST[:SLOT,...][@HOST...] selection from the "
          "hostfile\n"
          "  --monitor-interval S seconds between GPU-use samples (1)\n"
+         "  --deepspeed-alias M  auto|on|off: workers' `import deepspeed` gets zshard's alias\n"
+         "                       (auto: when no real DeepSpeed is installed)\n"
          "  --config FILE        ds.json, passed to workers as ZSHARD_CONFIG\n"
          "check-config:\n"
          "  --world-size N       the number of GPUs (ranks) to check batch sizes against\n"

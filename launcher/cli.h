@@ -15,15 +15,16 @@ struct LaunchOptions {
   int master_port = 0;  // 0: a free port (single node), else required
   int max_restarts = 0;
   std::string log_dir;
-  bool tee = false;                 // with --log-dir: also to the console
-  double grace_period = 5.0;        // seconds between SIGTERM and SIGKILL
-  std::string run_id;               // names the run in the store; default "run"
-  double monitor_interval = 1.0;    // seconds between GPU samples
-  std::string hostfile;             // DeepSpeed's "HOST slots=N" file
-  std::string include, exclude;     // DeepSpeed's HOST[:SLOTS][@HOST...] filters
-  std::string module;               // -m MODULE instead of a script
-  std::string config_path;          // --config / --deepspeed_config
-  std::vector<std::string> script;  // SCRIPT [ARGS...] (ARGS only with -m)
+  bool tee = false;                      // with --log-dir: also to the console
+  double grace_period = 5.0;             // seconds between SIGTERM and SIGKILL
+  std::string run_id;                    // names the run in the store; default "run"
+  double monitor_interval = 1.0;         // seconds between GPU samples
+  std::string hostfile;                  // DeepSpeed's "HOST slots=N" file
+  std::string include, exclude;          // DeepSpeed's HOST[:SLOTS][@HOST...] filters
+  std::string module;                    // -m MODULE instead of a script
+  std::string config_path;               // --config / --deepspeed_config
+  std::string deepspeed_alias = "auto";  // --deepspeed-alias auto|on|off
+  std::vector<std::string> script;       // SCRIPT [ARGS...] (ARGS only with -m)
 };
 
 // What the zlaunch command line asks for.

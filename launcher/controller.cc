@@ -1,4 +1,5 @@
 #include "launcher/controller.h"
+#include "launcher/deepspeed_alias.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -96,6 +97,7 @@ class Controller {
   Controller(const LaunchOptions& o, NodePlan& plan) : o_(o), plan_(plan) {
     run_id_ = o.run_id.empty() ? "run" : o.run_id;
     omp_threads_ = std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN) / plan.local_size);
+    alias_path_ = deepspeedAliasPath(o.deepspeed_alias, python());
   }
 
   int run() {
@@ -146,6 +148,11 @@ class Controller {
     };
     for (const auto& [k, v] : vars) env[k] = v;
     if (env.count("OMP_NUM_THREADS") == 0) env["OMP_NUM_THREADS"] = std::to_string(omp_threads_);
+    if (!alias_path_.empty()) {
+      const auto old = env.find("PYTHONPATH");
+      env["PYTHONPATH"] =
+          alias_path_ + (old != env.end() && !old->second.empty() ? ":" + old->second : "");
+    }
     return env;
   }
 
@@ -297,6 +304,7 @@ class Controller {
   NodePlan& plan_;
   std::string run_id_;
   long omp_threads_ = 1;
+  std::string alias_path_;  // first on the workers' PYTHONPATH; "" for none
   int interrupted_by_ = 0;
   std::vector<Worker> workers_;
 };

@@ -33,6 +33,8 @@ def _instance(optimizer, parameters):
 
 
 def _kind(optimizer):
+    if hasattr(optimizer, "zshard_optimizer_type"):  # deepspeed.ops.adam's FusedAdam, DeepSpeedCPUAdam
+        return optimizer.zshard_optimizer_type()[0]
     kind = _TYPES.get(type(optimizer))
     if kind is None:
         raise _C.ConfigError(f"optimizer: a client {type(optimizer).__name__} is not supported; pass "
@@ -71,5 +73,7 @@ def as_config(optimizer, parameters):
         params.update(betas=list(first["betas"]), eps=first["eps"])
     if kind == "Adam":
         params["adam_w_mode"] = False
+    if hasattr(optimizer, "zshard_optimizer_type"):
+        params.update(optimizer.zshard_optimizer_type()[1])
     block = {"type": kind, "params": params}
     return block, [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups], optimizer

@@ -602,9 +602,10 @@ def _startup_line(cfg, params, topo, device):
     numel = sum(p.numel() for p in params)
     stage = f"ZeRO stage {cfg.stage}" + (f" (runs as stage {cfg.engine_stage})" if cfg.stage != cfg.engine_stage
                                          else "")
+    alias = getattr(sys.modules.get("deepspeed"), "__zshard_alias__", False)
     return (f"[zshard] {stage}, {len(params)} trainable parameters ({numel / 1e6:.2f}M elements), "
             f"{cfg.precision} weights, {cfg.gradient_precision} gradients, {topo['world_size']} rank(s), "
-            f"device {device}")
+            f"device {device}" + (", import deepspeed: zshard's alias" if alias else ""))
 
 
 def initialize(args=None, model=None, optimizer=None, model_parameters=None, training_data=None,

@@ -78,3 +78,28 @@ def test_mnist_style_script_in_a_torchrun_style_environment(tmp_path):
     outs = [p.communicate(timeout=180)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "MNIST MATCH" in outs[0] and "steps 12" in outs[0], outs
+
+
+def test_import_deepspeed_resolves_to_zshards_alias_under_zlaunch():
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    script = os.path.join(HERE, "deepspeed_import.py")
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", script], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0 and r.stdout.count("DEEPSPEED IMPORT OK") == 2, r.stdout + r.stderr
+    assert "import deepspeed: zshard's alias" in r.stderr, r.stderr
+    off = subprocess.run([ZLAUNCH, "--nproc-per-node", "1", "--deepspeed-alias", "off", script],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert off.returncode != 0 and "No module named 'deepspeed'" in off.stdout + off.stderr, off.stdout + off.stderr
+
+
+def test_an_installed_deepspeed_is_never_shadowed(tmp_path):
+    real = tmp_path / "site" / "deepspeed"
+    real.mkdir(parents=True)
+    (real / "__init__.py").write_text("REAL = True\n")
+    script = tmp_path / "which.py"
+    script.write_text("import deepspeed\nprint('REAL' if getattr(deepspeed, 'REAL', False) else 'ALIAS')\n")
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable, PYTHONPATH=str(tmp_path / "site"))
+    runs = {mode: subprocess.run([ZLAUNCH, "--nproc-per-node", "1", "--deepspeed-alias", mode, str(script)],
+                                 capture_output=True, text=True, timeout=60, env=env) for mode in ("auto", "on")}
+    assert "[rank 0] REAL" in runs["auto"].stdout, runs["auto"].stdout + runs["auto"].stderr
+    assert "[rank 0] ALIAS" in runs["on"].stdout, runs["on"].stdout + runs["on"].stderr  # asked for explicitly
