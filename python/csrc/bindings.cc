@@ -17,6 +17,7 @@
 #include "runtime/config/support.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
+#include "runtime/optim/lr_schedule.h"
 #include "runtime/rendezvous/job_store.h"
 #include "runtime/rendezvous/topology.h"
 #include "runtime/zero/session.h"
@@ -308,6 +309,16 @@ PYBIND11_MODULE(_C, m) {
           },
           "parameter i's fp32 weights as a new numpy array (reads only its byte ranges)");
 
+  m.def(
+      "scheduled_lr",
+      [](const std::string& scheduler_json, double base_lr, int64_t iteration) {
+        const config::Config c =
+            config::loadConfig(R"({"train_batch_size": 1, "scheduler": )" + scheduler_json + "}")
+                .config;
+        return optim::scheduledLr(c.scheduler, base_lr, iteration);
+      },
+      py::arg("scheduler_json"), py::arg("base_lr"), py::arg("iteration"),
+      "the lr a config \"scheduler\" block gives after `iteration` steps (-1: before any)");
   m.def("load_config", &loadConfigHandle, py::arg("json"), py::arg("world_size") = std::nullopt,
         py::arg("auto_values") = std::map<std::string, double>{},
         py::arg("hidden_size") = std::nullopt, py::arg("require_resolved") = false,

@@ -9,6 +9,7 @@ import deepspeed.comm as dist
 from deepspeed.accelerator import get_accelerator
 from deepspeed.moe.utils import split_params_into_different_moe_groups_for_optimizer
 from deepspeed.ops.adam import DeepSpeedCPUAdam, FusedAdam
+from deepspeed.runtime.lr_schedules import OneCycle, WarmupLR
 
 import zshard
 
@@ -49,4 +50,25 @@ if rank == 0:
         opt.step()
     worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(model.parameters(), ref.parameters()))
     assert worst < 1e-5, worst
+# A second engine with DeepSpeed's WarmupLR as its client scheduler: linear
+# warmup 0 -> 0.01 over 4 steps. As in DeepSpeed, the first step runs at
+# warmup_min_lr (set at construction) and so does the second (the scheduler's
+# iteration 0 after one step), then + 0.0025 per step.
+second = make()
+opt2 = FusedAdam(second.parameters(), lr=0.01)
+engine2, optimizer2, _, sched2 = deepspeed.initialize(
+    model=second, optimizer=opt2, config={"train_micro_batch_size_per_gpu": 2},
+    lr_scheduler=lambda o: WarmupLR(o, warmup_min_lr=0.0, warmup_max_lr=0.01, warmup_num_steps=4,
+                                    warmup_type="linear"))
+seen = []
+for t in range(6):
+    seen.append(optimizer2.param_groups[0]["lr"])
+    engine2.backward(engine2(data[rank]).pow(2).mean())
+    engine2.step()
+assert all(abs(a - b) < 1e-15 for a, b in zip(seen, [0.0, 0.0, 0.0025, 0.005, 0.0075, 0.01])), seen
+try:
+    OneCycle(optimizer2, 0.1, 1.0)
+    raise AssertionError("OneCycle accepted")
+except zshard.ConfigError as e:
+    assert "config's \"scheduler\" block" in str(e), e
 print("DEEPSPEED IMPORT OK")

@@ -1,0 +1,1 @@
+from deepspeed.runtime import lr_schedules  # noqa: F401
