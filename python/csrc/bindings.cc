@@ -235,6 +235,7 @@ class PySession {
   }
 
   zero::Session& get() { return *session_; }
+  int64_t numel(int i) const { return numels_.at(i); }
 
  private:
   std::vector<std::vector<int64_t>> shapes_;
@@ -375,6 +376,20 @@ PYBIND11_MODULE(_C, m) {
           "set_train_batch_size", [](PySession& s, int64_t n) { s.get().setTrainBatchSize(n); },
           py::arg("train_batch_size"),
           "new global batch size: more or fewer micro steps per optimizer step")
+      .def(
+          "param_state",
+          [](PySession& s, int i, const std::string& name) {
+            py::array_t<float> out(s.numel(i));
+            float* data = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              s.get().gatherParamState(i, name, data);
+            }
+            return out;
+          },
+          py::arg("i"), py::arg("name"),
+          "parameter i's whole fp32 state buffer (master, exp_avg, ...) from every rank; "
+          "collective")
       .def("discard_window", &PySession::discardWindow,
            "forget the unfinished accumulation window's gradients (collective); the micro "
            "steps discarded")

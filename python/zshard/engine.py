@@ -102,6 +102,8 @@ class ZshardEngine(torch.nn.Module):
         self.lr_scheduler = None
         self._client_scheduler = None
         self._drop_last = False
+        for p in params:  # deepspeed.utils.safe_get_full_* find their engine here
+            p._zshard_owner = self
         self._grad_hooks = [_after_accumulation(p, self._hand_over(i)) for i, p in enumerate(params)]
         self._load_hooks = _watch_state_dict_loads(model, self)
 
@@ -361,6 +363,15 @@ class ZshardEngine(torch.nn.Module):
             self._drop_last, collate_fn=collate_fn, data_sampler=data_sampler,
             num_workers=2 if num_local_io_workers is None else num_local_io_workers,
             pin_memory=pin_memory and self.device.type == "cuda")
+
+    def full_param_state(self, param, name="master"):
+        """The whole fp32 `name` buffer of one of this engine's parameters
+        ("master", "exp_avg", "exp_avg_sq", "momentum_buffer"), shaped like
+        it, from every rank's shard. Collective: call it on every rank."""
+        index = getattr(param, "_zshard_index", None)
+        if index is None or index >= len(self._params) or self._params[index] is not param:
+            raise _C.ZshardError("full_param_state: the tensor is not a parameter of this engine")
+        return torch.from_numpy(self._session.param_state(index, name)).view(param.shape)
 
     def set_train_batch_size(self, train_batch_size):
         """DeepSpeed's: keeps the micro batch, changes the micro steps per
@@ -660,6 +671,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     for i, p in enumerate(params):
         p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
         p._zshard_engine = True
+        p._zshard_index = i
     engine = ZshardEngine(model, params, session, cfg)
     engine.optimizer = optimizer_view.EngineOptimizer(groups or [{"params": params}], {"lr": session.lr},
                                                       client)

@@ -64,6 +64,10 @@ class Session {
   // micro steps per optimizer step changes. A UsageError unless divisible
   // by micro batch x world size, or mid-accumulation.
   void setTrainBatchSize(int64_t train_batch_size);
+  // See ZeroEngine::gatherParamState (collective).
+  void gatherParamState(int i, const std::string& name, float* out) {
+    engine_->gatherParamState(i, name, out);
+  }
   // Ends a micro step; steps the optimizer at the accumulation boundary
   // with `lr` when given (a client scheduler's or the optimizer's live
   // param_groups), else the config schedule's. True when the optimizer

@@ -223,6 +223,30 @@ int ZeroEngine::discardWindow() {
   return discarded + (in_micro_step ? 1 : 0);
 }
 
+void ZeroEngine::gatherParamState(int i, const std::string& name, float* out) {
+  const float* shard = nullptr;
+  std::string kept;
+  for (const optim::StateBuffer& b : optimizer_->stateBuffers()) {
+    if (b.name == name) shard = b.data;
+    kept += (kept.empty() ? "" : ", ") + std::string(b.name);
+  }
+  if (shard == nullptr) {
+    throw UsageError("optimizer state \"" + name + "\": " +
+                     expectedGot("one of " + kept, "a buffer this optimizer does not keep"));
+  }
+  const shard::ParamSlot& slot = plan_.params().at(i);
+  // Each rank writes its slices into a zeroed whole; a sum puts them together.
+  kernels::DeviceBuffer whole(backend_, slot.numel * sizeof(float));
+  const int64_t base = plan_.ownerRange(comm_.rank()).begin;
+  for (const shard::ParamSlice& s : plan_.slicesInShard(comm_.rank())) {
+    if (s.param != i) continue;
+    backend_.copy(whole.floats() + s.param_offset, shard + (s.flat.begin - base),
+                  s.flat.size() * sizeof(float));
+  }
+  comm_.allReduce(whole.data(), DType::kFloat32, slot.numel)->wait(options_.timeout);
+  backend_.copyToHost(out, whole.data(), whole.size());
+}
+
 void ZeroEngine::setAccumulationSteps(int steps) {
   if (steps < 1)
     throw UsageError("gradient accumulation steps: " + expectedGot(">= 1", std::to_string(steps)));

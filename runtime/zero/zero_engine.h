@@ -113,6 +113,11 @@ class ZeroEngine {
   // A new window length (DeepSpeed's set_train_batch_size), from the next
   // micro step on. Only between windows: a UsageError mid-accumulation.
   void setAccumulationSteps(int steps);
+  // Parameter i's whole fp32 state buffer `name` ("master", "exp_avg",
+  // "exp_avg_sq", "momentum_buffer"), put together from every rank's shard
+  // into `out` (numel floats, host). Collective. UsageError for a buffer
+  // this optimizer does not keep.
+  void gatherParamState(int i, const std::string& name, float* out);
 
  private:
   struct GradientCheck {

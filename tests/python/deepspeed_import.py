@@ -71,4 +71,12 @@ try:
     raise AssertionError("OneCycle accepted")
 except zshard.ConfigError as e:
     assert "config's \"scheduler\" block" in str(e), e
+# The whole fp32 weights and moments of a sharded parameter, on every rank.
+from deepspeed.utils import safe_get_full_fp32_param, safe_get_full_optimizer_state  # noqa: E402
+w = model[0].weight
+full = safe_get_full_fp32_param(w)
+assert full.shape == w.shape and torch.equal(full, w.detach()), (full - w).abs().max()  # fp32: the model copy is it
+assert safe_get_full_optimizer_state(w, "exp_avg_sq").min() >= 0
+if rank == 0:
+    assert torch.allclose(full, ref[0].weight, rtol=1e-5, atol=1e-7)
 print("DEEPSPEED IMPORT OK")

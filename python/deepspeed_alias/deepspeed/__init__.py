@@ -7,10 +7,10 @@ they are used, naming themselves."""
 from zshard import add_config_arguments, init_distributed, initialize
 from zshard.engine import ZshardEngine as DeepSpeedEngine
 
-from deepspeed import accelerator, comm, moe, ops, runtime, zero
+from deepspeed import accelerator, comm, moe, ops, runtime, utils, zero
 
 __version__ = "0.14.5"
 __zshard_alias__ = True
 
 __all__ = ["DeepSpeedEngine", "accelerator", "add_config_arguments", "comm", "init_distributed", "initialize", "moe",
-           "ops", "runtime", "zero", "__version__"]
+           "ops", "runtime", "utils", "zero", "__version__"]
