@@ -100,10 +100,9 @@ class ZshardEngine(torch.nn.Module):
         self._warned_discard = False
         self.optimizer = None  # the torch-shaped view initialize() returns (optimizer_view)
         self.lr_scheduler = None
-        self._client_scheduler = None
         self._drop_last = False
-        for p in params:  # deepspeed.utils.safe_get_full_* find their engine here
-            p._zshard_owner = self
+        for i, p in enumerate(params):  # initialize() and deepspeed.utils.safe_get_full_* read these
+            p._zshard_owner, p._zshard_index = self, i
         self._grad_hooks = [_after_accumulation(p, self._hand_over(i)) for i, p in enumerate(params)]
         self._load_hooks = _watch_state_dict_loads(model, self)
 
@@ -130,6 +129,12 @@ class ZshardEngine(torch.nn.Module):
             grad.record_stream(self._engine_stream)
 
         return hook
+
+    @property
+    def _client_scheduler(self):
+        """The script's own scheduler (stepped by engine.step()), or None."""
+        s = self.lr_scheduler
+        return None if s is None or isinstance(s, optimizer_view.ConfigScheduler) else s
 
     def _check_views(self):
         """Raises naming a parameter that no longer is the engine's view (the
@@ -586,7 +591,6 @@ def _scheduler(client, engine, cfg):
     if not hasattr(scheduler, "step"):
         raise _C.ConfigError(f"lr_scheduler: expected a scheduler (with step()) or a callable building one "
                              f"from the optimizer, got {type(scheduler).__name__}")
-    engine._client_scheduler = scheduler
     return scheduler
 
 
@@ -651,7 +655,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         if not p.is_leaf:
             raise _C.ZshardError(f"initialize(): parameter {i} (shape {tuple(p.shape)}) is not a leaf "
                                  "tensor; pass the model's own parameters")
-        if getattr(p, "_zshard_engine", False):
+        if getattr(p, "_zshard_owner", None) is not None:
             raise _C.ZshardError(f"initialize(): parameter {names[i]} is already trained by another engine; "
                                  "give each engine its own model (a GAN's generator and discriminator)")
         if p.device != params[0].device:
@@ -670,8 +674,6 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     for i, p in enumerate(params):
         p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
-        p._zshard_engine = True
-        p._zshard_index = i
     engine = ZshardEngine(model, params, session, cfg)
     engine.optimizer = optimizer_view.EngineOptimizer(groups or [{"params": params}], {"lr": session.lr},
                                                       client)

@@ -43,10 +43,15 @@ def test_a_client_torch_optimizer_with_groups_matches_torch(client):
     assert r.returncode == 0 and "[rank 0] MATCH" in r.stdout, r.stdout + r.stderr
 
 
+def run_ok(case, stage, marker):
+    """Runs a real_models_check.py case on 2 workers; both must print marker."""
+    r = zlaunch(2, CHECK, case, "--stage", str(stage))
+    assert r.returncode == 0 and r.stdout.count(marker) == 2, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 def test_bf16_convnet_with_batchnorm_trains_and_evaluates(stage):
-    r = zlaunch(2, CHECK, "bf16_bn", "--stage", str(stage))
-    assert r.returncode == 0 and r.stdout.count("OK bf16 loss") == 2, r.stdout + r.stderr
+    run_ok("bf16_bn", stage, "OK bf16 loss")
 
 
 @pytest.mark.parametrize("stage", [1, 2])
@@ -59,14 +64,12 @@ def test_an_unused_parameter_is_named_when_not_ignored(stage):
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_gradients_leave_autograd_as_backward_produces_them(stage):
-    r = zlaunch(2, CHECK, "handover", "--stage", str(stage))
-    assert r.returncode == 0 and r.stdout.count("OK handover rank") == 2, r.stdout + r.stderr
+    run_ok("handover", stage, "OK handover rank")
 
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_changes_behind_the_engines_back_are_caught(stage):
-    r = zlaunch(2, CHECK, "behind", "--stage", str(stage))
-    assert r.returncode == 0 and r.stdout.count("OK behind rank") == 2, r.stdout + r.stderr
+    run_ok("behind", stage, "OK behind rank")
 
 
 def test_warnings_are_printed_once_by_rank_0(tmp_path):
