@@ -80,6 +80,13 @@ const std::map<std::string, Setter>& launchOptions() {
          }
          o.deepspeed_alias = v;
        }},
+      {"--local-rank-arg",
+       [](LaunchOptions& o, const std::string& v) {
+         if (v != "auto" && v != "on" && v != "off") {
+           throw UsageError("--local-rank-arg: " + expectedGot("auto, on or off", "\"" + v + "\""));
+         }
+         o.local_rank_arg = v;
+       }},
       {"--hostfile", [](LaunchOptions& o, const std::string& v) { o.hostfile = v; }},
       {"--include", [](LaunchOptions& o, const std::string& v) { o.include = v; }},
       {"--exclude", [](LaunchOptions& o, const std::string& v) { o.exclude = v; }},
@@ -92,7 +99,8 @@ const std::map<std::string, Setter>& launchOptions() {
 }
 
 std::vector<std::string> knownLaunchOptions() {
-  std::vector<std::string> names = {"--help", "--version", "--tee", "-m"};
+  std::vector<std::string> names = {"--help", "--version",       "--tee",
+                                    "-m",     "--no-local-rank", "--no_local_rank"};
   for (const auto& [name, setter] : launchOptions()) names.push_back(name);
   return names;
 }
@@ -164,6 +172,8 @@ CommandLine parseCommandLine(const std::vector<std::string>& args) {
       return cl;
     } else if (arg == "--tee") {
       o.tee = true;
+    } else if (arg == "--no-local-rank" || arg == "--no_local_rank") {  // DeepSpeed's spelling
+      o.local_rank_arg = "off";
     } else if (arg == "-m") {
       o.module = optionValue(args, i, "-m");
       o.script.assign(args.begin() + static_cast<long>(i) + 1, args.end());
@@ -215,6 +225,9 @@ std::string usageText() {
          "  --monitor-interval S seconds between GPU-use samples (1)\n"
          "  --deepspeed-alias M  auto|on|off: workers' `import deepspeed` gets zshard's alias\n"
          "                       (auto: when no real DeepSpeed is installed)\n"
+         "  --local-rank-arg M   auto|on|off: pass --local_rank=N after SCRIPT, as DeepSpeed's\n"
+         "                       launcher does (auto: when SCRIPT's source names --local_rank)\n"
+         "  --no-local-rank      the same as --local-rank-arg off (DeepSpeed's --no_local_rank)\n"
          "  --config FILE        ds.json, passed to workers as ZSHARD_CONFIG\n"
          "check-config:\n"
          "  --world-size N       the number of GPUs (ranks) to check batch sizes against\n"

@@ -24,6 +24,7 @@ struct LaunchOptions {
   std::string module;                    // -m MODULE instead of a script
   std::string config_path;               // --config / --deepspeed_config
   std::string deepspeed_alias = "auto";  // --deepspeed-alias auto|on|off
+  std::string local_rank_arg = "auto";   // --local-rank-arg auto|on|off
   std::vector<std::string> script;       // SCRIPT [ARGS...] (ARGS only with -m)
 };
 

@@ -1,5 +1,6 @@
 #include "launcher/controller.h"
 #include "launcher/deepspeed_alias.h"
+#include "launcher/local_rank_arg.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -67,19 +68,25 @@ std::string python() {
   return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 }
 
-std::vector<std::string> workerArgv(const LaunchOptions& o) {
+// A worker's command line; `local_rank` >= 0 adds DeepSpeed's --local_rank.
+std::vector<std::string> workerArgv(const LaunchOptions& o, int local_rank) {
+  std::vector<std::string> argv;
+  size_t script_index = 0;
   if (!o.module.empty()) {
-    std::vector<std::string> argv = {python(), "-u", "-m", o.module};
+    argv = {python(), "-u", "-m", o.module};
+    script_index = 3;
     argv.insert(argv.end(), o.script.begin(), o.script.end());
-    return argv;
+  } else {
+    argv = o.script;
+    const std::string& s = argv.front();
+    if (s.size() > 3 && s.compare(s.size() - 3, 3, ".py") == 0) {
+      argv.insert(argv.begin(), {python(), "-u"});
+      script_index = 2;
+    } else if (s.find('/') == std::string::npos && access(s.c_str(), X_OK) == 0) {
+      argv.front() = "./" + s;
+    }
   }
-  std::vector<std::string> argv = o.script;
-  const std::string& s = argv.front();
-  if (s.size() > 3 && s.compare(s.size() - 3, 3, ".py") == 0) {
-    argv.insert(argv.begin(), {python(), "-u"});
-  } else if (s.find('/') == std::string::npos && access(s.c_str(), X_OK) == 0) {
-    argv.front() = "./" + s;
-  }
+  if (local_rank >= 0) insertLocalRankArg(argv, script_index, local_rank);
   return argv;
 }
 
@@ -98,6 +105,7 @@ class Controller {
     run_id_ = o.run_id.empty() ? "run" : o.run_id;
     omp_threads_ = std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN) / plan.local_size);
     alias_path_ = deepspeedAliasPath(o.deepspeed_alias, python());
+    local_rank_arg_ = passesLocalRankArg(o.local_rank_arg, o.script, o.module);
   }
 
   int run() {
@@ -162,7 +170,8 @@ class Controller {
       Worker w;
       w.local_rank = l;
       w.rank = plan_.rank_offset + l;
-      w.process = std::make_unique<Process>(workerArgv(o_), workerEnv(generation, l));
+      w.process = std::make_unique<Process>(workerArgv(o_, local_rank_arg_ ? l : -1),
+                                            workerEnv(generation, l));
       const bool console = o_.log_dir.empty() || o_.tee;
       w.pump = std::make_unique<OutputPump>(w.rank, w.process->stdoutFd(), w.process->stderrFd(),
                                             o_.log_dir, console);
@@ -304,7 +313,8 @@ class Controller {
   NodePlan& plan_;
   std::string run_id_;
   long omp_threads_ = 1;
-  std::string alias_path_;  // first on the workers' PYTHONPATH; "" for none
+  bool local_rank_arg_ = false;  // workers get --local_rank=N
+  std::string alias_path_;       // first on the workers' PYTHONPATH; "" for none
   int interrupted_by_ = 0;
   std::vector<Worker> workers_;
 };

@@ -50,6 +50,15 @@ TEST(Cli, ScriptAndItsArgumentsArePassedThrough) {
   EXPECT_EQ(m.launch.script, (std::vector<std::string>{"--x"}));
 }
 
+TEST(Cli, LocalRankArgumentModes) {
+  EXPECT_EQ(parseCommandLine({"x.py"}).launch.local_rank_arg, "auto");
+  EXPECT_EQ(parseCommandLine({"--local-rank-arg", "on", "x.py"}).launch.local_rank_arg, "on");
+  EXPECT_EQ(parseCommandLine({"--no_local_rank", "x.py"}).launch.local_rank_arg, "off");
+  EXPECT_EQ(parseCommandLine({"--no-local-rank", "x.py"}).launch.local_rank_arg, "off");
+  EXPECT_EQ(usageError({"--local-rank-arg", "yes", "x.py"}),
+            "--local-rank-arg: expected auto, on or off, got \"yes\"");
+}
+
 TEST(Cli, BadUsageNamesTheProblem) {
   EXPECT_EQ(usageError({"check-config"}), "check-config needs a FILE");
   EXPECT_EQ(usageError({"check-config", "a.json", "b.json"}),

@@ -103,3 +103,27 @@ def test_an_installed_deepspeed_is_never_shadowed(tmp_path):
                                  capture_output=True, text=True, timeout=60, env=env) for mode in ("auto", "on")}
     assert "[rank 0] REAL" in runs["auto"].stdout, runs["auto"].stdout + runs["auto"].stderr
     assert "[rank 0] ALIAS" in runs["on"].stdout, runs["on"].stdout + runs["on"].stderr  # asked for explicitly
+
+
+def test_zlaunch_passes_local_rank_to_scripts_that_parse_it(tmp_path):
+    """DeepSpeed's launcher gives --local_rank=N; zlaunch does when the
+    script names the option (auto), always (on), or never (--no_local_rank)."""
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    parses = os.path.join(HERE, "local_rank_arg.py")
+    plain = tmp_path / "plain.py"
+    plain.write_text("import argparse\np = argparse.ArgumentParser()\np.add_argument('--tag')\n"
+                     "print('PLAIN', p.parse_args().tag)\n")
+
+    def run(*args):
+        r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", *map(str, args)], capture_output=True, text=True,
+                           timeout=60, env=env)
+        return r.returncode, r.stdout + r.stderr
+
+    rc, out = run(parses, "--tag", "x")
+    assert rc == 0 and "[rank 0] LOCAL_RANK_ARG 0 tag=x" in out and "[rank 1] LOCAL_RANK_ARG 1 tag=x" in out, out
+    rc, out = run("--no_local_rank", parses)
+    assert rc == 0 and out.count("LOCAL_RANK_ARG -1") == 2, out
+    rc, out = run(plain, "--tag", "y")  # auto: the plain script's argparse never sees --local_rank
+    assert rc == 0 and out.count("PLAIN y") == 2, out
+    rc, out = run("--local-rank-arg", "on", plain)
+    assert rc != 0 and "unrecognized arguments: --local_rank=0" in out, out
