@@ -266,6 +266,11 @@ PYBIND11_MODULE(_C, m) {
       "topology", [] { return topologyDict(rendezvous::detectTopology()); },
       "this process's place in the job, from the environment");
 
+  m.def("serve_job_store", &rendezvous::serveProcessJobStore, py::arg("token") = "",
+        "rank 0, where the job store's address travels another way (torch's store under "
+        "torchrun): serve it on a free port; returns \"host port token\" to publish");
+  m.def("join_job_store", &rendezvous::joinProcessJobStore, py::arg("published"),
+        "every rank: use the job store rank 0 published (before the store's first use)");
   m.def(
       "job_store_set",
       [](const std::string& key, const py::bytes& value) {

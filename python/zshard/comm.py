@@ -5,8 +5,10 @@ the job's ranks (gloo for CPU tensors, nccl when torch sees a GPU) unless
 the script already did, so a script's own torch.distributed calls (metrics,
 DistributedSampler, barrier) work beside the engine. MASTER_ADDR and
 MASTER_PORT come from the launcher (zlaunch gives torch a port of its own,
-apart from zshard's store); where nothing set them (srun with PMIx, one task
-per GPU) rank 0 picks a free port and publishes it in zshard's job store.
+apart from zshard's store); under torchrun's or Slurm's variables they are
+torch's (torchrun's agent store), and zshard's store is found through
+torch's; where nothing set them (srun with PMIx, one task per GPU) rank 0
+picks a free port and publishes it in zshard's job store.
 The collectives are torch.distributed's, so every reduction and dtype its
 backend takes works; AVG on gloo is a SUM divided by the world size.
 """
@@ -24,14 +26,22 @@ ReduceOp = dist.ReduceOp
 _DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 
 
+# Where MASTER_ADDR:MASTER_PORT (or the address Slurm's variables give) is
+# torch's: torchrun's agent store or the default group's. zshard's job store
+# then travels through torch's store (share_job_store).
+_TORCH_OWNS_MASTER = ("torchrun", "slurm")
+_shared = {"joined": False, "torch_store": None}
+
+
 def _rendezvous_address(topo, timeout):
     """Where torch's store is: zlaunch's MASTER_ADDR/MASTER_PORT (a port of
-    torch's own) or torchrun's agent store; otherwise MASTER_PORT may be the
-    port zshard's own store took, so rank 0 picks a free port and shares it
+    torch's own), torchrun's (its agent's store or rank 0's) or Slurm's;
+    otherwise (PMIx, one process) rank 0 picks a free port and shares it
     with its host through zshard's job store."""
-    launcher_port = topo["source"] == "zlaunch" or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
-    if launcher_port and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT"):
+    if topo["source"] == "zlaunch" and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT"):
         return os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]
+    if topo["source"] in _TORCH_OWNS_MASTER:
+        return topo["master_addr"], str(topo["master_port"])
     if topo["rank"] == 0:
         with socket.socket() as s:
             s.bind(("", 0))
@@ -41,6 +51,36 @@ def _rendezvous_address(topo, timeout):
     return host, port
 
 
+def _torch_store(topo, timeout):
+    """torch's store at the job's master address: the default group's when
+    it is up, else a client of torchrun's agent store, else (torch's group
+    left down: dist_init_required=False) one rank 0 serves itself."""
+    if dist.is_initialized() and hasattr(dist.distributed_c10d, "_get_default_store"):
+        return dist.distributed_c10d._get_default_store()
+    serve = (topo["rank"] == 0 and not dist.is_initialized()
+             and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True")
+    store = dist.TCPStore(topo["master_addr"], topo["master_port"], None, serve, timeout, wait_for_workers=False)
+    _shared["torch_store"] = store  # rank 0 may be serving it: keep it alive
+    return store
+
+
+def share_job_store(topo, timeout=_DEFAULT_TIMEOUT):
+    """Under torchrun's or Slurm's variables MASTER_PORT is torch's, so
+    zshard's job store does not take it: rank 0 serves it on a free port
+    (ZSHARD_JOB_TOKEN, or a fresh token) and publishes the address in
+    torch's store, where every rank finds it. Once per process, before the
+    job store's first use; nothing to do under zlaunch or PMIx."""
+    if _shared["joined"] or topo["source"] not in _TORCH_OWNS_MASTER:
+        return
+    store = _torch_store(topo, timeout)
+    key = (f"zshard/job_store/{os.environ.get('TORCHELASTIC_RUN_ID', '')}/"
+           f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}")
+    if topo["rank"] == 0:
+        store.set(key, _C.serve_job_store(os.environ.get("ZSHARD_JOB_TOKEN", "")))
+    _C.join_job_store(store.get(key).decode())
+    _shared["joined"] = True
+
+
 def init_distributed(dist_backend=None, auto_mpi_discovery=True, distributed_port=None, verbose=True,
                      timeout=_DEFAULT_TIMEOUT, init_method=None, dist_init_required=None, config=None,
                      rank=-1, world_size=-1):
@@ -48,9 +88,10 @@ def init_distributed(dist_backend=None, auto_mpi_discovery=True, distributed_por
     job's ranks (idempotent; an existing default group is kept). `timeout`
     bounds torch's collectives; `dist_backend` defaults to nccl with a GPU,
     else gloo. rank/world_size, when given, must match the job's."""
-    if dist.is_initialized() or dist_init_required is False:
-        return
     topo = _C.topology()
+    if dist.is_initialized() or dist_init_required is False:
+        share_job_store(topo, timeout)
+        return
     for name, given, job in (("rank", rank, topo["rank"]), ("world_size", world_size, topo["world_size"])):
         if given not in (-1, None) and given != job:
             raise _C.ZshardError(f"init_distributed({name}={given}): this process is {name} {job} of the job")
@@ -62,6 +103,7 @@ def init_distributed(dist_backend=None, auto_mpi_discovery=True, distributed_por
         init_method = f"tcp://{host}:{port}"
     dist.init_process_group(backend, init_method=init_method, rank=topo["rank"], world_size=topo["world_size"],
                             timeout=timeout)
+    share_job_store(topo, timeout)
 
 
 def is_initialized():

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
 
 #include "runtime/core/error.h"
 #include "runtime/rendezvous/hash_store.h"
@@ -30,26 +31,46 @@ std::string requiredToken(const char* source) {
   return token;
 }
 
+// "host port token" of a store rank 0 serves.
+std::string published(const TcpStoreServer& server, const std::string& token) {
+  char host[256] = "127.0.0.1";
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + " " + std::to_string(server.port()) + " " + token;
+}
+
+std::unique_ptr<Store> connect(const std::string& info) {
+  const size_t a = info.find(' '), b = info.rfind(' ');
+  if (a == std::string::npos || a == b) {
+    throw Error("job store address: " + expectedGot("\"host port token\"", "\"" + info + "\""));
+  }
+  return std::make_unique<TcpStore>(info.substr(0, a), std::stoi(info.substr(a + 1, b - a - 1)),
+                                    info.substr(b + 1));
+}
+
+std::string storePrefix() {
+  return env("ZSHARD_STORE_PREFIX", "job");
+}
+
 }  // namespace
+
+JobStore::JobStore(const std::string& info, std::unique_ptr<TcpStoreServer> server)
+    : server_(std::move(server)), client_(connect(info)) {
+  view_ = std::make_unique<PrefixStore>(*client_, storePrefix());
+}
 
 JobStore::JobStore(const Topology& t) {
   if (t.source == "single") {
     client_ = std::make_unique<HashStore>();
   } else if (t.source == "pmix") {
     PmixStore pmix;
-    std::string published;
+    std::string mine;
     if (t.rank == 0) {
       const std::string token = newJobToken();
       server_ = std::make_unique<TcpStoreServer>(token, "0.0.0.0");
-      char host[256] = "127.0.0.1";
-      gethostname(host, sizeof host - 1);
-      published = std::string(host) + " " + std::to_string(server_->port()) + " " + token;
+      mine = published(*server_, token);
     }
-    pmix.set("jobstore/" + std::to_string(t.rank), published);
-    const std::string info = pmix.get("jobstore/0");
-    const size_t a = info.find(' '), b = info.rfind(' ');
-    client_ = std::make_unique<TcpStore>(
-        info.substr(0, a), std::stoi(info.substr(a + 1, b - a - 1)), info.substr(b + 1));
+    pmix.set("jobstore/" + std::to_string(t.rank), mine);
+    client_ = connect(pmix.get("jobstore/0"));
   } else {
     const std::string token =
         t.source == "zlaunch" ? requiredToken("zlaunch") : requiredToken(t.source.c_str());
@@ -58,16 +79,52 @@ JobStore::JobStore(const Topology& t) {
     }
     client_ = std::make_unique<TcpStore>(t.master_addr, t.master_port, token);
   }
-  view_ = std::make_unique<PrefixStore>(*client_, env("ZSHARD_STORE_PREFIX", "job"));
+  view_ = std::make_unique<PrefixStore>(*client_, storePrefix());
 }
 
 JobStore::~JobStore() = default;
 
+namespace {
+
+// Deliberately never destroyed: rank 0 may serve the store to peers that
+// are still finishing when this process's static destructors run.
+JobStore*& processStore() {
+  static JobStore* store = nullptr;
+  return store;
+}
+
+std::unique_ptr<TcpStoreServer>& servedByThisProcess() {
+  static std::unique_ptr<TcpStoreServer> server;
+  return server;
+}
+
+void requireNoStoreYet(const char* what) {
+  if (processStore() != nullptr) {
+    throw Error(std::string(what) + ": expected to come before the job store's first use, but " +
+                "this process already has one");
+  }
+}
+
+}  // namespace
+
 JobStore& processJobStore() {
-  // Deliberately never destroyed: rank 0 may serve the store to peers that
-  // are still finishing when this process's static destructors run.
-  static JobStore* store = new JobStore(detectTopology());
-  return *store;
+  static std::once_flag made;
+  std::call_once(made, [] {
+    if (processStore() == nullptr) processStore() = new JobStore(detectTopology());
+  });
+  return *processStore();
+}
+
+std::string serveProcessJobStore(const std::string& given) {
+  requireNoStoreYet("serveProcessJobStore");
+  const std::string token = given.empty() ? newJobToken() : given;
+  servedByThisProcess() = std::make_unique<TcpStoreServer>(token, "0.0.0.0");
+  return published(*servedByThisProcess(), token);
+}
+
+void joinProcessJobStore(const std::string& info) {
+  requireNoStoreYet("joinProcessJobStore");
+  processStore() = new JobStore(info, std::move(servedByThisProcess()));
 }
 
 }  // namespace zshard::rendezvous

@@ -59,25 +59,38 @@ def test_mnist_style_script_under_zlaunch(tmp_path):
     assert r.returncode == 0 and "[rank 0] MNIST MATCH" in r.stdout and "steps 12" in r.stdout, r.stdout + r.stderr
 
 
-def test_mnist_style_script_in_a_torchrun_style_environment(tmp_path):
+@pytest.mark.parametrize("agent", [False, True], ids=["rank0_store", "agent_store"])
+def test_mnist_style_script_in_a_torchrun_style_environment(tmp_path, agent):
     """RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT as torchrun sets them (Debian's
-    torchrun itself crashes on Python 3.11): zshard's store and torch's
-    process group find ports of their own."""
+    torchrun itself crashes on Python 3.11), no zshard variable: MASTER_PORT is
+    torch's, held by rank 0's process group or, as under torchrun, by the
+    agent's store that the workers join (TORCHELASTIC_USE_AGENT_STORE);
+    zshard's store is found through it."""
+    import datetime
     import socket
+
+    import torch.distributed as dist
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("ZSHARD_", "PMIX", "SLURM"))}
+    agent_store = (dist.TCPStore("127.0.0.1", port, None, True, datetime.timedelta(seconds=60),
+                                 wait_for_workers=False) if agent else None)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ZSHARD_", "PMIX", "SLURM", "TORCHELASTIC"))}
+    if agent:
+        base.update(TORCHELASTIC_USE_AGENT_STORE="True", TORCHELASTIC_RESTART_COUNT="0",
+                    TORCHELASTIC_RUN_ID="test-run")
     procs = []
     for rank in range(2):
         env = dict(base, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), ZSHARD_JOB_TOKEN="torchrun-style-test")
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "mnist_style.py"), "--deepspeed",
                                        "--deepspeed_config", _mnist_config(tmp_path)],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
     outs = [p.communicate(timeout=180)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "MNIST MATCH" in outs[0] and "steps 12" in outs[0], outs
+    if agent:  # the agent's store held MASTER_PORT all along: zshard never bound it
+        assert agent_store.add("still-serving", 1) == 1
 
 
 def test_import_deepspeed_resolves_to_zshards_alias_under_zlaunch():

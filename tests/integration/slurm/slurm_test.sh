@@ -11,7 +11,9 @@
 #     ZSHARD_JOB_TOKEN), per node and per task; 6. plain zlaunch in an
 #     allocation (salloc), which runs srun itself; 7. a checkpoint saved by
 #     4 Python workers on 2 nodes resumes on 3 workers on one node and
-#     retraces the uninterrupted run (PYTHON_ROOT: the built zshard package).
+#     retraces the uninterrupted run (PYTHON_ROOT: the built zshard package);
+#  8. a DeepSpeed MNIST-style script runs unchanged with one task per worker
+#     (no ZSHARD_JOB_TOKEN needed: the store address goes through torch's).
 set -uo pipefail
 zlaunch=$1 probe=$2 python_root=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,6 +114,21 @@ ref, got = torch.load('$dir/ref.pt'), torch.load('$dir/resumed.pt')
 err = max(((got['final'][k] - ref['final'][k]).abs().max() / ref['final'][k].abs().max().clamp(min=1e-30)).item()
           for k in ref['final'])
 print('ok' if err < 1e-6 and got['lrs'] == ref['lrs'] else f'relative error {err}')" 2>&1)"
+
+  # 8. A DeepSpeed MNIST-style script, unchanged, one Slurm task per worker
+  #    (no zlaunch): PMIx, then SLURM_* variables only (torch's store holds
+  #    the master port; zshard's store is found through it).
+  mnist="$here/../../python/mnist_style.py"
+  echo '{"train_micro_batch_size_per_gpu": 8, "dataloader_drop_last": true, "steps_per_print": 1000,
+         "optimizer": {"type": "Adam", "params": {"lr": 0.001}}, "zero_optimization": {"stage": 2}}' \
+    >"$dir/mnist.json"
+  for mpi in pmix none; do
+    out=$(MASTER_ADDR=127.0.0.1 timeout 180 srun -N2 --ntasks-per-node=1 \
+      --mpi=$mpi /usr/bin/python3 "$mnist" --deepspeed --deepspeed_config "$dir/mnist.json" 2>&1)
+    rc=$?
+    check "DeepSpeed MNIST script, task per worker, --mpi=$mpi" \
+      "$([ $rc = 0 ] && grep -q 'MNIST MATCH .* steps 12' <<<"$out" && echo ok || echo "exit $rc: $out")"
+  done
 fi
 
 echo "$failures failures"
