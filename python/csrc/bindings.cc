@@ -156,11 +156,34 @@ ConfigHandle loadConfigHandle(const std::string& json, std::optional<int> world_
   return {config::loadConfig(json, options)};
 }
 
+// Parameter groups from Python: one dict per group (optional
+// "weight_decay", "betas", "eps"; the engine has checked the keys) and the
+// group index of each parameter. No groups: the config's settings.
+optim::ParamGroups paramGroups(const std::vector<py::dict>& groups, std::vector<int> param_group) {
+  optim::ParamGroups out;
+  if (groups.empty()) return out;
+  for (const py::dict& g : groups) {
+    optim::GroupSettings settings;
+    if (g.contains("weight_decay")) settings.weight_decay = g["weight_decay"].cast<double>();
+    if (g.contains("eps")) settings.eps = g["eps"].cast<double>();
+    if (g.contains("betas")) {
+      const auto b = g["betas"].cast<std::vector<double>>();
+      if (b.size() != 2)
+        throw ConfigError("betas: " + expectedGot("2 values", std::to_string(b.size())));
+      settings.betas = std::array<double, 2>{b[0], b[1]};
+    }
+    out.groups.push_back(settings);
+  }
+  out.param_group = std::move(param_group);
+  return out;
+}
+
 class PySession {
  public:
   PySession(const ConfigHandle& cfg, std::vector<std::vector<int64_t>> shapes,
             std::vector<py::buffer> initial, bool use_gpu, int device,
-            std::vector<std::string> names, std::vector<double> weight_decay)
+            std::vector<std::string> names, const std::vector<py::dict>& groups,
+            std::vector<int> param_group)
       : shapes_(std::move(shapes)) {
     for (const auto& s : shapes_) {
       int64_t n = 1;
@@ -168,9 +191,10 @@ class PySession {
       numels_.push_back(n);
     }
     const std::vector<const float*> values = floatArrays(initial, numels_, "initial value");
+    optim::ParamGroups param_groups = paramGroups(groups, std::move(param_group));
     py::gil_scoped_release release;
     session_ = std::make_unique<zero::Session>(cfg.loaded.config, shapes_, values, use_gpu, names,
-                                               device, weight_decay);
+                                               device, std::move(param_groups));
   }
 
   void setWeights(const std::vector<py::buffer>& values) {
@@ -200,9 +224,9 @@ class PySession {
     session_->addGradient(i, data, reinterpret_cast<void*>(producer_stream));
   }
 
-  bool step(std::optional<double> lr) {
+  bool step(const std::vector<double>& lrs) {
     py::gil_scoped_release release;
-    return session_->step(lr);
+    return session_->step(lrs);
   }
 
   std::string saveCheckpoint(const std::string& dir, const std::string& tag,
@@ -372,9 +396,10 @@ PYBIND11_MODULE(_C, m) {
 
   py::class_<PySession>(m, "Session")
       .def(py::init<const ConfigHandle&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
-                    bool, int, std::vector<std::string>, std::vector<double>>(),
+                    bool, int, std::vector<std::string>, const std::vector<py::dict>&,
+                    std::vector<int>>(),
            py::arg("config"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"),
-           py::arg("device"), py::arg("names"), py::arg("weight_decay"))
+           py::arg("device"), py::arg("names"), py::arg("groups"), py::arg("param_group"))
       .def("set_weights", &PySession::setWeights, py::arg("values"),
            "new fp32 weights for every parameter (collective); moments are kept")
       .def(
@@ -409,9 +434,9 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly(
           "stream", [](PySession& s) { return reinterpret_cast<uintptr_t>(s.get().stream()); },
           "the engine's cudaStream_t as an int (0 on the host)")
-      .def("step", &PySession::step, py::arg("lr") = std::nullopt,
-           "end a micro step (at a boundary stepping with lr, else the config's schedule); True "
-           "when the optimizer stepped")
+      .def("step", &PySession::step, py::arg("lrs") = std::vector<double>{},
+           "end a micro step (at a boundary stepping with lrs, one per parameter group or one for "
+           "all, else the config's schedule); True when the optimizer stepped")
       .def("save_checkpoint", &PySession::saveCheckpoint, py::arg("dir"), py::arg("tag"),
            py::arg("names"), py::arg("module_state_names"), py::arg("client_state"),
            py::arg("rank_state"), py::arg("save_latest"),

@@ -3,22 +3,25 @@ the config's "optimizer" block and parameter groups: zshard then steps its
 own fused optimizer with the same hyperparameters on each rank's shard.
 
 torch.optim.AdamW, Adam (L2 decay: DeepSpeed's Adam with adam_w_mode false)
-and SGD, or a callable that builds one from the parameters. Parameter
-groups may differ in weight_decay only; a setting the fused optimizer lacks
-(amsgrad, maximize, another optimizer class) is refused naming it.
+and SGD, or a callable that builds one from the parameters. Groups may
+differ in lr, weight_decay and (Adam/AdamW) betas and eps; a setting the
+fused optimizer lacks (amsgrad, maximize, another optimizer class) is
+refused naming it.
 """
 import torch
 
 from zshard import _C
 
 _TYPES = {torch.optim.AdamW: "AdamW", torch.optim.Adam: "Adam", torch.optim.SGD: "SGD"}
-# Settings every group must share, per type, as the config block names them.
-_SHARED = {"AdamW": ("lr", "betas", "eps"), "Adam": ("lr", "betas", "eps"),
-           "SGD": ("lr", "momentum", "dampening", "nesterov")}
+# Settings every group must share, and those each group has, per type, as
+# the config block names them.
+_SHARED = {"AdamW": (), "Adam": (), "SGD": ("momentum", "dampening", "nesterov")}
+_PER_GROUP = {"AdamW": ("lr", "weight_decay", "betas", "eps"), "Adam": ("lr", "weight_decay", "betas", "eps"),
+              "SGD": ("lr", "weight_decay")}
 _REFUSED_WHEN_TRUE = ("amsgrad", "maximize")
 # Group keys with no effect on the numbers (torch's kernel choices, a
-# scheduler's bookkeeping) or handled per group.
-_PASSIVE = {"params", "weight_decay", "name", "foreach", "fused", "capturable", "differentiable", "initial_lr"}
+# scheduler's bookkeeping).
+_PASSIVE = {"params", "name", "foreach", "fused", "capturable", "differentiable", "initial_lr"}
 
 
 def _instance(optimizer, parameters):
@@ -51,8 +54,9 @@ def _check_groups(kind, groups):
         values = [g[key] for g in groups if key in g]
         if any(v != values[0] for v in values):
             raise _C.ConfigError(f"optimizer: parameter groups with different {key} ({values}) are not "
-                                 "supported yet; only weight_decay may differ between groups")
-    unknown = sorted(set().union(*groups) - set(_SHARED[kind]) - _PASSIVE - set(_REFUSED_WHEN_TRUE))
+                                 f"supported; {kind} groups may differ in {', '.join(_PER_GROUP[kind])}")
+    unknown = sorted(set().union(*groups) - set(_SHARED[kind]) - set(_PER_GROUP[kind]) - _PASSIVE
+                     - set(_REFUSED_WHEN_TRUE))
     if unknown:
         raise _C.ConfigError(f"optimizer: {kind} settings {', '.join(unknown)} are not supported by zshard")
 
@@ -76,4 +80,4 @@ def as_config(optimizer, parameters):
     if hasattr(optimizer, "zshard_optimizer_type"):
         params.update(optimizer.zshard_optimizer_type()[1])
     block = {"type": kind, "params": params}
-    return block, [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in groups], optimizer
+    return block, [{k: g[k] for k in ("params",) + _PER_GROUP[kind] if k in g} for g in groups], optimizer

@@ -192,7 +192,7 @@ class ZshardEngine(torch.nn.Module):
         t0 = time.time()
         self._check_views()
         before = self._session.global_steps
-        stepped = self._session.step(self.optimizer.lr_for_step())
+        stepped = self._session.step(self.optimizer.lrs_for_step())
         if stepped:  # the schedule moves after applied steps only
             if self._client_scheduler is not None:
                 self._client_scheduler.step()
@@ -530,38 +530,60 @@ def _refuse_unknown(unused):
             raise _C.ConfigError(f"initialize(): {name}=: {_REFUSED_ARGUMENTS[name]}")
 
 
-_GROUP_KEYS = {"params", "weight_decay", "name"}
+# What a parameter group may set for itself (torch's and DeepSpeed's
+# param_groups), per optimizer type; other settings are the config's.
+_GROUP_SETTINGS = {"Adam": ("weight_decay", "betas", "eps"), "AdamW": ("weight_decay", "betas", "eps"),
+                   "Lamb": ("weight_decay", "betas", "eps"), "SGD": ("weight_decay",)}
+# Group keys that need no engine setting: lr is read at each step, the
+# rest are names and torch's bookkeeping.
+_GROUP_PASSIVE = {"params", "lr", "name", "initial_lr"}
 
 
-def _flatten_groups(given, cfg):
-    """(trainable parameters, their weight decays or [] for the config's,
-    the groups or None) from model_parameters: tensors, or DeepSpeed/torch
-    parameter groups (dicts), whose weight_decay overrides the config's."""
+def _group_settings(i, group, kind):
+    """Group i's own settings for the engine, checked against the type."""
+    allowed = _GROUP_SETTINGS[kind]
+    unknown = sorted(set(group) - set(allowed) - _GROUP_PASSIVE)
+    if unknown:
+        raise _C.ConfigError(f"model_parameters[{i}]: {', '.join(unknown)}: not a per-group setting of {kind} "
+                             f"in zshard (a group may set lr, {', '.join(allowed)}); set it in the config's "
+                             "\"optimizer\" block for every group")
+    settings = {k: group[k] for k in allowed if k in group}
+    if "betas" in settings:
+        settings["betas"] = [float(b) for b in settings["betas"]]
+    for key in ("lr", "weight_decay", "eps"):
+        if key in group and not (isinstance(group[key], (int, float)) and group[key] >= 0):
+            raise _C.ConfigError(f"model_parameters[{i}][\"{key}\"]: expected a number >= 0, got {group[key]!r}")
+    return settings
+
+
+def _flatten_groups(given, kind):
+    """(trainable parameters, the optimizer's param_groups over them, each
+    group's own settings for the engine ([] for none), the group index of
+    each parameter) from model_parameters: tensors, or parameter groups
+    (dicts) as DeepSpeed and torch take them."""
     if not any(isinstance(g, dict) for g in given):
-        return [p for p in given if p.requires_grad], [], None
-    params, decay, seen, structure = [], [], set(), []
+        params = [p for p in given if p.requires_grad]
+        return params, [{"params": params}], [], []
+    params, seen, groups, settings, index = [], set(), [], [], []
     for i, group in enumerate(given):
         if not isinstance(group, dict):
             raise _C.ConfigError(f"model_parameters[{i}]: expected a parameter group (a dict with \"params\") "
                                  "like the others, got a tensor; put every parameter in a group")
-        unknown = sorted(set(group) - _GROUP_KEYS)
-        if unknown:
-            raise _C.ConfigError(f"model_parameters[{i}]: {', '.join(unknown)}: per-group settings other than "
-                                 "weight_decay are not supported yet; remove them (the config's optimizer "
-                                 "settings apply to every group)")
+        own = _group_settings(i, group, kind)
         members = group["params"]
         members = [members] if isinstance(members, torch.Tensor) else list(members)
-        wd = float(group.get("weight_decay", cfg.optimizer_weight_decay))
-        structure.append({"params": [p for p in members if p.requires_grad], "weight_decay": wd})
         for p in members:
             if id(p) in seen:
                 raise _C.ConfigError(f"model_parameters[{i}]: a parameter (shape {tuple(p.shape)}) is in two "
                                      "groups; give each parameter one group")
             seen.add(id(p))
-            if p.requires_grad:
-                params.append(p)
-                decay.append(wd)
-    return params, decay, [g for g in structure if g["params"]]
+        trainable = [p for p in members if p.requires_grad]
+        if trainable:
+            index += [len(groups)] * len(trainable)
+            groups.append(dict(group, params=trainable))
+            settings.append(own)
+            params += trainable
+    return params, groups, settings, index
 
 
 def _with_client_optimizer(text, optimizer, model_parameters, model):
@@ -647,7 +669,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
     given = list(model_parameters) if model_parameters is not None else list(model.parameters())
-    params, weight_decay, groups = _flatten_groups(given, cfg)
+    params, groups, settings, group_of = _flatten_groups(given, cfg.optimizer_type)
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
@@ -669,15 +691,14 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     _broadcast_model(model)
     initial = [p.detach().float().cpu().contiguous().numpy() for p in params]
     session = _C.Session(cfg, [list(p.shape) for p in params], initial, use_gpu,
-                         (device.index or 0) if use_gpu else 0, names, weight_decay)
+                         (device.index or 0) if use_gpu else 0, names, settings, group_of)
     del initial
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     for i, p in enumerate(params):
         p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
     engine = ZshardEngine(model, params, session, cfg)
-    engine.optimizer = optimizer_view.EngineOptimizer(groups or [{"params": params}], {"lr": session.lr},
-                                                      client)
-    if client is None:
+    engine.optimizer = optimizer_view.EngineOptimizer(groups, {"lr": session.lr}, client)
+    if cfg.has_scheduler:  # the config's schedule sets every group's lr, as DeepSpeed's schedulers do
         engine.optimizer.set_lr(session.lr)
     engine.lr_scheduler = _scheduler(lr_scheduler, engine, cfg)
     engine._drop_last = cfg.dataloader_drop_last

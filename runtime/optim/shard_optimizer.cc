@@ -27,43 +27,74 @@ float* offset(float* p, int64_t elements) {
 
 }  // namespace
 
-// Consecutive segments sharing a weight decay become one run; without
-// per-parameter decays the whole shard is one run (one kernel per step).
-std::vector<ShardOptimizer::Run> ShardOptimizer::decayRuns(const std::vector<double>& decay) const {
-  if (decay.empty()) return {{0, numel_, cfg_.weight_decay}};
+// Consecutive segments of one group become one run; with one group the
+// whole shard is one run (one kernel per step).
+std::vector<ShardOptimizer::Run> ShardOptimizer::groupRuns() const {
+  if (groups_.groups.empty()) return {{0, numel_, 0}};
   std::vector<Run> runs;
   for (const Segment& s : segments_) {
-    const double wd = decay.at(s.param);
-    if (!runs.empty() && runs.back().weight_decay == wd) {
+    const int g = groupOf(s.param);
+    if (!runs.empty() && runs.back().group == g) {
       runs.back().numel = s.offset + s.numel - runs.back().offset;
     } else {
-      runs.push_back({s.offset, s.numel, wd});
+      runs.push_back({s.offset, s.numel, g});
     }
   }
   return runs;
 }
 
+namespace {
+
+void checkGroups(const ParamGroups& g, int num_params) {
+  if (g.groups.empty()) return;
+  if (static_cast<int>(g.param_group.size()) != num_params) {
+    throw Error("ShardOptimizer: " + expectedGot(std::to_string(num_params) + " group indices",
+                                                 std::to_string(g.param_group.size())));
+  }
+  for (int group : g.param_group) {
+    if (group < 0 || group >= g.size()) {
+      throw Error("ShardOptimizer: " +
+                  expectedGot("group indices in 0.." + std::to_string(g.size() - 1),
+                              std::to_string(group)));
+    }
+  }
+}
+
+}  // namespace
+
 ShardOptimizer::ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                                const float* initial_host, int64_t numel,
-                               std::vector<Segment> segments, int num_params,
-                               const std::vector<double>& param_weight_decay)
+                               std::vector<Segment> segments, int num_params, ParamGroups groups)
     : cfg_(cfg),
       backend_(backend),
       numel_(numel),
       master_(backend, numel * sizeof(float)),
       segments_(std::move(segments)),
-      num_params_(num_params) {
-  if (!param_weight_decay.empty() && static_cast<int>(param_weight_decay.size()) != num_params) {
-    throw Error("ShardOptimizer: " + expectedGot(std::to_string(num_params) + " weight decays",
-                                                 std::to_string(param_weight_decay.size())));
-  }
-  runs_ = decayRuns(param_weight_decay);
+      num_params_(num_params),
+      groups_(std::move(groups)) {
+  checkGroups(groups_, num_params);
+  runs_ = groupRuns();
   backend.copyFromHost(master_.data(), initial_host, numel * sizeof(float));
   const size_t bytes = numel * sizeof(float);
   const bool sgd = cfg.type == config::OptimizerType::kSgd;
   if (!sgd || cfg.momentum != 0) m_ = kernels::DeviceBuffer(backend, bytes);
   if (!sgd) v_ = kernels::DeviceBuffer(backend, bytes);
   if (cfg.type == config::OptimizerType::kLamb) scratch_ = kernels::DeviceBuffer(backend, bytes);
+}
+
+void ShardOptimizer::setBetas(const std::array<double, 2>& betas) {
+  cfg_.betas = betas;
+  for (GroupSettings& g : groups_.groups) g.betas = betas;
+}
+
+float ShardOptimizer::lrOf(const std::vector<float>& lrs, int group) const {
+  if (lrs.size() == 1) return lrs[0];
+  if (static_cast<int>(lrs.size()) != groups_.size()) {
+    throw Error("ShardOptimizer::step: " +
+                expectedGot("1 or " + std::to_string(groups_.size()) + " learning rates",
+                            std::to_string(lrs.size())));
+  }
+  return lrs[group];
 }
 
 std::vector<StateBuffer> ShardOptimizer::stateBuffers() {
@@ -78,54 +109,67 @@ int64_t ShardOptimizer::stateBytes() const {
   return static_cast<int64_t>(master_.size() + m_.size() + v_.size() + scratch_.size());
 }
 
-kernels::AdamHyper ShardOptimizer::adamHyper(float lr) const {
+const GroupSettings& ShardOptimizer::settings(int group) const {
+  static const GroupSettings kConfigs;
+  return groups_.groups.empty() ? kConfigs : groups_.groups[group];
+}
+
+double ShardOptimizer::weightDecay(int group) const {
+  return settings(group).weight_decay.value_or(cfg_.weight_decay);
+}
+
+kernels::AdamHyper ShardOptimizer::adamHyper(int group, float lr) const {
+  const GroupSettings& g = settings(group);
+  const std::array<double, 2> betas = g.betas.value_or(cfg_.betas);
   kernels::AdamHyper h;
   h.lr = lr;
-  h.beta1 = static_cast<float>(cfg_.betas[0]);
-  h.beta2 = static_cast<float>(cfg_.betas[1]);
-  h.eps = static_cast<float>(cfg_.eps);
-  h.weight_decay = static_cast<float>(cfg_.weight_decay);
+  h.beta1 = static_cast<float>(betas[0]);
+  h.beta2 = static_cast<float>(betas[1]);
+  h.eps = static_cast<float>(g.eps.value_or(cfg_.eps));
+  h.weight_decay = static_cast<float>(weightDecay(group));
   h.adam_w_mode = cfg_.adam_w_mode;
   h.bias_correction = cfg_.bias_correction;
   h.step = step_;
   return h;
 }
 
+kernels::SgdHyper ShardOptimizer::sgdHyper(int group, float lr) const {
+  kernels::SgdHyper h;
+  h.lr = lr;
+  h.momentum = static_cast<float>(cfg_.momentum);
+  h.dampening = static_cast<float>(cfg_.dampening);
+  h.weight_decay = static_cast<float>(weightDecay(group));
+  h.nesterov = cfg_.nesterov;
+  h.step = step_;
+  return h;
+}
+
 void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
-                          float lr, const SumAcrossRanks& sum) {
+                          const std::vector<float>& lrs, const SumAcrossRanks& sum) {
   ++step_;
   if (cfg_.type == config::OptimizerType::kLamb)
-    return lambStep(grad, model, grad_multiplier, lr, sum);
+    return lambStep(grad, model, grad_multiplier, lrs, sum);
   for (const Run& r : runs_) {
+    const float lr = lrOf(lrs, r.group);
     if (cfg_.type == config::OptimizerType::kSgd) {
-      kernels::SgdHyper h;
-      h.lr = lr;
-      h.momentum = static_cast<float>(cfg_.momentum);
-      h.dampening = static_cast<float>(cfg_.dampening);
-      h.weight_decay = static_cast<float>(r.weight_decay);
-      h.nesterov = cfg_.nesterov;
-      h.step = step_;
       backend_.sgdStep(master() + r.offset, offset(m_.empty() ? nullptr : m_.floats(), r.offset),
-                       offsetView(grad, r.offset), offsetView(model, r.offset), r.numel, h,
-                       grad_multiplier);
+                       offsetView(grad, r.offset), offsetView(model, r.offset), r.numel,
+                       sgdHyper(r.group, lr), grad_multiplier);
       continue;
     }
-    kernels::AdamHyper h = adamHyper(lr);
-    h.weight_decay = static_cast<float>(r.weight_decay);
     backend_.adamStep(master() + r.offset, m_.floats() + r.offset, v_.floats() + r.offset,
-                      offsetView(grad, r.offset), offsetView(model, r.offset), r.numel, h,
-                      grad_multiplier);
+                      offsetView(grad, r.offset), offsetView(model, r.offset), r.numel,
+                      adamHyper(r.group, lr), grad_multiplier);
   }
 }
 
 // Lamb: per-parameter trust ratio ||w|| / ||update||, clamped to
 // [min_coeff, max_coeff], from norms summed over every rank's pieces.
 void ShardOptimizer::lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
-                              float lr, const SumAcrossRanks& sum) {
+                              const std::vector<float>& lrs, const SumAcrossRanks& sum) {
   float* update = scratch_.floats();
   for (const Run& r : runs_) {
-    kernels::AdamHyper h = adamHyper(lr);
-    h.weight_decay = static_cast<float>(r.weight_decay);
+    const kernels::AdamHyper h = adamHyper(r.group, lrOf(lrs, r.group));
     backend_.lambUpdate(master() + r.offset, m_.floats() + r.offset, v_.floats() + r.offset,
                         offsetView(grad, r.offset), update + r.offset, r.numel, h, grad_multiplier);
   }
@@ -139,6 +183,7 @@ void ShardOptimizer::lambStep(kernels::ConstView grad, kernels::View model, floa
     const double w = std::sqrt(norms[2 * s.param]), u = std::sqrt(norms[2 * s.param + 1]);
     double ratio = (w > 0 && u > 0) ? w / u : 1.0;
     ratio = std::clamp(ratio, cfg_.min_coeff, cfg_.max_coeff);
+    const double lr = lrOf(lrs, groupOf(s.param));
     backend_.applyUpdate(master() + s.offset, update + s.offset, static_cast<float>(-lr * ratio),
                          offsetView(model, s.offset), s.numel);
   }

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -23,6 +25,23 @@ struct StateBuffer {
   float* data;       // device memory, numel() floats
 };
 
+// One parameter group's own settings (torch's and DeepSpeed's
+// param_groups); an unset field is the optimizer config's. Its lr is given
+// at each step.
+struct GroupSettings {
+  std::optional<double> weight_decay;
+  std::optional<std::array<double, 2>> betas;  // Adam, AdamW, Lamb
+  std::optional<double> eps;                   // Adam, AdamW, Lamb
+};
+
+// Which group each parameter is in. Empty: one group of every parameter,
+// with the config's settings.
+struct ParamGroups {
+  std::vector<GroupSettings> groups;
+  std::vector<int> param_group;  // one per parameter, indexes groups
+  int size() const { return groups.empty() ? 1 : static_cast<int>(groups.size()); }
+};
+
 // Sums a vector of doubles over all ranks in place (a blocking allreduce).
 using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 
@@ -32,18 +51,19 @@ using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 class ShardOptimizer {
  public:
   // `initial_host` (numel floats, host memory) seeds the master weights;
-  // all state lives on `backend`'s device. `param_weight_decay` (one per
-  // parameter, from parameter groups) overrides cfg.weight_decay; empty:
-  // every parameter has cfg's.
+  // all state lives on `backend`'s device. `groups` overrides cfg per
+  // parameter group. Throws Error when groups do not cover num_params.
   ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                  const float* initial_host, int64_t numel, std::vector<Segment> segments,
-                 int num_params, const std::vector<double>& param_weight_decay = {});
+                 int num_params, ParamGroups groups = {});
 
   // One step over the shard: grads (reduced, still scaled) times
   // grad_multiplier; writes the updated weights to `model` (may be none).
-  // `sum` is used by Lamb only (one allreduce of 2 x num_params doubles).
-  void step(kernels::ConstView grad, kernels::View model, float grad_multiplier, float lr,
-            const SumAcrossRanks& sum);
+  // `lrs`: one learning rate per group, or one for every group. `sum` is
+  // used by Lamb only (one allreduce of 2 x num_params doubles).
+  void step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
+            const std::vector<float>& lrs, const SumAcrossRanks& sum);
+  int numGroups() const { return groups_.size(); }
 
   // Device pointers (host pointers on the CPU backend).
   float* master() { return master_.floats(); }
@@ -54,23 +74,30 @@ class ShardOptimizer {
   std::vector<StateBuffer> stateBuffers();
   int64_t numel() const { return numel_; }
   int64_t stepCount() const { return step_; }
-  // Adam/Lamb betas from the next step on (a schedule's momentum cycling).
-  void setBetas(const std::array<double, 2>& betas) { cfg_.betas = betas; }
+  // Adam/Lamb betas of every group from the next step on (a schedule's
+  // momentum cycling, which DeepSpeed applies to every group).
+  void setBetas(const std::array<double, 2>& betas);
   void setStepCount(int64_t step) { step_ = step; }
   // Bytes of optimizer state held (master + moments + scratch).
   int64_t stateBytes() const;
 
  private:
-  void lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier, float lr,
-                const SumAcrossRanks& sum);
-  kernels::AdamHyper adamHyper(float lr) const;
-  // A range of the shard stepped with one weight decay.
+  void lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
+                const std::vector<float>& lrs, const SumAcrossRanks& sum);
+  const GroupSettings& settings(int group) const;  // unset fields: cfg_'s
+  double weightDecay(int group) const;
+  // The group's settings over cfg_'s, with the group's lr.
+  kernels::AdamHyper adamHyper(int group, float lr) const;
+  kernels::SgdHyper sgdHyper(int group, float lr) const;
+  int groupOf(int param) const { return groups_.groups.empty() ? 0 : groups_.param_group[param]; }
+  float lrOf(const std::vector<float>& lrs, int group) const;
+  // A range of the shard stepped with one group's settings.
   struct Run {
     int64_t offset = 0;
     int64_t numel = 0;
-    double weight_decay = 0;
+    int group = 0;
   };
-  std::vector<Run> decayRuns(const std::vector<double>& decay) const;
+  std::vector<Run> groupRuns() const;
 
   config::OptimizerConfig cfg_;
   kernels::Backend& backend_;
@@ -78,6 +105,7 @@ class ShardOptimizer {
   kernels::DeviceBuffer master_, m_, v_, scratch_;
   std::vector<Segment> segments_;
   int num_params_;
+  ParamGroups groups_;
   std::vector<Run> runs_;
   int64_t step_ = 0;
 };

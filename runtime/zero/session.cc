@@ -53,8 +53,7 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
 
 Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
                  const std::vector<const float*>& initial, bool use_gpu,
-                 const std::vector<std::string>& names, int device,
-                 const std::vector<double>& weight_decay)
+                 const std::vector<std::string>& names, int device, optim::ParamGroups groups)
     : cfg_(cfg),
       topology_(rendezvous::detectTopology()),
       use_gpu_(use_gpu),
@@ -68,7 +67,7 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   kernels::Backend& backend = kernels::backendFor(use_gpu, device_);
   options_ = engineOptions(cfg, backend, topology_.world_size);
   options_.param_names = names;
-  options_.param_weight_decay = weight_decay;
+  options_.param_groups = std::move(groups);
   static std::atomic<int> sessions{0};
   id_ = sessions++;
   rendezvous::Store& store = rendezvous::processJobStore().store();
@@ -142,13 +141,15 @@ double Session::lr() const {
   return optim::scheduledLr(cfg_.scheduler, cfg_.optimizer.lr, scheduleIteration());
 }
 
-bool Session::step(std::optional<double> lr_given) {
+bool Session::step(const std::vector<double>& lrs) {
   const bool boundary = engine_->atBoundary();
   if (auto betas =
           optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, scheduleIteration())) {
     engine_->setBetas(*betas);
   }
-  const bool stepped = engine_->step(static_cast<float>(lr_given ? *lr_given : lr()));
+  std::vector<float> rates(lrs.begin(), lrs.end());
+  if (rates.empty()) rates.push_back(static_cast<float>(lr()));
+  const bool stepped = engine_->step(rates);
   if (boundary) ++global_steps_;
   if (stepped) ++scheduler_steps_;
   return stepped;

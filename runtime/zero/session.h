@@ -30,14 +30,14 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 class Session {
  public:
   // `initial[i]` holds parameter i's values as fp32 host memory; `names`
-  // (optional) names them in messages; `weight_decay` (optional, one per
-  // parameter: DeepSpeed's parameter groups) overrides the optimizer's. With `use_gpu` the engine
+  // (optional) names them in messages; `groups` (optional: DeepSpeed's
+  // parameter groups) override the optimizer's settings. With `use_gpu` the engine
   // works on CUDA device `device`, the one the model's parameters are on (under srun
   // --gpus-per-task every task sees its GPU as device 0, so the local rank is not a device index).
   Session(const config::Config& cfg, const std::vector<std::vector<int64_t>>& shapes,
           const std::vector<const float*>& initial, bool use_gpu,
           const std::vector<std::string>& names = {}, int device = 0,
-          const std::vector<double>& weight_decay = {});
+          optim::ParamGroups groups = {});
   ~Session();
 
   const rendezvous::Topology& topology() const { return topology_; }
@@ -69,10 +69,10 @@ class Session {
     engine_->gatherParamState(i, name, out);
   }
   // Ends a micro step; steps the optimizer at the accumulation boundary
-  // with `lr` when given (a client scheduler's or the optimizer's live
-  // param_groups), else the config schedule's. True when the optimizer
-  // stepped.
-  bool step(std::optional<double> lr = std::nullopt);
+  // with `lrs` when given (one per parameter group, or one for all: a
+  // client scheduler's or the optimizer's live param_groups), else the
+  // config schedule's. True when the optimizer stepped.
+  bool step(const std::vector<double>& lrs = {});
   bool atBoundary() const { return engine_->atBoundary(); }
   double lr() const;
   // The optimizer's momentum for the next step: Adam/Lamb betas (cycled by

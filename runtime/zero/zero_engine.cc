@@ -63,7 +63,7 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   const shard::Range own = plan_.ownerRange(comm.rank());
   optimizer_ = std::make_unique<optim::ShardOptimizer>(
       optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
-      static_cast<int>(params.size()), options.param_weight_decay);
+      static_cast<int>(params.size()), options.param_groups);
   used_.assign(params.size(), false);
   ReducerOptions r{&backend_,
                    options.grad_dtype,
@@ -145,7 +145,7 @@ ZeroEngine::GradientCheck ZeroEngine::checkGradients(kernels::View grads) {
   return check;
 }
 
-bool ZeroEngine::step(float lr) {
+bool ZeroEngine::step(const std::vector<float>& lrs) {
   const bool boundary = atBoundary();
   if (!options_.ignore_unused_parameters) checkAllUsed();
   used_.assign(used_.size(), false);
@@ -169,7 +169,7 @@ bool ZeroEngine::step(float lr) {
   const shard::Range own = plan_.ownerRange(comm_.rank());
   kernels::View model{flat_params_.data() + own.begin * dtypeSize(options_.param_dtype),
                       options_.param_dtype};
-  optimizer_->step({grads.data, grads.dtype}, model, multiplier, lr,
+  optimizer_->step({grads.data, grads.dtype}, model, multiplier, lrs,
                    [this](std::vector<double>& v) { allReduceDoubles(v); });
   std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
   comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);

@@ -28,8 +28,8 @@ struct EngineOptions {
   bool ignore_unused_parameters = true;
   // Names of the parameters, for messages (default "parameter <i>").
   std::vector<std::string> param_names;
-  // Per-parameter weight decay (parameter groups); empty: the optimizer's.
-  std::vector<double> param_weight_decay;
+  // Parameter groups with settings of their own; empty: the optimizer's.
+  optim::ParamGroups param_groups;
   int64_t alignment = 16;  // elements; keeps shards vector-aligned
   int accumulation_steps = 1;
   double gradient_clipping = 0;  // max global norm; 0: off
@@ -76,7 +76,9 @@ class ZeroEngine {
   // steps (returns true) or the step is skipped on every rank because some
   // rank's gradients overflowed (returns false, logged with the loss scale).
   // Between boundaries returns false without stepping.
-  bool step(float lr);
+  // `lrs`: one learning rate per parameter group, or one for all.
+  bool step(const std::vector<float>& lrs);
+  bool step(float lr) { return step(std::vector<float>{lr}); }
 
   // Optimizer betas from the next step on (OneCycle's momentum cycling).
   void setBetas(const std::array<double, 2>& betas) { optimizer_->setBetas(betas); }

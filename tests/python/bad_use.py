@@ -48,9 +48,12 @@ def main(case):
                                       "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 5}}})
         elif case == "client_optimizer":
             zshard.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), config=CONFIG)
-        elif case == "param_group_lr":
+        elif case == "param_group_setting":
             zshard.initialize(model=model, config=CONFIG, model_parameters=[
-                {"params": [model.weight], "lr": 0.01}, {"params": [model.bias], "weight_decay": 0.0}])
+                {"params": [model.weight], "lr": 0.01, "momentum": 0.9}, {"params": [model.bias], "weight_decay": 0.0}])
+        elif case == "param_group_add":
+            _, optimizer, _, _ = zshard.initialize(model=model, config=CONFIG, model_parameters=[model.weight])
+            optimizer.add_param_group({"params": [model.bias]})
         elif case == "both_configs":
             args = argparse.Namespace(deepspeed_config="/tmp/ds.json")
             zshard.initialize(args=args, model=model, config=CONFIG)

@@ -75,12 +75,16 @@ def config(stage, clip, **extra):
     return c
 
 
-def groups(model):
+def groups(model, client=None):
     """HuggingFace's usual split: no weight decay for biases and norms;
-    the decayed group names its own decay, the other one none."""
+    the decayed group names its own decay, the other one none, and a
+    learning rate (and, for Adam, betas and eps) of its own."""
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and ("bias" in n or "bn." in n)]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not ("bias" in n or "bn." in n)]
-    return [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+    own = {"weight_decay": 0.0, "lr": 4e-3}
+    if client != "sgd":
+        own.update(betas=(0.8, 0.99), eps=1e-6)
+    return [{"params": decay, "weight_decay": 0.1}, dict(own, params=no_decay)]
 
 
 # Client optimizers (initialize(optimizer=...)), built the same way for
@@ -95,7 +99,7 @@ CLIENTS = {
 def reference(d, world, clip, grouped=False, client=None):
     model = make_model()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    params = groups(model) if grouped else trainable
+    params = groups(model, client) if grouped else trainable
     if client:
         opt = CLIENTS[client](params)
     else:
@@ -119,7 +123,7 @@ def case_match(args, rank, world):
     d = data(world)
     model = make_model()
     frozen_before = model.frozen.weight.detach().clone()
-    params = groups(model) if args.groups else model.parameters()
+    params = groups(model, args.client) if args.groups else model.parameters()
     cfg = config(args.stage, args.clip)
     client = None
     if args.client:
@@ -260,7 +264,7 @@ def main():
     parser.add_argument("case")
     parser.add_argument("--stage", type=int, default=2)
     parser.add_argument("--clip", type=float, default=0.0)
-    parser.add_argument("--groups", action="store_true", help="parameter groups with their own weight decay")
+    parser.add_argument("--groups", action="store_true", help="parameter groups with their own lr and weight decay (and Adam's betas, eps)")
     parser.add_argument("--client", choices=sorted(CLIENTS), help="a client torch optimizer")
     args = parser.parse_args()
     topo = zshard.topology()

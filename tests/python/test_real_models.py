@@ -32,7 +32,7 @@ def test_branches_frozen_batchnorm_match_torch(world, stage, clip):
 
 @pytest.mark.parametrize("world", [2, 3])
 @pytest.mark.parametrize("stage", [1, 2])
-def test_parameter_groups_with_their_own_weight_decay_match_torch(world, stage):
+def test_parameter_groups_with_their_own_settings_match_torch(world, stage):
     r = zlaunch(world, CHECK, "match", "--stage", str(stage), "--groups")
     assert r.returncode == 0 and "[rank 0] MATCH" in r.stdout, r.stdout + r.stderr
 

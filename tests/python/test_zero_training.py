@@ -41,8 +41,8 @@ def test_zero_matches_torch_adamw(world, stage):
     ("mpu", 1, "initialize(): mpu=: model parallelism (mpu) is not supported"),
     ("collate_alone", 1, "initialize(): collate_fn= is for training_data=, which is not given"),
     ("unknown_kwarg", 1, "initialize(): unexpected keyword argument model_params="),
-    ("param_group_lr", 1, "model_parameters[0]: lr: per-group settings other than weight_decay are not "
-                          "supported yet"),
+    ("param_group_setting", 1, "model_parameters[0]: momentum: not a per-group setting of "),
+    ("param_group_add", 1, "optimizer.add_param_group(): the engine's parameters are fixed at initialize()"),
 ])
 def test_bad_use_gets_a_clear_error(case, nproc, message):
     r = zlaunch(nproc, os.path.join(HERE, "bad_use.py"), case)

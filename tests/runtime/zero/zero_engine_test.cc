@@ -36,12 +36,35 @@ struct Scenario {
   bool unused = false;
   bool overlap = true;
   double prescale = 1.0;  // gradient_predivide_factor / prescale_gradients
-  bool groups = false;    // parameter groups: every other parameter without decay
+  // Parameter groups: every other parameter in a group with no decay, half
+  // the lr, betas (0.8, 0.99) and eps 1e-6 (Adam/Lamb) of its own.
+  bool groups = false;
 };
 
-// The weight decay of parameter p (optimizerOf's 0.01 unless groups).
-double decayOf(const Scenario& s, size_t p) {
-  return s.groups ? (p % 2 == 0 ? double(0.05f) : 0.0) : double(0.01f);
+// What parameter p is stepped with: optimizerOf's settings, or its group's.
+struct Hyper {
+  double lr = kLr, wd = double(0.01f), b1 = double(0.9f), b2 = double(0.999f), eps = double(1e-8f);
+};
+Hyper hyperOf(const Scenario& s, size_t p) {
+  if (!s.groups) return {};
+  if (p % 2 == 0) return {kLr, double(0.05f), double(0.9f), double(0.999f), double(1e-8f)};
+  return {double(kLr * 0.5f), 0.0, double(0.8f), double(0.99f), double(1e-6f)};
+}
+
+optim::ParamGroups groupsOf(const Scenario& s) {
+  optim::ParamGroups g;
+  if (!s.groups) return g;
+  g.groups.resize(2);
+  g.groups[0].weight_decay = 0.05f;
+  g.groups[1].weight_decay = 0.0;
+  g.groups[1].betas = std::array<double, 2>{0.8f, 0.99f};
+  g.groups[1].eps = 1e-6f;
+  for (size_t k = 0; k < kShapes.size(); ++k) g.param_group.push_back(int(k % 2));
+  return g;
+}
+
+std::vector<float> lrsOf(const Scenario& s) {
+  return s.groups ? std::vector<float>{kLr, kLr * 0.5f} : std::vector<float>{kLr};
 }
 
 // Whether rank r computes a gradient for parameter p at micro step t.
@@ -62,7 +85,6 @@ std::vector<std::vector<double>> reference(int world, const Scenario& s) {
     m.emplace_back(x.size(), 0.0);
     v.emplace_back(x.size(), 0.0);
   }
-  const double lr = kLr, eps = double(1e-8f);
   for (int step = 1; step <= kSteps; ++step) {
     std::vector<std::vector<double>> g;
     double sq = 0;
@@ -82,9 +104,10 @@ std::vector<std::vector<double>> reference(int world, const Scenario& s) {
     const double norm = std::sqrt(sq);
     const double clip =
         s.clipping > 0 && (norm + 1e-6) / s.clipping > 1 ? (norm + 1e-6) / s.clipping : 1;
-    const double b1 = 0.9f, b2 = 0.999f, bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
     for (size_t k = 0; k < kShapes.size(); ++k) {
-      const double wd = decayOf(s, k);
+      const Hyper h = hyperOf(s, k);
+      const double wd = h.wd, b1 = h.b1, b2 = h.b2, eps = h.eps, lr = h.lr;
+      const double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
       std::vector<double> update(p[k].size());
       double wn = 0, un = 0;
       for (size_t i = 0; i < p[k].size(); ++i) {
@@ -130,9 +153,7 @@ double runRank(int rank, int world, rendezvous::Store& store, const Scenario& s)
   o.bucket_numel = s.bucket;
   o.overlap_comm = s.overlap;
   o.grad_prescale = s.prescale;
-  if (s.groups) {
-    for (size_t k = 0; k < kShapes.size(); ++k) o.param_weight_decay.push_back(decayOf(s, k));
-  }
+  o.param_groups = groupsOf(s);
   o.alignment = 4;
   o.accumulation_steps = s.accumulation;
   o.gradient_clipping = s.clipping;
@@ -146,7 +167,7 @@ double runRank(int rank, int world, rendezvous::Store& store, const Scenario& s)
       for (int64_t i = 0; i < numel(kShapes[k]); ++i) g[i] = float(gradValue(rank, t, k, i));
       engine.addGradient(k, encode(g, s.dtype).data());
     }
-    const bool stepped = engine.step(kLr);
+    const bool stepped = engine.step(lrsOf(s));
     if (stepped != ((t + 1) % s.accumulation == 0)) throw Error("stepped at the wrong micro step");
   }
   const auto ref = reference(world, s);
@@ -273,9 +294,10 @@ TEST_P(ZeroEquivalence, PrescaledGradientsGiveTheSameMean) {
   }
 }
 
-// Parameter groups: each parameter stepped with its group's weight decay,
-// for every optimizer, also where a shard boundary splits a parameter.
-TEST(ZeroEngine, ParameterGroupsUseTheirOwnWeightDecay) {
+// Parameter groups: each parameter stepped with its group's lr, weight
+// decay, betas and eps, for every optimizer, also where a shard boundary
+// splits a parameter.
+TEST(ZeroEngine, ParameterGroupsUseTheirOwnSettings) {
   for (auto type :
        {config::OptimizerType::kAdamW, config::OptimizerType::kLamb, config::OptimizerType::kSgd}) {
     for (int stage : {1, 2}) {
