@@ -79,4 +79,20 @@ assert full.shape == w.shape and torch.equal(full, w.detach()), (full - w).abs()
 assert safe_get_full_optimizer_state(w, "exp_avg_sq").min() >= 0
 if rank == 0:
     assert torch.allclose(full, ref[0].weight, rtol=1e-5, atol=1e-7)
+# What zshard lacks imports, and fails at the call naming the feature.
+from deepspeed.compression.compress import init_compression  # noqa: E402
+from deepspeed.moe.layer import MoE  # noqa: E402
+from deepspeed.pipe import LayerSpec, PipelineModule  # noqa: E402
+
+for call, feature in ((lambda: MoE(hidden_size=8, expert=make(), num_experts=2), "mixture of experts"),
+                      (lambda: PipelineModule(layers=[make()], num_stages=2), "pipeline parallelism"),
+                      (lambda: LayerSpec(torch.nn.Linear, 4, 4), "pipeline parallelism"),
+                      (lambda: deepspeed.PipelineModule(layers=[]), "pipeline parallelism"),
+                      (lambda: init_compression(model, "ds.json"), "model compression"),
+                      (lambda: deepspeed.init_inference(model), "inference engine")):
+    try:
+        call()
+        raise AssertionError(f"{feature}: accepted")
+    except zshard.ConfigError as e:
+        assert feature in str(e) and "not supported by zshard" in str(e), e
 print("DEEPSPEED IMPORT OK")

@@ -7,10 +7,17 @@ they are used, naming themselves."""
 from zshard import add_config_arguments, init_distributed, initialize
 from zshard.engine import ZshardEngine as DeepSpeedEngine
 
-from deepspeed import accelerator, comm, moe, ops, runtime, utils, zero
+from deepspeed import accelerator, comm, compression, moe, ops, pipe, runtime, utils, zero
+from deepspeed._unsupported import refused_class, refused_function
+from deepspeed.pipe import PipelineModule
+from deepspeed.runtime.pipe import PipelineEngine
+
+init_inference = refused_function("deepspeed.init_inference", "DeepSpeed's inference engine")
+InferenceEngine = refused_class("deepspeed.InferenceEngine", "DeepSpeed's inference engine")
 
 __version__ = "0.14.5"
 __zshard_alias__ = True
 
-__all__ = ["DeepSpeedEngine", "accelerator", "add_config_arguments", "comm", "init_distributed", "initialize", "moe",
-           "ops", "runtime", "utils", "zero", "__version__"]
+__all__ = ["DeepSpeedEngine", "InferenceEngine", "PipelineEngine", "PipelineModule", "accelerator",
+           "add_config_arguments", "comm", "compression", "init_distributed", "init_inference", "initialize", "moe",
+           "ops", "pipe", "runtime", "utils", "zero", "__version__"]

@@ -1,0 +1,1 @@
+"""deepspeed.compression: DeepSpeed's compression library, which zshard lacks."""
