@@ -448,6 +448,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
       .def_property_readonly("momentum", [](PySession& s) { return s.get().momentum(); })
+      .def_property_readonly("cycles_momentum",
+                             [](PySession& s) { return s.get().cyclesMomentum(); })
       .def_property_readonly("loss_scale", [](PySession& s) { return s.get().lossScale(); })
       .def_property_readonly("global_steps", [](PySession& s) { return s.get().globalSteps(); })
       .def_property_readonly("skipped_steps", [](PySession& s) { return s.get().skippedSteps(); })

@@ -5,6 +5,7 @@ flat buffer, gradient hooks hand each gradient to it as backward produces
 them, and step() lets it reduce, clip, scale and update (see
 runtime/zero/session.h). Unsupported requests fail loudly here.
 """
+import contextlib
 import io
 import json
 import os
@@ -98,6 +99,7 @@ class ZshardEngine(torch.nn.Module):
         self._views = [(p.data_ptr(), p.dtype, p.device) for p in params]
         self._model_params = {id(p) for p in model.parameters()}
         self._warned_discard = False
+        self._inside_no_sync = False
         self.optimizer = None  # the torch-shaped view initialize() returns (optimizer_view)
         self.lr_scheduler = None
         self._drop_last = False
@@ -182,6 +184,25 @@ class ZshardEngine(torch.nn.Module):
         (loss * scale if scale != 1.0 else loss).backward(retain_graph=retain_graph)
         self._timers["backward"] += time.time() - t0
 
+    @contextlib.contextmanager
+    def no_sync(self):
+        """DeepSpeed's no_sync(): backward inside exchanges no gradients. At
+        stages 0 and 1 the engine reduces only at the accumulation boundary,
+        so the micro steps before it never communicate; a boundary step
+        inside would need every rank's gradients and is refused. Stage 2
+        reduces during backward and refuses no_sync, as DeepSpeed does."""
+        if self._cfg.stage >= 2:
+            raise _C.ZshardError(f"no_sync(): incompatible with ZeRO stage {self._cfg.stage}'s gradient partitioning "
+                                 "(as in DeepSpeed); use stage 0 or 1, or let gradient_accumulation_steps "
+                                 "accumulate without communication")
+        if self._inside_no_sync:
+            raise _C.ZshardError("no_sync(): already inside no_sync(); it does not nest")
+        self._inside_no_sync = True
+        try:
+            yield
+        finally:
+            self._inside_no_sync = False
+
     def is_gradient_accumulation_boundary(self):
         return self._session.at_boundary
 
@@ -189,6 +210,10 @@ class ZshardEngine(torch.nn.Module):
         if lr_kwargs:
             raise _C.ConfigError(f"step(lr_kwargs={lr_kwargs!r}): the config's scheduler takes no step "
                                  "arguments in zshard; pass none")
+        if self._inside_no_sync and self._session.at_boundary:
+            raise _C.ZshardError("engine.step() at a gradient-accumulation boundary inside no_sync(): the "
+                                 "optimizer step needs every rank's gradients; leave no_sync() before the "
+                                 "boundary's backward and step")
         t0 = time.time()
         self._check_views()
         before = self._session.global_steps
@@ -313,9 +338,13 @@ class ZshardEngine(torch.nn.Module):
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def get_mom(self):
-        """[betas] for Adam/AdamW/Lamb (OneCycle cycles them), [momentum] for SGD."""
-        b1, b2 = self._session.momentum
-        return [b1] if self._cfg.optimizer_type == "SGD" else [(b1, b2)]
+        """Each group's betas for Adam/AdamW/Lamb (its own, or the config's
+        as OneCycle cycles them), the momentum for SGD."""
+        s = self._session
+        b1, b2 = s.momentum
+        if self._cfg.optimizer_type == "SGD":
+            return [b1 for _ in self.optimizer.param_groups]
+        return [(b1, b2) if s.cycles_momentum else tuple(g.get("betas", (b1, b2))) for g in self.optimizer.param_groups]
 
     def was_step_applied(self):
         """Whether the last step() updated the parameters (False between

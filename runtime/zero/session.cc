@@ -130,6 +130,10 @@ int64_t Session::scheduleIteration() const {
   return cfg_.scheduler.last_batch_iteration + scheduler_steps_;
 }
 
+bool Session::cyclesMomentum() const {
+  return optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, 0).has_value();
+}
+
 std::array<double, 2> Session::momentum() const {
   if (cfg_.optimizer.type == config::OptimizerType::kSgd) return {cfg_.optimizer.momentum, 0};
   if (auto b = optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, scheduleIteration()))

@@ -78,6 +78,9 @@ class Session {
   // The optimizer's momentum for the next step: Adam/Lamb betas (cycled by
   // OneCycle), or SGD's momentum as {momentum, 0}.
   std::array<double, 2> momentum() const;
+  // Whether the config's schedule cycles the betas (OneCycle), overriding
+  // every parameter group's own.
+  bool cyclesMomentum() const;
   double lossScale() const { return engine_->lossScale(); }
   int64_t globalSteps() const { return global_steps_; }
   int64_t skippedSteps() const { return engine_->skippedSteps(); }

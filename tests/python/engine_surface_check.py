@@ -12,6 +12,8 @@ accessors and step/backward arguments, one case per run; prints "OK <case>".
   client_schedule a client torch AdamW + HuggingFace-style LambdaLR warmup
                   (object and callable) drive the engine's lr like torch's;
                   writing optimizer.param_groups[i]["lr"] changes the next step
+  no_sync         no_sync() at stage 1 (accumulating micro steps; a boundary
+                  step inside refused) matches torch; stage 2 refuses it
 """
 import sys
 
@@ -154,6 +156,52 @@ def client_schedule(rank, world):
     engine.backward(engine(data[rank]).pow(2).mean())
     engine.step()
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def no_sync(rank, world):
+    """Micro steps inside no_sync() at stage 1 accumulate without talking;
+    the boundary step inside is refused (it needs every rank's gradients)
+    and goes through once outside; stage 2 refuses no_sync as DeepSpeed."""
+    net = model()
+    engine, _, _, _ = zshard.initialize(model=net, config={
+        "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": ACC,
+        "optimizer": {"type": "SGD", "params": {"lr": 0.05}}, "zero_optimization": {"stage": 1}})
+    gen = torch.Generator().manual_seed(4)
+    data = [torch.randn(2, 4, generator=gen) for _ in range(3 * ACC * world)]
+    for t in range(3 * ACC):
+        boundary = engine.is_gradient_accumulation_boundary()
+        with engine.no_sync():
+            engine.backward(engine(data[t * world + rank]).pow(2).mean())
+            if boundary:
+                try:
+                    engine.step()
+                    raise AssertionError("a boundary step inside no_sync() was accepted")
+                except zshard.ZshardError as e:
+                    assert "inside no_sync()" in str(e), e
+            else:
+                engine.step()
+        if boundary:
+            engine.step()
+    assert engine.global_steps == 3, engine.global_steps
+    try:
+        with zshard.initialize(model=model(), config={
+                "train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "SGD", "params": {"lr": 0.05}},
+                "zero_optimization": {"stage": 2}})[0].no_sync():
+            raise AssertionError("no_sync() at stage 2 was accepted")
+    except zshard.ZshardError as e:
+        assert "incompatible with ZeRO stage 2" in str(e), e
+    if rank != 0:
+        return
+    ref = model()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.05)
+    for step in range(3):
+        opt.zero_grad()
+        for t in range(step * ACC, (step + 1) * ACC):
+            for r in range(world):
+                (ref(data[t * world + r]).pow(2).mean() / (world * ACC)).backward()
+        opt.step()
+    worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
+    assert worst < 1e-5, worst
 
 
 if __name__ == "__main__":
