@@ -28,10 +28,6 @@ def test_torch_distributed_beside_zshard(case):
     run_on_two_workers("torch_dist_check.py", case)
 
 
-def test_two_engines_in_one_process_train_and_checkpoint_apart():
-    run_on_two_workers("two_engines_check.py", "two_engines")
-
-
 def test_torch_distributed_without_a_launcher():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZSHARD_", "MASTER_", "RANK", "WORLD_SIZE",
                                                                         "LOCAL_RANK", "PMIX", "SLURM"))}

@@ -1,4 +1,4 @@
-"""A worker for test_engine_surface.py: two engines in one process, as a
+"""A worker for test_deepspeed_api.py: two engines in one process, as a
 GAN's generator and discriminator (each its own model, optimizer and
 stage), trained alternately and checkpointed apart; on rank 0 compared with
 single-process torch (two AdamW) on the same batches. Prints "OK two_engines"."""
@@ -12,7 +12,7 @@ import torch
 
 import zshard
 
-STEPS = 6
+STEPS = 10
 
 
 def models():
