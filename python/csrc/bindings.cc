@@ -213,6 +213,18 @@ class PySession {
     session_.reset();
   }
 
+  bool reduceBoundary() {
+    py::gil_scoped_release release;
+    return session_->reduceBoundary();
+  }
+
+  // Parameter i's reduced gradient as a tensor view (stage 0, after
+  // reduceBoundary).
+  py::capsule reducedGradient(py::object self, int i) {
+    return exportView(const_cast<void*>(session_->reducedGradient(i)), session_->gradDtype(),
+                      shapes_.at(i), session_->onGpu(), session_->deviceIndex(), std::move(self));
+  }
+
   py::capsule parameter(py::object self, int i) {
     return exportView(session_->parameter(i), session_->paramDtype(), shapes_.at(i),
                       session_->onGpu(), session_->deviceIndex(), std::move(self));
@@ -256,6 +268,34 @@ class PySession {
     d["rank_state"] = py::bytes(r.rank_state);
     d["saved_world_size"] = r.saved_world_size;
     return d;
+  }
+
+  // The shard as a client optimizer sees it: fp32 master weights and
+  // staged gradients (1-D views of numel floats) and the runs of each group.
+  py::dict externalShard(py::object self) {
+    optim::ShardOptimizer& o = session_->shardOptimizer();
+    const std::vector<int64_t> shape = {o.numel()};
+    py::dict d;
+    d["master"] = exportView(o.master(), DType::kFloat32, shape, session_->onGpu(),
+                             session_->deviceIndex(), self);
+    d["grad"] = exportView(o.stagedGradients(), DType::kFloat32, shape, session_->onGpu(),
+                           session_->deviceIndex(), self);
+    py::list runs;
+    for (const auto& r : o.runs()) runs.append(py::make_tuple(r.offset, r.numel, r.group));
+    d["runs"] = runs;
+    return d;
+  }
+
+  void setExternalOptimizer(const std::string& name, py::function update) {
+    // The engine may drop the callback with the GIL released (~PySession).
+    std::shared_ptr<py::function> fn(new py::function(std::move(update)), [](py::function* f) {
+      py::gil_scoped_acquire gil;
+      delete f;
+    });
+    session_->setExternalOptimizer(name, [fn]() {
+      py::gil_scoped_acquire gil;
+      (*fn)();
+    });
   }
 
   zero::Session& get() { return *session_; }
@@ -376,6 +416,9 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly(
           "dataloader_drop_last",
           [](const ConfigHandle& c) { return c.loaded.config.dataloader_drop_last; })
+      .def_property_readonly(
+          "zero_allow_untested_optimizer",
+          [](const ConfigHandle& c) { return c.loaded.config.zero_allow_untested_optimizer; })
       .def_property_readonly("has_scheduler",
                              [](const ConfigHandle& c) {
                                return c.loaded.config.scheduler.type !=
@@ -387,11 +430,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly(
           "gradient_clipping",
           [](const ConfigHandle& c) { return c.loaded.config.gradient_clipping; })
-      .def_property_readonly(
-          "optimizer_weight_decay",
-          [](const ConfigHandle& c) { return c.loaded.config.optimizer.weight_decay; })
-      .def_property_readonly("engine_stage", [](const ConfigHandle& c) {
-        return config::engineStage(c.loaded.config);
+      .def_property_readonly("optimizer_weight_decay", [](const ConfigHandle& c) {
+        return c.loaded.config.optimizer.weight_decay;
       });
 
   py::class_<PySession>(m, "Session")
@@ -448,6 +488,20 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
       .def_property_readonly("momentum", [](PySession& s) { return s.get().momentum(); })
+      .def("reduce_boundary", &PySession::reduceBoundary,
+           "stage 0, after the boundary's backward: all-reduce the window's gradients to their "
+           "mean now (collective); False away from the boundary")
+      .def(
+          "reduced_gradient",
+          [](py::object self, int i) { return self.cast<PySession&>().reducedGradient(self, i); },
+          "parameter i's reduced gradient (DLPack view) after reduce_boundary()")
+      .def("set_external_optimizer", &PySession::setExternalOptimizer, py::arg("name"),
+           py::arg("update"),
+           "a client optimizer steps the shard from now on: update() at each applied step")
+      .def(
+          "external_shard",
+          [](py::object self) { return self.cast<PySession&>().externalShard(self); },
+          "the shard's fp32 master and staged gradients (DLPack) and each group's runs")
       .def_property_readonly("cycles_momentum",
                              [](PySession& s) { return s.get().cyclesMomentum(); })
       .def_property_readonly("loss_scale", [](PySession& s) { return s.get().lossScale(); })

@@ -3,7 +3,8 @@ the config's "optimizer" block and parameter groups: zshard then steps its
 own fused optimizer with the same hyperparameters on each rank's shard.
 
 torch.optim.AdamW, Adam (L2 decay: DeepSpeed's Adam with adam_w_mode false)
-and SGD, or a callable that builds one from the parameters. Groups may
+and SGD, or a callable that builds one from the parameters; another class
+runs on the shard as it is (untested_optimizer.py) when the config allows. Groups may
 differ in lr, weight_decay and (Adam/AdamW) betas and eps; a setting the
 fused optimizer lacks (amsgrad, maximize, another optimizer class) is
 refused naming it.
@@ -36,14 +37,18 @@ def _instance(optimizer, parameters):
 
 
 def _kind(optimizer):
+    """The fused optimizer type, or None for a class without a fused twin."""
     if hasattr(optimizer, "zshard_optimizer_type"):  # deepspeed.ops.adam's FusedAdam, DeepSpeedCPUAdam
         return optimizer.zshard_optimizer_type()[0]
-    kind = _TYPES.get(type(optimizer))
-    if kind is None:
-        raise _C.ConfigError(f"optimizer: a client {type(optimizer).__name__} is not supported; pass "
-                             "torch.optim.AdamW, Adam or SGD, or describe it in the config's \"optimizer\" "
-                             "block (Adam, AdamW, Lamb, SGD)")
-    return kind
+    return _TYPES.get(type(optimizer))
+
+
+def _untested(optimizer, groups):
+    """The config block and groups of a client the fused optimizer cannot
+    be (untested_optimizer.py steps it): the engine keeps only the fp32
+    master weights (SGD without momentum holds nothing else)."""
+    block = {"type": "SGD", "params": {"lr": float(groups[0].get("lr", 0.0)), "momentum": 0.0}}
+    return block, [{"params": g["params"]} for g in groups], optimizer, True
 
 
 def _check_groups(kind, groups):
@@ -63,11 +68,18 @@ def _check_groups(kind, groups):
 
 def as_config(optimizer, parameters):
     """(the config's "optimizer" block, parameter groups for initialize,
-    the optimizer instance) of a client optimizer; `parameters` are what a
-    callable is given."""
+    the optimizer instance, whether it is stepped as it is on the shard:
+    a class without a fused twin) of a client optimizer; `parameters` are
+    what a callable is given."""
     optimizer = _instance(optimizer, parameters)
     kind = _kind(optimizer)
     groups = [g for g in optimizer.param_groups if g["params"]]
+    if kind is None:
+        return _untested(optimizer, groups)
+    if optimizer.state:
+        raise _C.ConfigError(f"optimizer: the client {type(optimizer).__name__} has already stepped (its state is "
+                             "not empty) and zshard's fused optimizer would start its moments afresh; pass a "
+                             "fresh optimizer, or resume with engine.load_checkpoint()")
     _check_groups(kind, groups)
     first = groups[0]
     params = {"lr": first["lr"], "weight_decay": first["weight_decay"]}
@@ -80,4 +92,4 @@ def as_config(optimizer, parameters):
     if hasattr(optimizer, "zshard_optimizer_type"):
         params.update(optimizer.zshard_optimizer_type()[1])
     block = {"type": kind, "params": params}
-    return block, [{k: g[k] for k in ("params",) + _PER_GROUP[kind] if k in g} for g in groups], optimizer
+    return block, [{k: g[k] for k in ("params",) + _PER_GROUP[kind] if k in g} for g in groups], optimizer, False

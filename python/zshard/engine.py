@@ -17,7 +17,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, client_optimizer, comm, dataloader, optimizer_view
+from zshard import _C, client_optimizer, comm, dataloader, optimizer_view, untested_optimizer
 
 
 def add_config_arguments(parser):
@@ -100,6 +100,8 @@ class ZshardEngine(torch.nn.Module):
         self._model_params = {id(p) for p in model.parameters()}
         self._warned_discard = False
         self._inside_no_sync = False
+        self._grads_shown = False  # stage 0: p.grad are the reduced gradients (_show_reduced_grads)
+        self._shard_optimizer = None  # a client optimizer stepping the shard (untested_optimizer)
         self.optimizer = None  # the torch-shaped view initialize() returns (optimizer_view)
         self.lr_scheduler = None
         self._drop_last = False
@@ -178,11 +180,30 @@ class ZshardEngine(torch.nn.Module):
         scale_wrt_gas=False sums them instead. release_loss has nothing to
         release here."""
         t0 = time.time()
+        self._drop_reduced_grads()
         scale = self._session.loss_scale
         if not scale_wrt_gas:
             scale *= self._session.gradient_accumulation_steps
         (loss * scale if scale != 1.0 else loss).backward(retain_graph=retain_graph)
+        if self._cfg.stage == 0 and self._session.reduce_boundary():
+            self._show_reduced_grads()
         self._timers["backward"] += time.time() - t0
+
+    def _show_reduced_grads(self):
+        """Stage 0, as DeepSpeed: after the boundary's backward p.grad is the
+        gradient averaged over ranks and micro steps (times the loss scale),
+        a view of the engine's buffer where the dtypes agree (so an in-place
+        change, a script's own clipping, reaches the step), else a copy."""
+        for i, p in enumerate(self._params):
+            grad = torch.utils.dlpack.from_dlpack(self._session.reduced_gradient(i))
+            p.grad = grad if grad.dtype == p.dtype else grad.to(p.dtype)
+        self._grads_shown = True
+
+    def _drop_reduced_grads(self):
+        if self._grads_shown:
+            for p in self._params:
+                p.grad = None
+            self._grads_shown = False
 
     @contextlib.contextmanager
     def no_sync(self):
@@ -216,6 +237,7 @@ class ZshardEngine(torch.nn.Module):
                                  "boundary's backward and step")
         t0 = time.time()
         self._check_views()
+        self._drop_reduced_grads()
         before = self._session.global_steps
         stepped = self._session.step(self.optimizer.lrs_for_step())
         if stepped:  # the schedule moves after applied steps only
@@ -237,7 +259,7 @@ class ZshardEngine(torch.nn.Module):
         s = self._session
         elapsed = time.time() - self._window_start
         samples = s.train_batch_size * s.steps_per_print
-        line = (f"[zshard] step={s.global_steps} skipped={s.skipped_steps} lr={s.lr:.3e} "
+        line = (f"[zshard] step={s.global_steps} skipped={s.skipped_steps} lr={self.get_lr()[0]:.3e} "
                 f"loss_scale={s.loss_scale:g} grad_norm={s.grad_norm:.4g} "
                 f"step_time={elapsed / s.steps_per_print:.4f}s samples/sec={samples / elapsed:.1f}")
         if s.wall_clock_breakdown:
@@ -252,6 +274,7 @@ class ZshardEngine(torch.nn.Module):
         backward() and step(): call it on every rank at the same point."""
         for p in self._params:
             p.grad = None
+        self._grads_shown = False
         discarded = self._session.discard_window()
         if discarded and not self._warned_discard and self.global_rank == 0:
             self._warned_discard = True
@@ -279,7 +302,7 @@ class ZshardEngine(torch.nn.Module):
                                 "lr_scheduler": (self._client_scheduler.state_dict()
                                                  if self._client_scheduler is not None else None)})
         self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, list(module_state), client,
-                                      _to_bytes(_rng_states()), save_latest)
+                                      _to_bytes(self._rank_state()), save_latest)
         return True
 
     def load_checkpoint(self, load_dir, tag=None, load_module_strict=True, load_optimizer_states=True,
@@ -301,13 +324,26 @@ class ZshardEngine(torch.nn.Module):
                           "nothing loaded (pass tag= to name a checkpoint)")
             return None, None
         if r["rank_state"]:
-            _set_rng_states(_from_bytes(r["rank_state"]))
+            self._restore_rank_state(_from_bytes(r["rank_state"]), load_optimizer_states)
         saved = _from_bytes(r["client_state"])
         with torch.no_grad():
             for name, value in saved["module_state"].items():
                 tensors[name].copy_(value)
         self._restore_schedule(saved, load_optimizer_states, load_lr_scheduler_states)
         return r["path"], saved["client_state"]
+
+    def _rank_state(self):
+        """This rank's own part of a checkpoint: RNG states, and a client
+        optimizer's state when it steps the shard itself."""
+        state = _rng_states()
+        if self._shard_optimizer is not None:
+            state["shard_optimizer"] = self._shard_optimizer.state_dict()
+        return state
+
+    def _restore_rank_state(self, state, optimizer_states):
+        _set_rng_states(state)
+        if self._shard_optimizer is not None and optimizer_states and "shard_optimizer" in state:
+            self._shard_optimizer.load_state_dict(state["shard_optimizer"])
 
     def _restore_schedule(self, saved, optimizer_states, scheduler_states):
         """The groups' lr and a client scheduler's position, as saved."""
@@ -624,9 +660,9 @@ def _with_client_optimizer(text, optimizer, model_parameters, model):
         raise _C.ConfigError("optimizer: given both as initialize(optimizer=...) and in the config's "
                              "\"optimizer\" block; keep one")
     parameters = model_parameters if model_parameters is not None else model.parameters()
-    block, groups, instance = client_optimizer.as_config(optimizer, parameters)
+    block, groups, instance, untested = client_optimizer.as_config(optimizer, parameters)
     settings["optimizer"] = block
-    return json.dumps(settings), groups, instance
+    return json.dumps(settings), groups, instance, untested
 
 
 def _scheduler(client, engine, cfg):
@@ -666,8 +702,7 @@ def _broadcast_model(model):
 
 def _startup_line(cfg, params, topo, device):
     numel = sum(p.numel() for p in params)
-    stage = f"ZeRO stage {cfg.stage}" + (f" (runs as stage {cfg.engine_stage})" if cfg.stage != cfg.engine_stage
-                                         else "")
+    stage = f"ZeRO stage {cfg.stage}"
     alias = getattr(sys.modules.get("deepspeed"), "__zshard_alias__", False)
     return (f"[zshard] {stage}, {len(params)} trainable parameters ({numel / 1e6:.2f}M elements), "
             f"{cfg.precision} weights, {cfg.gradient_precision} gradients, {topo['world_size']} rank(s), "
@@ -692,11 +727,14 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     # DeepSpeed brings up torch.distributed here, so scripts may use it.
     comm.init_distributed(dist_init_required=unused.get("dist_init_required"))
     text = _config_text(args, config if config is not None else config_params)
-    client = None
+    client, untested = None, False
     if optimizer is not None:
-        text, model_parameters, client = _with_client_optimizer(text, optimizer, model_parameters, model)
+        text, model_parameters, client, untested = _with_client_optimizer(text, optimizer, model_parameters,
+                                                                          model)
     topo = _C.topology()
     cfg = _C.load_config(text, topo["world_size"], hidden_size=_hidden_size(model), require_resolved=True)
+    if untested:
+        untested_optimizer.check_allowed(client, cfg)
     given = list(model_parameters) if model_parameters is not None else list(model.parameters())
     params, groups, settings, group_of = _flatten_groups(given, cfg.optimizer_type)
     if not params:
@@ -729,6 +767,9 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     engine.optimizer = optimizer_view.EngineOptimizer(groups, {"lr": session.lr}, client)
     if cfg.has_scheduler:  # the config's schedule sets every group's lr, as DeepSpeed's schedulers do
         engine.optimizer.set_lr(session.lr)
+    if untested:
+        engine._shard_optimizer = untested_optimizer.ShardClientOptimizer(
+            client, session, [engine.optimizer.param_groups[i] for i in engine.optimizer._stepped])
     engine.lr_scheduler = _scheduler(lr_scheduler, engine, cfg)
     engine._drop_last = cfg.dataloader_drop_last
     loader = engine.deepspeed_io(training_data, collate_fn=collate_fn) if training_data is not None else None

@@ -260,6 +260,15 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
     set = std::make_unique<ShardSet>(result.path, readManifest(result.path));
     const pb::CheckpointManifest& m = set->manifest();
     checkCompatible(m, result.path, model, options);
+    if (options.optimizer_states && model.optimizer_state_per_rank &&
+        m.world_size() != g.world_size) {
+      throw ConfigError(
+          "checkpoint \"" + result.path + "\": the " + model.optimizer_type +
+          " optimizer's state is kept per rank and was saved by " + std::to_string(m.world_size()) +
+          " ranks, this run has " + std::to_string(g.world_size) + "; resume on " +
+          std::to_string(m.world_size()) +
+          " ranks, or load with load_optimizer_states=False to take only the weights");
+    }
     for (const std::string& d : settingDifferences(m, model)) {
       if (g.rank == 0) log(LogLevel::kWarning, "checkpoint " + result.path + ": " + d);
     }

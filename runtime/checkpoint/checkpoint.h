@@ -37,7 +37,11 @@ struct ModelInfo {
   int stage = 2;
   std::string optimizer_type;             // "AdamW"
   std::vector<std::string> buffer_names;  // the optimizer's fp32 state, "master" first
-  std::string scheduler_type;             // "WarmupLR", "none"
+  // The optimizer keeps more state per rank, in the rank state (a client
+  // torch optimizer's): its optimizer state loads only on the saved number
+  // of ranks.
+  bool optimizer_state_per_rank = false;
+  std::string scheduler_type;  // "WarmupLR", "none"
   // What the run steps with (config/summary.h's lines): recorded, and a
   // difference at load time is logged (the run's own config applies).
   std::string optimizer_summary;

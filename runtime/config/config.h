@@ -102,6 +102,7 @@ struct Config {
   int64_t steps_per_print{};
   bool wall_clock_breakdown{};
   bool dataloader_drop_last{};
+  bool zero_allow_untested_optimizer{};  // a client optimizer of another class may step the shard
   bool prescale_gradients{};
   double gradient_predivide_factor{};
   Precision precision = Precision::kFp32;

@@ -44,7 +44,7 @@ std::string zeroLine(const ZeroConfig& z) {
   std::ostringstream s;
   s << "zero: stage " << z.stage;
   if (z.stage == 0) {
-    s << " (runs on the stage 1 engine: the same averaged gradients, optimizer state sharded)";
+    s << " (gradients all-reduced as in DeepSpeed; the optimizer state is still sharded)";
   }
   if (z.stage == 2) {
     s << ", reduce_bucket_size " << z.reduce_bucket_size << ", overlap_comm "

@@ -10,10 +10,6 @@ Precision gradientPrecision(const Config& c) {
   return c.precision;
 }
 
-int engineStage(const Config& c) {
-  return c.zero.stage == 0 ? 1 : c.zero.stage;
-}
-
 double clippingThreshold(const Config& c) {
   const double lamb = c.optimizer.type == OptimizerType::kLamb ? c.optimizer.max_grad_norm : 0;
   if (c.gradient_clipping > 0 && lamb > 0) return std::min(c.gradient_clipping, lamb);

@@ -13,11 +13,6 @@ namespace zshard::config {
 // training precision.
 Precision gradientPrecision(const Config& c);
 
-// The ZeRO stage the engine runs: stage 0 runs on the stage 1 engine (the
-// same sums: an all-reduce as reduce-scatter + all-gather, with the
-// optimizer state sharded).
-int engineStage(const Config& c);
-
 // The global-norm clipping threshold: gradient_clipping, or Lamb's
 // max_grad_norm, the smaller when both are set; 0 = off.
 double clippingThreshold(const Config& c);

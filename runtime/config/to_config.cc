@@ -112,6 +112,7 @@ Config toConfig(const pb::DeepSpeedConfig& cfg) {
   out.steps_per_print = cfg.steps_per_print();
   out.wall_clock_breakdown = cfg.wall_clock_breakdown();
   out.dataloader_drop_last = cfg.dataloader_drop_last();
+  out.zero_allow_untested_optimizer = cfg.zero_allow_untested_optimizer();
   out.prescale_gradients = cfg.prescale_gradients();
   out.gradient_predivide_factor = cfg.gradient_predivide_factor();
   out.precision = cfg.fp16().enabled()   ? Precision::kFp16

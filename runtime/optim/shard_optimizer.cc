@@ -106,7 +106,8 @@ std::vector<StateBuffer> ShardOptimizer::stateBuffers() {
 }
 
 int64_t ShardOptimizer::stateBytes() const {
-  return static_cast<int64_t>(master_.size() + m_.size() + v_.size() + scratch_.size());
+  return static_cast<int64_t>(master_.size() + m_.size() + v_.size() + scratch_.size() +
+                              staged_.size());
 }
 
 const GroupSettings& ShardOptimizer::settings(int group) const {
@@ -161,6 +162,22 @@ void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float gr
                       offsetView(grad, r.offset), offsetView(model, r.offset), r.numel,
                       adamHyper(r.group, lr), grad_multiplier);
   }
+}
+
+float* ShardOptimizer::stagedGradients() {
+  if (staged_.empty()) staged_ = kernels::DeviceBuffer(backend_, numel_ * sizeof(float));
+  return staged_.floats();
+}
+
+void ShardOptimizer::externalStep(kernels::ConstView grad, kernels::View model,
+                                  float grad_multiplier, const std::function<void()>& update) {
+  ++step_;
+  const kernels::View staged{stagedGradients(), DType::kFloat32};
+  backend_.cast(grad, staged, numel_);
+  backend_.scale(staged, numel_, grad_multiplier);
+  backend_.synchronize();
+  update();
+  if (model.data != nullptr) backend_.cast({master(), DType::kFloat32}, model, numel_);
 }
 
 // Lamb: per-parameter trust ratio ||w|| / ||update||, clamped to

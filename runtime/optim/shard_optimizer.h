@@ -64,6 +64,22 @@ class ShardOptimizer {
   void step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
             const std::vector<float>& lrs, const SumAcrossRanks& sum);
   int numGroups() const { return groups_.size(); }
+  // A step by someone else's optimizer (a client torch optimizer on this
+  // shard, DeepSpeed's zero_allow_untested_optimizer): the gradients times
+  // grad_multiplier go to stagedGradients() (fp32), `update` changes
+  // master() in place, and the result is written to `model`. The backend's
+  // queued work is done before `update` runs; `update` must finish its
+  // device work before it returns.
+  void externalStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
+                    const std::function<void()>& update);
+  float* stagedGradients();  // numel() floats, allocated on first use
+  // Where each group's pieces of the shard lie: (offset, numel, group).
+  struct Run {
+    int64_t offset = 0;
+    int64_t numel = 0;
+    int group = 0;
+  };
+  const std::vector<Run>& runs() const { return runs_; }
 
   // Device pointers (host pointers on the CPU backend).
   float* master() { return master_.floats(); }
@@ -91,18 +107,13 @@ class ShardOptimizer {
   kernels::SgdHyper sgdHyper(int group, float lr) const;
   int groupOf(int param) const { return groups_.groups.empty() ? 0 : groups_.param_group[param]; }
   float lrOf(const std::vector<float>& lrs, int group) const;
-  // A range of the shard stepped with one group's settings.
-  struct Run {
-    int64_t offset = 0;
-    int64_t numel = 0;
-    int group = 0;
-  };
   std::vector<Run> groupRuns() const;
 
   config::OptimizerConfig cfg_;
   kernels::Backend& backend_;
   int64_t numel_;
   kernels::DeviceBuffer master_, m_, v_, scratch_;
+  kernels::DeviceBuffer staged_;  // externalStep's gradients, made on first use
   std::vector<Segment> segments_;
   int num_params_;
   ParamGroups groups_;

@@ -1,4 +1,4 @@
-// ZeRO stage 1's gradient path.
+// ZeRO stage 0's and 1's gradient path.
 #include <cstring>
 #include <vector>
 
@@ -30,8 +30,18 @@ class BoundaryReducer : public GradientReducer {
       options_.backend->scale({flat_.data(), options_.grad_dtype}, plan_.totalNumel(),
                               options_.prescale);
     }
+    if (options_.all_reduce) {
+      comm_.allReduce(flat_.data(), options_.grad_dtype, plan_.totalNumel())
+          ->wait(options_.timeout);
+      return;
+    }
     std::vector<int64_t> counts(plan_.worldSize(), plan_.shardNumel());
     comm_.reduceScatter(flat_.data(), options_.grad_dtype, counts)->wait(options_.timeout);
+  }
+
+  kernels::View fullGradients() override {
+    if (!options_.all_reduce) return {nullptr, options_.grad_dtype};
+    return {flat_.data(), options_.grad_dtype};
   }
 
   kernels::View ownedGradients() override {

@@ -26,6 +26,9 @@ class GradientReducer {
   virtual void endMicroStep(bool boundary) = 0;
   // This rank's reduced shard (shardNumel elements); valid after a boundary.
   virtual kernels::View ownedGradients() = 0;
+  // The whole reduced flat buffer (totalNumel elements, flat layout) where
+  // the stage keeps one after a boundary (stage 0); a null view otherwise.
+  virtual kernels::View fullGradients() { return {nullptr, DType::kFloat32}; }
   // Forgets the window's gradients (after a step or a skipped step).
   virtual void zero() = 0;
   virtual int64_t gradientBytes() const = 0;  // gradient storage
@@ -40,11 +43,14 @@ struct ReducerOptions {
   // overlap_comm); false: addGradient waits for the reductions it started.
   bool overlap = true;
   float prescale = 1.0f;  // gradients are multiplied by this before they are reduced
+  // Stage 0 (DeepSpeed's DDP-like mode): the boundary all-reduces the whole
+  // buffer, so every rank holds every summed gradient, not only its shard.
+  bool all_reduce = false;
   comm::Millis timeout = std::chrono::seconds(300);
 };
 
-// Stage 1: accumulates whole gradients locally; reduce-scatters the flat
-// gradient buffer at the accumulation boundary.
+// Stages 0 and 1: accumulates whole gradients locally; reduce-scatters (or,
+// with all_reduce, all-reduces) the flat gradient buffer at the boundary.
 std::unique_ptr<GradientReducer> makeBoundaryReducer(const shard::ShardPlan& plan,
                                                      comm::Communicator& comm,
                                                      const ReducerOptions& options);

@@ -27,7 +27,7 @@ DType dtypeOf(config::Precision p) {
 EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend, int world) {
   EngineOptions o;
   o.backend = &backend;
-  o.stage = config::engineStage(cfg);
+  o.stage = cfg.zero.stage;
   o.param_dtype = dtypeOf(cfg.precision);
   o.grad_dtype = dtypeOf(config::gradientPrecision(cfg));
   o.bucket_numel = cfg.zero.reduce_bucket_size;
@@ -130,6 +130,11 @@ int64_t Session::scheduleIteration() const {
   return cfg_.scheduler.last_batch_iteration + scheduler_steps_;
 }
 
+void Session::setExternalOptimizer(const std::string& name, std::function<void()> update) {
+  external_optimizer_ = name;
+  engine_->setExternalStep(std::move(update));
+}
+
 bool Session::cyclesMomentum() const {
   return optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, 0).has_value();
 }
@@ -185,10 +190,13 @@ checkpoint::ModelInfo Session::modelInfo(const checkpoint::ModelNames& names) {
   m.shapes = shapes_;
   m.param_dtype = options_.param_dtype;
   m.stage = cfg_.zero.stage;
-  m.optimizer_type = config::toString(cfg_.optimizer.type);
+  m.optimizer_type = external_optimizer_.empty() ? config::toString(cfg_.optimizer.type)
+                                                 : "client " + external_optimizer_;
+  m.optimizer_state_per_rank = !external_optimizer_.empty();
   for (const optim::StateBuffer& b : engine_->stateBuffers()) m.buffer_names.push_back(b.name);
   m.scheduler_type = config::toString(cfg_.scheduler.type);
-  m.optimizer_summary = config::optimizerLine(cfg_.optimizer);
+  m.optimizer_summary = external_optimizer_.empty() ? config::optimizerLine(cfg_.optimizer)
+                                                    : "optimizer: client " + external_optimizer_;
   m.scheduler_summary = config::schedulerLine(cfg_.scheduler);
   return m;
 }

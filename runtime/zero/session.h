@@ -23,8 +23,8 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 // topology, the job store, a communicator (Gloo for host tensors, NCCL for
 // GPU ones), and the ZeRO engine over the given parameters. What the Python
 // engine binds; it holds no logic of its own beyond mapping the config.
-// ZeRO stage 0 runs on the stage 1 engine: the same numbers (an allreduce
-// of the gradients as reduce-scatter + all-gather), with sharded optimizer
+// ZeRO stage 0 all-reduces the gradients (every rank holds them all, as
+// DeepSpeed's p.grad after backward) and still shards the optimizer
 // state. A process may hold several sessions (a GAN's two models), made in
 // the same order on every rank. Not thread-safe.
 class Session {
@@ -47,6 +47,9 @@ class Session {
   int deviceIndex() const { return device_; }
 
   void* parameter(int i) { return engine_->parameter(i); }
+  // See ZeroEngine::reduceBoundary and reducedGradient (stage 0; collective).
+  bool reduceBoundary() { return engine_->reduceBoundary(); }
+  const void* reducedGradient(int i) { return engine_->reducedGradient(i); }
   // Parameter i's gradient, written by work queued on `producer` (the
   // caller's CUDA stream; nullptr on the host): the engine's stream waits
   // for it on the GPU, not the host. The caller must keep the memory until
@@ -74,6 +77,12 @@ class Session {
   // config schedule's. True when the optimizer stepped.
   bool step(const std::vector<double>& lrs = {});
   bool atBoundary() const { return engine_->atBoundary(); }
+  // A client optimizer (DeepSpeed's zero_allow_untested_optimizer) steps
+  // this rank's shard from now on: `update` runs at each applied step (see
+  // ShardOptimizer::externalStep); `name` ("Adagrad") marks checkpoints,
+  // whose optimizer state then resumes only on as many ranks.
+  void setExternalOptimizer(const std::string& name, std::function<void()> update);
+  optim::ShardOptimizer& shardOptimizer() { return engine_->shardOptimizer(); }
   double lr() const;
   // The optimizer's momentum for the next step: Adam/Lamb betas (cycled by
   // OneCycle), or SGD's momentum as {momentum, 0}.
@@ -117,9 +126,10 @@ class Session {
   std::unique_ptr<comm::Communicator> comm_;
   std::unique_ptr<ZeroEngine> engine_;
   std::vector<std::vector<int64_t>> shapes_;
-  int64_t global_steps_ = 0;     // optimizer steps taken or skipped (DeepSpeed's global_steps)
-  int64_t scheduler_steps_ = 0;  // steps the lr schedule advanced (not on skipped steps)
-  int64_t checkpoint_ops_ = 0;   // numbers each save/load's store keys
+  int64_t global_steps_ = 0;        // optimizer steps taken or skipped (DeepSpeed's global_steps)
+  std::string external_optimizer_;  // "" : the fused optimizer
+  int64_t scheduler_steps_ = 0;     // steps the lr schedule advanced (not on skipped steps)
+  int64_t checkpoint_ops_ = 0;      // numbers each save/load's store keys
   // Which of this process's sessions this is (0, 1, ...: every rank makes
   // them in the same order): keeps their store keys apart.
   int id_ = 0;

@@ -13,8 +13,8 @@ namespace {
 
 shard::ShardPlan planFor(const std::vector<shard::ParamSpec>& params, int world,
                          const EngineOptions& o) {
-  if (o.stage != 1 && o.stage != 2) {
-    throw ConfigError("zero_optimization.stage: the ZeRO engine runs stage 1 or 2, got " +
+  if (o.stage < 0 || o.stage > 2) {
+    throw ConfigError("zero_optimization.stage: the ZeRO engine runs stage 0, 1 or 2, got " +
                       std::to_string(o.stage));
   }
   if (o.accumulation_steps < 1) throw ConfigError("gradient_accumulation_steps: expected >= 1");
@@ -65,14 +65,16 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
       optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
       static_cast<int>(params.size()), options.param_groups);
   used_.assign(params.size(), false);
-  ReducerOptions r{&backend_,
-                   options.grad_dtype,
-                   options.bucket_numel,
-                   options.overlap_comm,
-                   static_cast<float>(options.grad_prescale),
-                   options.timeout};
+  ReducerOptions r;
+  r.backend = &backend_;
+  r.grad_dtype = options.grad_dtype;
+  r.bucket_numel = options.bucket_numel;
+  r.overlap = options.overlap_comm;
+  r.prescale = static_cast<float>(options.grad_prescale);
+  r.all_reduce = options.stage == 0;
+  r.timeout = options.timeout;
   reducer_ =
-      options.stage == 1 ? makeBoundaryReducer(plan_, comm, r) : makeBucketReducer(plan_, comm, r);
+      options.stage <= 1 ? makeBoundaryReducer(plan_, comm, r) : makeBucketReducer(plan_, comm, r);
 }
 
 void* ZeroEngine::parameter(int i) {
@@ -80,6 +82,11 @@ void* ZeroEngine::parameter(int i) {
 }
 
 void ZeroEngine::addGradient(int i, const void* grad) {
+  if (reduced_early_) {
+    throw UsageError(paramName(i) +
+                     ": a gradient after the boundary's gradients were reduced (a second backward "
+                     "before engine.step()); call engine.step() first");
+  }
   try {
     reducer_->addGradient(i, grad);
   } catch (const UsageError& e) {
@@ -149,7 +156,7 @@ bool ZeroEngine::step(const std::vector<float>& lrs) {
   const bool boundary = atBoundary();
   if (!options_.ignore_unused_parameters) checkAllUsed();
   used_.assign(used_.size(), false);
-  reducer_->endMicroStep(boundary);
+  if (!reduced_early_) reducer_->endMicroStep(boundary);
   ++micro_steps_;
   if (!boundary) return false;
   const kernels::View grads = reducer_->ownedGradients();
@@ -160,27 +167,32 @@ bool ZeroEngine::step(const std::vector<float>& lrs) {
   // raise it for the next step below.
   const double scale = scaler_.scale();
   if (scaler_.update(check.overflow)) {
-    reducer_->zero();
+    clearWindow();
     return false;
   }
   const double sq = check.squared_norm;
-  last_grad_norm_ = std::sqrt(sq) / (scale * divisor());
-  const float multiplier = optim::gradMultiplier(sq, divisor(), scale, options_.gradient_clipping);
+  const double div = reduced_early_ ? 1.0 : divisor();  // reduceBoundary() made the mean already
+  last_grad_norm_ = std::sqrt(sq) / (scale * div);
+  const float multiplier = optim::gradMultiplier(sq, div, scale, options_.gradient_clipping);
   const shard::Range own = plan_.ownerRange(comm_.rank());
   kernels::View model{flat_params_.data() + own.begin * dtypeSize(options_.param_dtype),
                       options_.param_dtype};
-  optimizer_->step({grads.data, grads.dtype}, model, multiplier, lrs,
-                   [this](std::vector<double>& v) { allReduceDoubles(v); });
+  if (external_step_) {
+    optimizer_->externalStep({grads.data, grads.dtype}, model, multiplier, external_step_);
+  } else {
+    optimizer_->step({grads.data, grads.dtype}, model, multiplier, lrs,
+                     [this](std::vector<double>& v) { allReduceDoubles(v); });
+  }
   std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
   comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);
-  reducer_->zero();
+  clearWindow();
   return true;
 }
 
 void ZeroEngine::resume(int64_t optimizer_step, const optim::LossScalerState* scaler) {
   optimizer_->setStepCount(optimizer_step);
   if (scaler != nullptr) scaler_.restore(*scaler);
-  reducer_->zero();
+  clearWindow();
   micro_steps_ = 0;
   rebuildModelCopy();
 }
@@ -210,6 +222,29 @@ void ZeroEngine::setWeights(const std::vector<const float*>& values) {
   rebuildModelCopy();
 }
 
+void ZeroEngine::clearWindow() {
+  reducer_->zero();
+  reduced_early_ = false;
+}
+
+bool ZeroEngine::reduceBoundary() {
+  const kernels::View full = reducer_->fullGradients();
+  if (full.data == nullptr) throw UsageError("reduceBoundary: only stage 0 keeps whole gradients");
+  if (!atBoundary() || reduced_early_) return false;
+  reducer_->endMicroStep(true);
+  backend_.scale(full, plan_.totalNumel(), static_cast<float>(1.0 / divisor()));
+  backend_.synchronize();
+  reduced_early_ = true;
+  return true;
+}
+
+const void* ZeroEngine::reducedGradient(int i) {
+  if (!reduced_early_)
+    throw UsageError("reducedGradient: no boundary was reduced (reduceBoundary)");
+  return static_cast<const char*>(reducer_->fullGradients().data) +
+         plan_.params().at(i).offset * dtypeSize(options_.grad_dtype);
+}
+
 int ZeroEngine::discardWindow() {
   bool in_micro_step = false;
   for (bool u : used_) in_micro_step = in_micro_step || u;
@@ -219,7 +254,7 @@ int ZeroEngine::discardWindow() {
   }
   const int discarded = static_cast<int>(micro_steps_ % options_.accumulation_steps);
   micro_steps_ -= discarded;
-  if (discarded > 0 || in_micro_step) reducer_->zero();
+  if (discarded > 0 || in_micro_step) clearWindow();
   return discarded + (in_micro_step ? 1 : 0);
 }
 

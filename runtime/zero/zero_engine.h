@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +19,7 @@ struct EngineOptions {
   // Where parameters, gradients and optimizer state live (and the
   // communicator's buffers): nullptr = the host (cpuBackend()).
   kernels::Backend* backend = nullptr;
-  int stage = 2;                         // 1 or 2
+  int stage = 2;                         // 0 (DDP-like: all-reduce), 1 or 2
   DType param_dtype = DType::kBFloat16;  // the model's copy
   DType grad_dtype = DType::kBFloat16;
   int64_t bucket_numel = 500000000;  // reduce_bucket_size
@@ -76,6 +77,15 @@ class ZeroEngine {
   // steps (returns true) or the step is skipped on every rank because some
   // rank's gradients overflowed (returns false, logged with the loss scale).
   // Between boundaries returns false without stepping.
+  // Stage 0, after the boundary micro step's backward: all-reduces the
+  // window's gradients now and makes them the mean over ranks and micro
+  // steps (times the loss scale), DeepSpeed's p.grad after backward; the
+  // next step() steps on them (then a further addGradient is a UsageError).
+  // False (nothing done) away from the boundary or when already reduced.
+  bool reduceBoundary();
+  // Parameter i's reduced gradient (grad dtype, on the device) after
+  // reduceBoundary(); valid until step() or discardWindow().
+  const void* reducedGradient(int i);
   // `lrs`: one learning rate per parameter group, or one for all.
   bool step(const std::vector<float>& lrs);
   bool step(float lr) { return step(std::vector<float>{lr}); }
@@ -94,6 +104,10 @@ class ZeroEngine {
   kernels::Backend& backend() { return backend_; }
   // This rank's fp32 state buffers (device memory, plan().shardNumel() floats each).
   std::vector<optim::StateBuffer> stateBuffers() { return optimizer_->stateBuffers(); }
+  // From now on the optimizer steps are `update`'s (see
+  // ShardOptimizer::externalStep); shardOptimizer() shows it the shard.
+  void setExternalStep(std::function<void()> update) { external_step_ = std::move(update); }
+  optim::ShardOptimizer& shardOptimizer() { return *optimizer_; }
   optim::LossScalerState lossScalerState() const { return scaler_.state(); }
   // Whether gradients of an unfinished accumulation are held (a save then
   // would lose them).
@@ -133,6 +147,7 @@ class ZeroEngine {
     return comm_.size() * options_.accumulation_steps * options_.grad_prescale;
   }
   void checkAllUsed() const;
+  void clearWindow();  // the reducer's buffers zeroed, nothing reduced early
   void rebuildModelCopy();
   std::string paramName(int i) const;
 
@@ -143,11 +158,13 @@ class ZeroEngine {
   kernels::DeviceBuffer flat_params_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<optim::ShardOptimizer> optimizer_;
+  std::function<void()> external_step_;  // empty: the fused optimizer steps
   optim::LossScaler scaler_;
   kernels::DeviceBuffer scalar_scratch_;  // staging of the step's scalars, kept across steps
   std::vector<bool> used_;                // parameters given a gradient this micro step
   int64_t micro_steps_ = 0;
   double last_grad_norm_ = 0;
+  bool reduced_early_ = false;  // reduceBoundary() ran for this window
 };
 
 }  // namespace zshard::zero

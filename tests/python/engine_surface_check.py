@@ -12,6 +12,8 @@ accessors and step/backward arguments, one case per run; prints "OK <case>".
   client_schedule a client torch AdamW + HuggingFace-style LambdaLR warmup
                   (object and callable) drive the engine's lr like torch's;
                   writing optimizer.param_groups[i]["lr"] changes the next step
+  stage0_grads    stage 0: p.grad after the boundary's backward is the mean
+                  gradient, and changing it in place changes the step
   no_sync         no_sync() at stage 1 (accumulating micro steps; a boundary
                   step inside refused) matches torch; stage 2 refuses it
 """
@@ -62,13 +64,22 @@ def accessors(rank, world):
     assert engine.global_steps == 3
 
 
-def sum_over_gas(rank, world):
+def sgd_engine(stage, lr, seed, world):
+    """A model, its SGD engine with gradient accumulation, and 3 steps' data."""
     net = model()
     engine, _, _, _ = zshard.initialize(model=net, config={
         "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": ACC,
-        "optimizer": {"type": "SGD", "params": {"lr": 0.05}}, "zero_optimization": {"stage": 2}})
-    gen = torch.Generator().manual_seed(3)
-    data = [torch.randn(2, 4, generator=gen) for _ in range(3 * ACC * world)]
+        "optimizer": {"type": "SGD", "params": {"lr": lr}}, "zero_optimization": {"stage": stage}})
+    gen = torch.Generator().manual_seed(seed)
+    return net, engine, [torch.randn(2, 4, generator=gen) for _ in range(3 * ACC * world)]
+
+
+def max_error(a, b):
+    return max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(a.parameters(), b.parameters()))
+
+
+def sum_over_gas(rank, world):
+    net, engine, data = sgd_engine(2, 0.05, 3, world)
     for t in range(3 * ACC):
         engine.backward(engine(data[t * world + rank]).pow(2).mean(), scale_wrt_gas=False)
         engine.step()
@@ -82,7 +93,7 @@ def sum_over_gas(rank, world):
             for r in range(world):  # summed over micro steps, averaged over ranks
                 (ref(data[t * world + r]).pow(2).mean() / world).backward()
         opt.step()
-    worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
+    worst = max_error(net, ref)
     assert worst < 1e-5, worst
 
 
@@ -147,7 +158,7 @@ def client_schedule(rank, world):
                 (ref(data[t * world + r]).pow(2).mean() / world).backward()
             ropt.step()
             rsched.step()
-        worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
+        worst = max_error(net, ref)
         assert worst < 1e-5, worst
     # A script writing the lr itself: 0 freezes the weights for the next step.
     before = [p.detach().clone() for p in net.parameters()]
@@ -162,12 +173,7 @@ def no_sync(rank, world):
     """Micro steps inside no_sync() at stage 1 accumulate without talking;
     the boundary step inside is refused (it needs every rank's gradients)
     and goes through once outside; stage 2 refuses no_sync as DeepSpeed."""
-    net = model()
-    engine, _, _, _ = zshard.initialize(model=net, config={
-        "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": ACC,
-        "optimizer": {"type": "SGD", "params": {"lr": 0.05}}, "zero_optimization": {"stage": 1}})
-    gen = torch.Generator().manual_seed(4)
-    data = [torch.randn(2, 4, generator=gen) for _ in range(3 * ACC * world)]
+    net, engine, data = sgd_engine(1, 0.05, 4, world)
     for t in range(3 * ACC):
         boundary = engine.is_gradient_accumulation_boundary()
         with engine.no_sync():
@@ -200,7 +206,36 @@ def no_sync(rank, world):
             for r in range(world):
                 (ref(data[t * world + r]).pow(2).mean() / (world * ACC)).backward()
         opt.step()
-    worst = max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(net.parameters(), ref.parameters()))
+    worst = max_error(net, ref)
+    assert worst < 1e-5, worst
+
+
+def stage0_grads(rank, world):
+    """Stage 0, as DeepSpeed: after the boundary's backward p.grad holds the
+    gradient averaged over ranks and micro steps (None before the boundary);
+    the script's own in-place change of it (halving) reaches the step."""
+    net, engine, data = sgd_engine(0, 0.1, 6, world)
+    ref = model()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    for t in range(3 * ACC):
+        boundary = engine.is_gradient_accumulation_boundary()
+        engine.backward(engine(data[t * world + rank]).pow(2).mean())
+        if t % ACC == 0:
+            opt.zero_grad()
+        for r in range(world):
+            (ref(data[t * world + r]).pow(2).mean() / (world * ACC)).backward()
+        if not boundary:
+            assert all(p.grad is None for p in net.parameters())
+            engine.step()
+            continue
+        for p, q in zip(net.parameters(), ref.parameters()):
+            assert p.grad is not None and torch.allclose(p.grad, q.grad, rtol=1e-5, atol=1e-7), (p.grad, q.grad)
+            p.grad.mul_(0.5)
+            q.grad.mul_(0.5)
+        engine.step()
+        opt.step()
+        assert all(p.grad is None for p in net.parameters())
+    worst = max_error(net, ref)
     assert worst < 1e-5, worst
 
 

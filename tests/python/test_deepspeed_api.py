@@ -40,6 +40,17 @@ def test_local_rank_client_matches_float64_lamb(tmp_path):
     assert rc == 0 and "[rank 0] local_rank_args MATCH" in out, out
 
 
+@pytest.mark.parametrize("kind, stage", [("adagrad", 1), ("rmsprop", 2)])
+def test_an_untested_torch_optimizer_steps_the_shard_like_torch(tmp_path, kind, stage):
+    ckpt = str(tmp_path / "ckpt")
+    rc, out = run_client("untested_optimizer.py", kind, str(stage), ckpt)
+    assert rc == 0 and f"[rank 0] untested_optimizer {kind} MATCH" in out, out
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "1", os.path.join(CLIENTS, "untested_optimizer.py"), "elsewhere",
+                        kind, str(stage), ckpt], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, ZSHARD_PYTHON=sys.executable))
+    assert r.returncode == 0 and "RESUME ELSEWHERE REFUSED" in r.stdout, r.stdout + r.stderr
+
+
 def test_two_engines_client_matches_torch():
     """A GAN's generator and discriminator as two engines (two_engines_check.py)."""
     env = dict(os.environ, ZSHARD_PYTHON=sys.executable)

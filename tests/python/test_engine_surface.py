@@ -18,7 +18,8 @@ def run_on_two_workers(script, case):
     assert r.returncode == 0 and r.stdout.count(f"OK {case}") == 2, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("case", ["accessors", "sum_over_gas", "batch_and_save", "client_schedule", "no_sync"])
+@pytest.mark.parametrize("case", ["accessors", "sum_over_gas", "batch_and_save", "client_schedule", "no_sync",
+                                  "stage0_grads"])
 def test_engine_surface(case):
     run_on_two_workers("engine_surface_check.py", case)
 

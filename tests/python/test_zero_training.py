@@ -34,7 +34,8 @@ def test_zero_matches_torch_adamw(world, stage):
     ("stage3", 1, "zero_optimization.stage: 3 is not supported yet"),
     ("client_optimizer", 1, "optimizer: given both as initialize(optimizer=...) and in the config's"),
     ("scheduler_twice", 1, "lr_scheduler: given both as initialize(lr_scheduler=...) and in the config's"),
-    ("client_rmsprop", 1, "optimizer: a client RMSprop is not supported; pass torch.optim.AdamW, Adam or SGD"),
+    ("client_rmsprop", 1, "optimizer: a client RMSprop has no fused twin in zshard (Adam, AdamW, SGD, FusedAdam); set "
+                          "\"zero_allow_untested_optimizer\": true"),
     ("client_amsgrad", 1, "optimizer: AdamW(amsgrad=True) is not supported by zshard's fused optimizer"),
     ("bad_key", 1, 'zero_optimisation: unknown key; did you mean "zero_optimization"?'),
     ("both_configs", 1, "config: given both to initialize(config=...) and as args.deepspeed_config (/tmp/ds.json)"),

@@ -129,6 +129,12 @@ print('ok' if err < 1e-6 and got['lrs'] == ref['lrs'] else f'relative error {err
     check "DeepSpeed MNIST script, task per worker, --mpi=$mpi" \
       "$([ $rc = 0 ] && grep -q 'MNIST MATCH .* steps 12' <<<"$out" && echo ok || echo "exit $rc: $out")"
   done
+  # `import deepspeed` with the alias on the path, as per_gpu_task.sbatch puts it.
+  out=$(PYTHONPATH="$python_root:$python_root/../python-alias" timeout 180 srun -N2 --ntasks-per-node=1 \
+    --mpi=pmix /usr/bin/python3 "$here/../../python/deepspeed_api/torch_distributed_metrics.py" 2>&1)
+  rc=$?
+  check "import deepspeed script, task per worker, alias on the path" \
+    "$([ $rc = 0 ] && grep -q 'torch_distributed_metrics MATCH' <<<"$out" && grep -q "import deepspeed: zshard's alias" <<<"$out" && echo ok || echo "exit $rc: $out")"
 fi
 
 echo "$failures failures"

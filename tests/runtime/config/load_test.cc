@@ -217,14 +217,12 @@ TEST(LoadConfig, InertBlocksAreAcceptedWithAWarning) {
       "flops_profiler": {"enabled": false, "profile_step": 1},
       "comms_logger": {"enabled": false, "prof_ops": ["all_reduce"]},
       "activation_checkpointing": {"partition_activations": true, "number_checkpoints": 4},
-      "zero_allow_untested_optimizer": true,
       "autotuning": {"enabled": false, "anything": {"goes": [1, 2]}}})");
-  for (const char* block :
-       {"tensorboard", "wandb", "flops_profiler", "comms_logger", "activation_checkpointing",
-        "zero_allow_untested_optimizer", "autotuning"}) {
+  for (const char* block : {"tensorboard", "wandb", "flops_profiler", "comms_logger",
+                            "activation_checkpointing", "autotuning"}) {
     EXPECT_TRUE(hasWarning(loaded, block, "not acted on")) << block;
   }
-  EXPECT_EQ(loaded.warnings.size(), 7u);  // one per block, not one per key inside
+  EXPECT_EQ(loaded.warnings.size(), 6u);  // one per block, not one per key inside
 }
 
 TEST(LoadConfig, WarnsAboutStage3KeysBelowStage3) {

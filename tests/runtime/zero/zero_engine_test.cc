@@ -237,7 +237,7 @@ TEST_P(ZeroEquivalence, Fp32MatchesSingleProcessAdamWInProcessesOverTcp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(StagesWorlds, ZeroEquivalence,
-                         ::testing::Combine(::testing::Values(1, 2),
+                         ::testing::Combine(::testing::Values(0, 1, 2),
                                             ::testing::Values(1, 2, 3, 4)));
 
 // Ranks that use different parameters (each rank skips others on each
