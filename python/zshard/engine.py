@@ -228,9 +228,9 @@ class ZshardEngine(torch.nn.Module):
         return self._session.at_boundary
 
     def step(self, lr_kwargs=None):
-        if lr_kwargs:
+        if lr_kwargs and self._client_scheduler is None:
             raise _C.ConfigError(f"step(lr_kwargs={lr_kwargs!r}): the config's scheduler takes no step "
-                                 "arguments in zshard; pass none")
+                                 "arguments in zshard; pass none (a client lr_scheduler gets them)")
         if self._inside_no_sync and self._session.at_boundary:
             raise _C.ZshardError("engine.step() at a gradient-accumulation boundary inside no_sync(): the "
                                  "optimizer step needs every rank's gradients; leave no_sync() before the "
@@ -242,7 +242,7 @@ class ZshardEngine(torch.nn.Module):
         stepped = self._session.step(self.optimizer.lrs_for_step())
         if stepped:  # the schedule moves after applied steps only
             if self._client_scheduler is not None:
-                self._client_scheduler.step()
+                self._client_scheduler.step(**(lr_kwargs or {}))
             elif self.lr_scheduler is not None:
                 self.optimizer.set_lr(self._session.lr)
         self._step_applied = stepped

@@ -14,6 +14,8 @@ accessors and step/backward arguments, one case per run; prints "OK <case>".
                   writing optimizer.param_groups[i]["lr"] changes the next step
   stage0_grads    stage 0: p.grad after the boundary's backward is the mean
                   gradient, and changing it in place changes the step
+  lr_kwargs       step(lr_kwargs=) reaches a client scheduler's step(); the
+                  config's scheduler refuses them
   no_sync         no_sync() at stage 1 (accumulating micro steps; a boundary
                   step inside refused) matches torch; stage 2 refuses it
 """
@@ -237,6 +239,36 @@ def stage0_grads(rank, world):
         assert all(p.grad is None for p in net.parameters())
     worst = max_error(net, ref)
     assert worst < 1e-5, worst
+
+
+class _Counting:
+    """A client scheduler whose step() takes an argument (DeepSpeed passes
+    engine.step(lr_kwargs=...) on to it)."""
+
+    def __init__(self, optimizer):
+        self.optimizer, self.steps = optimizer, 0
+
+    def step(self, increment=1):
+        self.steps += increment
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+
+def lr_kwargs(rank, world):
+    engine, _, _, scheduler = zshard.initialize(model=model(), lr_scheduler=_Counting, config={
+        "train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "SGD", "params": {"lr": 0.05}}})
+    engine.backward(engine(torch.ones(2, 4)).sum())
+    engine.step(lr_kwargs={"increment": 3})
+    assert scheduler.steps == 3, scheduler.steps
+    configured, _, _, _ = zshard.initialize(model=model(), config={
+        "train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "SGD", "params": {"lr": 0.05}},
+        "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 2}}})
+    try:
+        configured.step(lr_kwargs={"increment": 3})
+        raise AssertionError("lr_kwargs for the config's scheduler were accepted")
+    except zshard.ConfigError as e:
+        assert "the config's scheduler takes no step arguments" in str(e), e
 
 
 if __name__ == "__main__":

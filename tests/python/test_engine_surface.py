@@ -19,7 +19,7 @@ def run_on_two_workers(script, case):
 
 
 @pytest.mark.parametrize("case", ["accessors", "sum_over_gas", "batch_and_save", "client_schedule", "no_sync",
-                                  "stage0_grads"])
+                                  "stage0_grads", "lr_kwargs"])
 def test_engine_surface(case):
     run_on_two_workers("engine_surface_check.py", case)
 

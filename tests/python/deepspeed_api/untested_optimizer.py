@@ -6,6 +6,7 @@ DeepSpeed runs it. Checkpointed mid-run and resumed (same ranks), the run
 still matches the reference; resuming its optimizer state on another number
 of ranks is refused, naming why. argv: adagrad|rmsprop STAGE CKPT_DIR, or
 elsewhere adagrad|rmsprop STAGE CKPT_DIR on another number of ranks."""
+import argparse
 import sys
 
 import torch
@@ -95,5 +96,9 @@ def resume_elsewhere(kind, stage, ckpt):
 
 
 if __name__ == "__main__":
-    what = resume_elsewhere if sys.argv[1] == "elsewhere" else main
-    sys.exit(what(sys.argv[2] if what is resume_elsewhere else sys.argv[1], int(sys.argv[-2]), sys.argv[-1]))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--local_rank", type=int, default=-1)  # zlaunch gives it, as DeepSpeed's launcher
+    parser.add_argument("words", nargs="+")
+    words = parser.parse_args().words
+    what = resume_elsewhere if words[0] == "elsewhere" else main
+    sys.exit(what(*words[-3:-2], int(words[-2]), words[-1]))
