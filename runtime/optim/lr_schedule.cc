@@ -7,32 +7,38 @@ namespace zshard::optim {
 
 namespace {
 
+// DeepSpeed's warmup length: at least 2 steps (its schedulers take
+// max(2, warmup_num_steps), so log warmup never divides by log 1).
+int64_t warmupSteps(const config::SchedulerConfig& s) {
+  return std::max<int64_t>(2, s.warmup_num_steps);
+}
+
 // Warmup progress in [0, 1): log(it + 1) / log(steps) or it / steps.
 double warmupGamma(const config::SchedulerConfig& s, int64_t it) {
-  if (s.warmup_num_steps <= 0) return 1.0;
-  if (s.warmup_linear) return double(it) / double(s.warmup_num_steps);
-  if (s.warmup_num_steps == 1) return 1.0;
-  return std::log(double(it + 1)) / std::log(double(s.warmup_num_steps));
+  const double steps = double(warmupSteps(s));
+  if (s.warmup_linear) return double(it) / steps;
+  return std::log(double(it + 1)) / std::log(steps);
 }
 
 double warmupDecay(const config::SchedulerConfig& s, int64_t it, bool decay) {
   double gamma = 1.0;
-  if (it < s.warmup_num_steps) {
+  const int64_t warmup = warmupSteps(s);
+  if (it < warmup) {
     gamma = warmupGamma(s, it);
   } else if (decay) {
-    gamma =
-        std::max(0.0, double(s.total_num_steps - it) /
-                          std::max<double>(1.0, double(s.total_num_steps - s.warmup_num_steps)));
+    gamma = std::max(0.0, double(s.total_num_steps - it) /
+                              std::max<double>(1.0, double(s.total_num_steps - warmup)));
   }
   return s.warmup_min_lr + (s.warmup_max_lr - s.warmup_min_lr) * gamma;
 }
 
 double cosine(const config::SchedulerConfig& s, double base_lr, int64_t it) {
-  if (it < s.warmup_num_steps) {
+  const int64_t warmup = warmupSteps(s);
+  if (it < warmup) {
     return base_lr * (s.warmup_min_ratio + warmupGamma(s, it) * (1.0 - s.warmup_min_ratio));
   }
-  const double real_step = double(it - s.warmup_num_steps + 1);
-  const double real_total = std::max<double>(1.0, double(s.total_num_steps - s.warmup_num_steps));
+  const double real_step = double(it - warmup + 1);
+  const double real_total = std::max<double>(1.0, double(s.total_num_steps - warmup));
   const double wave = (1.0 + std::cos(M_PI * real_step / real_total)) / 2.0;
   return base_lr * std::max(0.0, s.cos_min_ratio + (1.0 - s.cos_min_ratio) * wave);
 }

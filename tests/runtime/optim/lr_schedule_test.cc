@@ -28,6 +28,22 @@ TEST(LrSchedule, WarmupLRLogAndLinear) {
   EXPECT_DOUBLE_EQ(scheduledLr(s, 1, 25), 0.0025);
 }
 
+// DeepSpeed warms up over max(2, warmup_num_steps) steps, so 0 and 1 mean
+// 2: iteration 1 is half way (linear) or at log 2 / log 2 (log).
+TEST(LrSchedule, WarmupTakesAtLeastTwoStepsAsInDeepSpeed) {
+  for (int steps : {0, 1, 2}) {
+    auto s =
+        scheduler(R"({"type": "WarmupLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": 0.01,
+                            "warmup_type": "linear", "warmup_num_steps": )" +
+                  std::to_string(steps) + "}}");
+    EXPECT_DOUBLE_EQ(scheduledLr(s, 1, 0), 0.0) << steps;
+    EXPECT_DOUBLE_EQ(scheduledLr(s, 1, 1), 0.005) << steps;
+    EXPECT_DOUBLE_EQ(scheduledLr(s, 1, 2), 0.01) << steps;
+    s.warmup_linear = false;
+    EXPECT_DOUBLE_EQ(scheduledLr(s, 1, 1), 0.01) << steps;  // log(2) / log(2)
+  }
+}
+
 TEST(LrSchedule, WarmupDecayLRDecaysLinearlyToZero) {
   auto s =
       scheduler(R"({"type": "WarmupDecayLR", "params": {"warmup_min_lr": 0, "warmup_max_lr": 0.001,
