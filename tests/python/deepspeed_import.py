@@ -79,6 +79,24 @@ assert full.shape == w.shape and torch.equal(full, w.detach()), (full - w).abs()
 assert safe_get_full_optimizer_state(w, "exp_avg_sq").min() >= 0
 if rank == 0:
     assert torch.allclose(full, ref[0].weight, rtol=1e-5, atol=1e-7)
+# safe_get_full_grad: at stage 0 the averaged gradient after the boundary's
+# backward (p.grad); at stage 2 refused, naming why.
+from deepspeed.utils import safe_get_full_grad  # noqa: E402
+
+third = make()
+engine3, _, _, _ = deepspeed.initialize(model=third, model_parameters=third.parameters(), config={
+    "train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "SGD", "params": {"lr": 0.1}},
+    "zero_optimization": {"stage": 0}})
+engine3.backward(engine3(data[rank]).pow(2).mean())
+g = safe_get_full_grad(third[0].weight)
+assert g is not None and g.shape == third[0].weight.shape and torch.equal(g, third[0].weight.grad)
+engine3.step()
+assert safe_get_full_grad(third[0].weight) is None
+try:
+    safe_get_full_grad(w)
+    raise AssertionError("safe_get_full_grad at stage 2 was accepted")
+except zshard.ZshardError as e:
+    assert "not supported at ZeRO stage 2" in str(e), e
 # What zshard lacks imports, and fails at the call naming the feature.
 from deepspeed.compression.compress import init_compression  # noqa: E402
 from deepspeed.moe.layer import MoE  # noqa: E402

@@ -1,7 +1,8 @@
 """deepspeed.utils: the whole fp32 weights and optimizer state of a sharded
 parameter (collective: every rank calls them for the same parameter).
-safe_get_full_grad has no window in zshard (the reduced gradients are
-consumed by the step that reduces them) and says so."""
+safe_get_full_grad: at stage 0, after the boundary's backward, the averaged
+gradient (p.grad, as in DeepSpeed); at stages 1-2 zshard reduces each
+gradient into the step that consumes it, so there is none, and it says so."""
 from zshard import _C
 
 
@@ -21,5 +22,10 @@ def safe_get_full_optimizer_state(param, optim_state_key):
 
 
 def safe_get_full_grad(param):
-    raise _C.ZshardError("deepspeed.utils.safe_get_full_grad: not supported; zshard reduces each gradient into "
-                         "the step that consumes it, so no full gradient exists between backward and step")
+    engine = _engine(param)
+    if engine.zero_optimization_stage() == 0:
+        return None if param.grad is None else param.grad.detach().float().clone()
+    raise _C.ZshardError(f"deepspeed.utils.safe_get_full_grad: not supported at ZeRO stage "
+                         f"{engine.zero_optimization_stage()}; zshard reduces each gradient into the step that "
+                         "consumes it, so no full gradient exists between backward and step (at stage 0 it is "
+                         "p.grad after the boundary's backward)")
