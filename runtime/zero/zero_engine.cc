@@ -13,8 +13,8 @@ namespace {
 
 shard::ShardPlan planFor(const std::vector<shard::ParamSpec>& params, int world,
                          const EngineOptions& o) {
-  if (o.stage < 0 || o.stage > 2) {
-    throw ConfigError("zero_optimization.stage: the ZeRO engine runs stage 0, 1 or 2, got " +
+  if (o.stage < 0 || o.stage > 3) {
+    throw ConfigError("zero_optimization.stage: the ZeRO engine runs stage 0 to 3, got " +
                       std::to_string(o.stage));
   }
   if (o.accumulation_steps < 1) throw ConfigError("gradient_accumulation_steps: expected >= 1");
@@ -42,7 +42,6 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
       comm_(comm),
       options_(options),
       backend_(options.backend != nullptr ? *options.backend : kernels::cpuBackend()),
-      flat_params_(backend_, plan_.totalNumel() * dtypeSize(options.param_dtype)),
       scaler_(options.loss_scaling ? options.loss_scaler : optim::LossScalerOptions{1.0}) {
   if (initial.size() != params.size()) {
     throw Error("ZeroEngine: " +
@@ -56,10 +55,11 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
     const shard::ParamSlot& s = plan_.params()[i];
     std::memcpy(staged.data() + s.offset, initial[i], s.numel * sizeof(float));
   }
-  std::vector<char> rounded(flat_params_.size());
+  std::vector<char> rounded(plan_.totalNumel() * dtypeSize(options.param_dtype));
   kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
                 plan_.totalNumel());
-  backend_.copyFromHost(flat_params_.data(), rounded.data(), rounded.size());
+  model_ = (options.stage == 3 ? makeShardedCopy : makeReplicatedCopy)(
+      plan_, comm, backend_, options.param_dtype, rounded.data(), options.timeout);
   const shard::Range own = plan_.ownerRange(comm.rank());
   optimizer_ = std::make_unique<optim::ShardOptimizer>(
       optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
@@ -73,12 +73,18 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   r.prescale = static_cast<float>(options.grad_prescale);
   r.all_reduce = options.stage == 0;
   r.timeout = options.timeout;
+  // Stage 3 reduces as stage 2: each gradient (of a gathered parameter) into
+  // buckets reduce-scattered during backward.
   reducer_ =
       options.stage <= 1 ? makeBoundaryReducer(plan_, comm, r) : makeBucketReducer(plan_, comm, r);
 }
 
 void* ZeroEngine::parameter(int i) {
-  return flat_params_.data() + plan_.params().at(i).offset * dtypeSize(options_.param_dtype);
+  if (options_.stage == 3) {
+    throw UsageError("parameter " + paramName(i) +
+                     ": at stage 3 only a shard is kept; gather the parameter's run instead");
+  }
+  return model_->gather(i, i);
 }
 
 void ZeroEngine::addGradient(int i, const void* grad) {
@@ -174,17 +180,14 @@ bool ZeroEngine::step(const std::vector<float>& lrs) {
   const double div = reduced_early_ ? 1.0 : divisor();  // reduceBoundary() made the mean already
   last_grad_norm_ = std::sqrt(sq) / (scale * div);
   const float multiplier = optim::gradMultiplier(sq, div, scale, options_.gradient_clipping);
-  const shard::Range own = plan_.ownerRange(comm_.rank());
-  kernels::View model{flat_params_.data() + own.begin * dtypeSize(options_.param_dtype),
-                      options_.param_dtype};
+  const kernels::View model = model_->ownShard();
   if (external_step_) {
     optimizer_->externalStep({grads.data, grads.dtype}, model, multiplier, external_step_);
   } else {
     optimizer_->step({grads.data, grads.dtype}, model, multiplier, lrs,
                      [this](std::vector<double>& v) { allReduceDoubles(v); });
   }
-  std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
-  comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);
+  model_->publish();
   clearWindow();
   return true;
 }
@@ -198,15 +201,10 @@ void ZeroEngine::resume(int64_t optimizer_step, const optim::LossScalerState* sc
 }
 
 // The 16-bit model copy from the master weights: this rank's shard, then
-// an all-gather of every shard.
+// every rank's view.
 void ZeroEngine::rebuildModelCopy() {
-  const shard::Range own = plan_.ownerRange(comm_.rank());
-  backend_.cast(
-      {optimizer_->master(), DType::kFloat32},
-      {flat_params_.data() + own.begin * dtypeSize(options_.param_dtype), options_.param_dtype},
-      plan_.shardNumel());
-  std::vector<int64_t> counts(comm_.size(), plan_.shardNumel());
-  comm_.allGather(flat_params_.data(), options_.param_dtype, counts)->wait(options_.timeout);
+  backend_.cast({optimizer_->master(), DType::kFloat32}, model_->ownShard(), plan_.shardNumel());
+  model_->publish();
 }
 
 void ZeroEngine::setWeights(const std::vector<const float*>& values) {
@@ -295,8 +293,8 @@ void ZeroEngine::setAccumulationSteps(int steps) {
 }
 
 MemoryReport ZeroEngine::memory() const {
-  return {static_cast<int64_t>(flat_params_.size()), reducer_->gradientBytes(),
-          optimizer_->stateBytes(), reducer_->bucketBytes()};
+  return {model_->bytes(), reducer_->gradientBytes(), optimizer_->stateBytes(),
+          reducer_->bucketBytes()};
 }
 
 }  // namespace zshard::zero

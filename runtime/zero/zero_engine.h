@@ -12,6 +12,7 @@
 #include "runtime/optim/shard_optimizer.h"
 #include "runtime/shard/shard_plan.h"
 #include "runtime/zero/gradient_reducer.h"
+#include "runtime/zero/model_copy.h"
 
 namespace zshard::zero {
 
@@ -19,7 +20,7 @@ struct EngineOptions {
   // Where parameters, gradients and optimizer state live (and the
   // communicator's buffers): nullptr = the host (cpuBackend()).
   kernels::Backend* backend = nullptr;
-  int stage = 2;                         // 0 (DDP-like: all-reduce), 1 or 2
+  int stage = 2;  // 0 (DDP-like: all-reduce), 1, 2 or 3 (parameters sharded too)
   DType param_dtype = DType::kBFloat16;  // the model's copy
   DType grad_dtype = DType::kBFloat16;
   int64_t bucket_numel = 500000000;  // reduce_bucket_size
@@ -67,8 +68,14 @@ class ZeroEngine {
              const EngineOptions& options);
 
   // Parameter i inside the flat model buffer (param_dtype, on the backend's
-  // device); updated by step().
+  // device); updated by step(). Stages 0-2 (UsageError at stage 3).
   void* parameter(int i);
+  // Stage 3 (and, without communication, the others): parameters
+  // [first, last] gathered whole until released; see ModelCopy. Collective
+  // at stage 3.
+  void* gather(int first, int last) { return model_->gather(first, last); }
+  void release(int first) { model_->release(first); }
+  const ModelCopy& modelCopy() const { return *model_; }
   const shard::ShardPlan& plan() const { return plan_; }
 
   // The backward hook: parameter i's gradient of this micro step.
@@ -155,7 +162,7 @@ class ZeroEngine {
   comm::Communicator& comm_;
   EngineOptions options_;
   kernels::Backend& backend_;
-  kernels::DeviceBuffer flat_params_;
+  std::unique_ptr<ModelCopy> model_;  // the 16-bit parameters
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<optim::ShardOptimizer> optimizer_;
   std::function<void()> external_step_;  // empty: the fused optimizer steps

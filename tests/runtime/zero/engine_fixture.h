@@ -1,12 +1,18 @@
 #pragma once
 
 // What the ZeRO engine tests share: a parameter list, gradients that
-// differ per rank and micro step, the optimizers' settings, encoding.
+// differ per rank and micro step, the optimizers' settings, encoding,
+// ranks as threads.
 #include <cmath>
+#include <functional>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "runtime/comm/gloo/gloo_communicator.h"
 #include "runtime/config/config.h"
+#include "runtime/rendezvous/hash_store.h"
 #include "runtime/shard/shard_plan.h"
 
 namespace zshard::zero::fixture {
@@ -60,6 +66,27 @@ inline std::vector<shard::ParamSpec> specs() {
   std::vector<shard::ParamSpec> out;
   for (const auto& s : kShapes) out.push_back({s, DType::kFloat32});
   return out;
+}
+
+// Runs body(rank, communicator) on `world` threads over one HashStore and
+// Gloo; returns each rank's failure ("" when none).
+inline std::vector<std::string> onRanks(int world,
+                                        const std::function<void(int, comm::Communicator&)>& body) {
+  rendezvous::HashStore store;
+  std::vector<std::string> failures(world);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        auto comm = comm::makeGlooCommunicator(store, r, world);
+        body(r, *comm);
+      } catch (const std::exception& e) {
+        failures[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return failures;
 }
 
 }  // namespace zshard::zero::fixture

@@ -26,56 +26,43 @@ using namespace fixture;
 // in-place change reaches the step (SGD: w - lr * changed gradient).
 TEST(ZeroEngine, StageZeroShowsTheMeanGradientBeforeTheStep) {
   const int world = 3, accumulation = 2;
-  rendezvous::HashStore store;
-  std::vector<std::string> failures(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        auto comm = comm::makeGlooCommunicator(store, r, world);
-        std::vector<float> w(5, 1.0f);
-        EngineOptions o;
-        o.stage = 0;
-        o.param_dtype = o.grad_dtype = DType::kFloat32;
-        o.accumulation_steps = accumulation;
-        o.alignment = 1;
-        config::OptimizerConfig sgd = optimizerOf(config::OptimizerType::kSgd);
-        sgd.weight_decay = 0;
-        ZeroEngine engine({{{5}, DType::kFloat32}}, {w.data()}, *comm, sgd, o);
-        auto grad = [](int rank, int t, int i) {
-          return float(rank + 1) * float(t + 1) + float(i);
-        };
-        for (int t = 0; t < accumulation; ++t) {
-          std::vector<float> g(5);
-          for (int i = 0; i < 5; ++i) g[i] = grad(r, t, i);
-          engine.addGradient(0, g.data());
-          if (t + 1 < accumulation) {
-            EXPECT_FALSE(engine.reduceBoundary());
-            engine.step(kLr);
-          }
-        }
-        ASSERT_TRUE(engine.reduceBoundary());
-        EXPECT_FALSE(engine.reduceBoundary());  // once per window
-        float* mean = static_cast<float*>(const_cast<void*>(engine.reducedGradient(0)));
-        for (int i = 0; i < 5; ++i) {
-          double expected = 0;
-          for (int q = 0; q < world; ++q)
-            for (int t = 0; t < accumulation; ++t) expected += grad(q, t, i);
-          expected /= world * accumulation;
-          EXPECT_NEAR(mean[i], expected, 1e-5 * expected) << i;
-          mean[i] *= 0.5f;
-        }
-        EXPECT_THROW(engine.addGradient(0, w.data()), UsageError);
-        const std::vector<float> changed(mean, mean + 5);
-        ASSERT_TRUE(engine.step(kLr));
-        const float* after = static_cast<const float*>(engine.parameter(0));
-        for (int i = 0; i < 5; ++i) EXPECT_NEAR(after[i], 1.0f - kLr * changed[i], 1e-6) << i;
-      } catch (const std::exception& e) {
-        failures[r] = e.what();
+  const auto failures = onRanks(world, [&](int r, comm::Communicator& comm) {
+    std::vector<float> w(5, 1.0f);
+    EngineOptions o;
+    o.stage = 0;
+    o.param_dtype = o.grad_dtype = DType::kFloat32;
+    o.accumulation_steps = accumulation;
+    o.alignment = 1;
+    config::OptimizerConfig sgd = optimizerOf(config::OptimizerType::kSgd);
+    sgd.weight_decay = 0;
+    ZeroEngine engine({{{5}, DType::kFloat32}}, {w.data()}, comm, sgd, o);
+    auto grad = [](int rank, int t, int i) { return float(rank + 1) * float(t + 1) + float(i); };
+    for (int t = 0; t < accumulation; ++t) {
+      std::vector<float> g(5);
+      for (int i = 0; i < 5; ++i) g[i] = grad(r, t, i);
+      engine.addGradient(0, g.data());
+      if (t + 1 < accumulation) {
+        EXPECT_FALSE(engine.reduceBoundary());
+        engine.step(kLr);
       }
-    });
-  }
-  for (auto& t : threads) t.join();
+    }
+    ASSERT_TRUE(engine.reduceBoundary());
+    EXPECT_FALSE(engine.reduceBoundary());  // once per window
+    float* mean = static_cast<float*>(const_cast<void*>(engine.reducedGradient(0)));
+    for (int i = 0; i < 5; ++i) {
+      double expected = 0;
+      for (int q = 0; q < world; ++q)
+        for (int t = 0; t < accumulation; ++t) expected += grad(q, t, i);
+      expected /= world * accumulation;
+      EXPECT_NEAR(mean[i], expected, 1e-5 * expected) << i;
+      mean[i] *= 0.5f;
+    }
+    EXPECT_THROW(engine.addGradient(0, w.data()), UsageError);
+    const std::vector<float> changed(mean, mean + 5);
+    ASSERT_TRUE(engine.step(kLr));
+    const float* after = static_cast<const float*>(engine.parameter(0));
+    for (int i = 0; i < 5; ++i) EXPECT_NEAR(after[i], 1.0f - kLr * changed[i], 1e-6) << i;
+  });
   for (const std::string& f : failures) EXPECT_EQ(f, "");
 }
 
@@ -353,13 +340,16 @@ TEST(ZeroEngine, AStepWhereTheLossScaleGrowsUsesTheScaleItsGradientsHave) {
   }
 }
 
-TEST(ZeroEngine, RefusesStage3AndBadInput) {
+TEST(ZeroEngine, RefusesABadStageAndBadInput) {
   rendezvous::HashStore store;
   auto comm = comm::makeGlooCommunicator(store, 0, 1);
   std::vector<float> a(4);
   EngineOptions o;
-  o.stage = 3;
+  o.stage = 4;
   EXPECT_THROW(ZeroEngine({{{4}, DType::kFloat32}}, {a.data()}, *comm, adamW(), o), ConfigError);
+  o.stage = 3;  // only a shard: parameters are gathered, not addressed
+  EXPECT_THROW(ZeroEngine({{{4}, DType::kFloat32}}, {a.data()}, *comm, adamW(), o).parameter(0),
+               UsageError);
   o.stage = 2;
   EXPECT_THROW(ZeroEngine({{{4}, DType::kFloat32}}, {}, *comm, adamW(), o), Error);
   ZeroEngine engine({{{4}, DType::kFloat32}}, {a.data()}, *comm, adamW(), o);

@@ -1,0 +1,172 @@
+#include "runtime/zero/model_copy.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/core/error.h"
+
+namespace zshard::zero {
+
+namespace {
+
+// The flat range of parameters [first, last].
+shard::Range runRange(const shard::ShardPlan& plan, int first, int last) {
+  const int n = static_cast<int>(plan.params().size());
+  if (first < 0 || last < first || last >= n) {
+    throw UsageError("gather: " +
+                     expectedGot("parameters 0 <= first <= last < " + std::to_string(n),
+                                 std::to_string(first) + ".." + std::to_string(last)));
+  }
+  return {plan.params()[first].offset, plan.params()[last].range().end};
+}
+
+// What a copy is made over.
+struct Context {
+  const shard::ShardPlan& plan;
+  comm::Communicator& comm;
+  kernels::Backend& backend;
+  DType dtype;
+  comm::Millis timeout;
+};
+
+class ReplicatedCopy : public ModelCopy {
+ public:
+  ReplicatedCopy(const Context& c, const char* initial)
+      : c_(c), flat_(c.backend, c.plan.totalNumel() * dtypeSize(c.dtype)) {
+    c.backend.copyFromHost(flat_.data(), initial, flat_.size());
+  }
+
+  kernels::View ownShard() override {
+    return {flat_.data() + c_.plan.ownerRange(c_.comm.rank()).begin * dtypeSize(c_.dtype),
+            c_.dtype};
+  }
+
+  void publish() override {
+    std::vector<int64_t> counts(c_.comm.size(), c_.plan.shardNumel());
+    c_.comm.allGather(flat_.data(), c_.dtype, counts)->wait(c_.timeout);
+  }
+
+  void* gather(int first, int last) override {
+    return flat_.data() + runRange(c_.plan, first, last).begin * dtypeSize(c_.dtype);
+  }
+
+  void release(int) override {}
+  int64_t bytes() const override { return static_cast<int64_t>(flat_.size()); }
+  int64_t peakBytes() const override { return bytes(); }
+  int liveRuns() const override { return 0; }
+
+ private:
+  Context c_;
+  kernels::DeviceBuffer flat_;
+};
+
+class ShardedCopy : public ModelCopy {
+ public:
+  ShardedCopy(const Context& c, const char* initial)
+      : c_(c),
+        own_(c.plan.ownerRange(c.comm.rank())),
+        shard_(c.backend, c.plan.shardNumel() * dtypeSize(c.dtype)) {
+    c.backend.copyFromHost(shard_.data(), initial + own_.begin * dtypeSize(c.dtype), shard_.size());
+    peak_ = bytes();
+  }
+
+  kernels::View ownShard() override { return {shard_.data(), c_.dtype}; }
+
+  // Runs still gathered (parameters kept whole) take the new values, in
+  // the order of their first parameter: the same on every rank.
+  void publish() override {
+    for (auto& [first, run] : runs_) fill(run);
+  }
+
+  void* gather(int first, int last) override {
+    const shard::Range range = runRange(c_.plan, first, last);
+    if (void* live = liveRun(first, last, range)) return live;
+    Run run{last, range, kernels::DeviceBuffer(c_.backend, range.size() * dtypeSize(c_.dtype)), 1};
+    fill(run);
+    void* data = run.buffer.data();
+    runs_.emplace(first, std::move(run));
+    peak_ = std::max(peak_, bytes());
+    return data;
+  }
+
+  void release(int first) override {
+    const auto it = runs_.find(first);
+    if (it == runs_.end()) {
+      throw UsageError("release: parameters from " + std::to_string(first) + " are not gathered");
+    }
+    if (--it->second.uses == 0) runs_.erase(it);
+  }
+
+  int64_t bytes() const override {
+    int64_t total = static_cast<int64_t>(shard_.size());
+    for (const auto& [first, run] : runs_) total += static_cast<int64_t>(run.buffer.size());
+    return total;
+  }
+  int64_t peakBytes() const override { return peak_; }
+  int liveRuns() const override { return static_cast<int>(runs_.size()); }
+
+ private:
+  struct Run {
+    int last = 0;
+    shard::Range range;
+    kernels::DeviceBuffer buffer;
+    int uses = 0;
+  };
+
+  // The run's values from every rank's shard: this rank's part copied in,
+  // the others' all-gathered.
+  void fill(Run& run) {
+    const shard::Range mine = shard::intersect(run.range, own_);
+    const size_t e = dtypeSize(c_.dtype);
+    if (mine.size() > 0) {
+      c_.backend.copy(run.buffer.data() + (mine.begin - run.range.begin) * e,
+                      shard_.data() + (mine.begin - own_.begin) * e, mine.size() * e);
+    }
+    c_.comm.allGather(run.buffer.data(), c_.dtype, c_.plan.countsPerRank(run.range))
+        ->wait(c_.timeout);
+  }
+
+  // The live run [first, last] (one more use), nullptr when none; a
+  // different live run overlapping `range` is a UsageError.
+  void* liveRun(int first, int last, shard::Range range) {
+    for (auto& [start, run] : runs_) {
+      if (start == first && run.last == last) {
+        ++run.uses;
+        return run.buffer.data();
+      }
+      if (shard::intersect(run.range, range).size() > 0) {
+        throw UsageError("gather: parameters " + std::to_string(first) + ".." +
+                         std::to_string(last) + " overlap the gathered run " +
+                         std::to_string(start) + ".." + std::to_string(run.last));
+      }
+    }
+    return nullptr;
+  }
+
+  Context c_;
+  shard::Range own_;
+  kernels::DeviceBuffer shard_;
+  std::map<int, Run> runs_;
+  int64_t peak_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
+                                              comm::Communicator& comm, kernels::Backend& backend,
+                                              DType dtype, const char* initial_rounded,
+                                              comm::Millis timeout) {
+  return std::make_unique<ReplicatedCopy>(Context{plan, comm, backend, dtype, timeout},
+                                          initial_rounded);
+}
+
+std::unique_ptr<ModelCopy> makeShardedCopy(const shard::ShardPlan& plan, comm::Communicator& comm,
+                                           kernels::Backend& backend, DType dtype,
+                                           const char* initial_rounded, comm::Millis timeout) {
+  return std::make_unique<ShardedCopy>(Context{plan, comm, backend, dtype, timeout},
+                                       initial_rounded);
+}
+
+}  // namespace zshard::zero

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/backend.h"
+#include "runtime/comm/communicator.h"
+#include "runtime/shard/shard_plan.h"
+
+namespace zshard::zero {
+
+// The 16-bit parameters the model computes with, in the plan's flat layout.
+// Replicated (stages 0-2): the whole flat buffer on every rank, refreshed by
+// an all-gather after each step. Sharded (stage 3): only this rank's shard
+// lives; a run of consecutive parameters (a module's) is gathered from
+// every rank's shard into a working buffer of its own while the model uses
+// it, and released after, so no full copy ever exists. Collective where
+// noted: every rank makes the same calls in the same order. Not
+// thread-safe.
+class ModelCopy {
+ public:
+  virtual ~ModelCopy() = default;
+  // This rank's shard (shardNumel elements, param dtype, on the device):
+  // what the optimizer step writes.
+  virtual kernels::View ownShard() = 0;
+  // After ownShard() changed: every rank's view is current again
+  // (replicated: an all-gather; sharded: runs still gathered are gathered
+  // again, the rest waits for the next gather). Collective.
+  virtual void publish() = 0;
+  // Parameters [first, last]'s values, contiguous from parameter first's
+  // start, valid until release(first) (replicated: the flat buffer itself,
+  // no communication). Gathering a live run again returns it and counts a
+  // use. Collective for the sharded copy. UsageError for a run that
+  // overlaps a different live one, or last < first.
+  virtual void* gather(int first, int last) = 0;
+  // Drops one use of the run starting at `first`; at none its buffer goes.
+  // UsageError when it is not gathered.
+  virtual void release(int first) = 0;
+  // Bytes held now (the shard or the full buffer, plus live runs) and the
+  // most held at any time.
+  virtual int64_t bytes() const = 0;
+  virtual int64_t peakBytes() const = 0;
+  // Runs still gathered.
+  virtual int liveRuns() const = 0;
+};
+
+// `initial_rounded` holds the whole flat buffer already cast to `dtype`
+// (host memory); the copy keeps all of it (replicated) or this rank's shard.
+std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
+                                              comm::Communicator& comm, kernels::Backend& backend,
+                                              DType dtype, const char* initial_rounded,
+                                              comm::Millis timeout);
+std::unique_ptr<ModelCopy> makeShardedCopy(const shard::ShardPlan& plan, comm::Communicator& comm,
+                                           kernels::Backend& backend, DType dtype,
+                                           const char* initial_rounded, comm::Millis timeout);
+
+}  // namespace zshard::zero

@@ -1,0 +1,103 @@
+// ModelCopy: the sharded copy (stage 3) gathers a run of parameters whole
+// from every rank's shard and frees it on release; the replicated one is
+// the whole buffer. Ranks as threads over Gloo; the reference is the flat
+// buffer the copies were made from.
+#include "runtime/zero/model_copy.h"
+
+#include <gtest/gtest.h>
+
+#include "runtime/core/error.h"
+#include "tests/runtime/zero/engine_fixture.h"
+
+namespace zshard::zero {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Four parameters of 7, 1, 12 and 5 floats, aligned to 2: shards split them.
+shard::ShardPlan plan(int world) {
+  return shard::ShardPlan::build({{{7}, DType::kFloat32},
+                                  {{1}, DType::kFloat32},
+                                  {{3, 4}, DType::kFloat32},
+                                  {{5}, DType::kFloat32}},
+                                 world, 2);
+}
+
+std::vector<float> flatValues(const shard::ShardPlan& p) {
+  std::vector<float> v(p.totalNumel());
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i) + 0.5f;
+  return v;
+}
+
+void onRanks(int world, const std::function<void(int, comm::Communicator&)>& body) {
+  for (const std::string& f : fixture::onRanks(world, body)) EXPECT_EQ(f, "");
+}
+
+TEST(ModelCopy, ShardedGathersRunsWholeAndFreesThem) {
+  for (int world : {1, 2, 3}) {
+    const shard::ShardPlan p = plan(world);
+    const std::vector<float> flat = flatValues(p);
+    onRanks(world, [&](int, comm::Communicator& comm) {
+      auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+                                  reinterpret_cast<const char*>(flat.data()), 20s);
+      const int64_t shard_bytes = p.shardNumel() * 4;
+      EXPECT_EQ(copy->bytes(), shard_bytes);
+      for (auto [first, last] :
+           {std::pair{0, 0}, std::pair{1, 2}, std::pair{0, 3}, std::pair{3, 3}}) {
+        const float* run = static_cast<const float*>(copy->gather(first, last));
+        const int64_t begin = p.params()[first].offset, end = p.params()[last].range().end;
+        for (int64_t i = begin; i < end; ++i)
+          EXPECT_EQ(run[i - begin], flat[i]) << first << ".." << last;
+        EXPECT_EQ(copy->bytes(), shard_bytes + (end - begin) * 4);
+        EXPECT_EQ(copy->gather(first, last), run);  // a second use of the live run
+        copy->release(first);
+        EXPECT_EQ(copy->liveRuns(), 1);
+        copy->release(first);
+        EXPECT_EQ(copy->liveRuns(), 0);
+        EXPECT_EQ(copy->bytes(), shard_bytes);
+      }
+      EXPECT_EQ(copy->peakBytes(), shard_bytes + p.params()[3].range().end * 4);  // the run 0..3
+      copy->gather(1, 2);
+      EXPECT_THROW(copy->gather(2, 3), UsageError);  // overlaps the live run
+      EXPECT_THROW(copy->release(0), UsageError);    // not gathered
+      EXPECT_THROW(copy->gather(2, 1), UsageError);
+      copy->release(1);
+    });
+  }
+}
+
+TEST(ModelCopy, PublishRefreshesLiveRunsFromTheNewShards) {
+  const int world = 3;
+  const shard::ShardPlan p = plan(world);
+  const std::vector<float> flat = flatValues(p);
+  onRanks(world, [&](int rank, comm::Communicator& comm) {
+    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+                                reinterpret_cast<const char*>(flat.data()), 20s);
+    const float* run = static_cast<const float*>(copy->gather(0, 3));
+    float* own = static_cast<float*>(copy->ownShard().data);
+    for (int64_t i = 0; i < p.shardNumel(); ++i) own[i] = -float(rank);
+    copy->publish();
+    for (int64_t i = 0; i < p.params()[3].range().end; ++i) EXPECT_EQ(run[i], -float(p.ownerOf(i)));
+    copy->release(0);
+  });
+}
+
+TEST(ModelCopy, ReplicatedIsTheWholeBufferAndPublishAllGathers) {
+  const int world = 2;
+  const shard::ShardPlan p = plan(world);
+  const std::vector<float> flat = flatValues(p);
+  onRanks(world, [&](int rank, comm::Communicator& comm) {
+    auto copy = makeReplicatedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+                                   reinterpret_cast<const char*>(flat.data()), 20s);
+    EXPECT_EQ(copy->bytes(), p.totalNumel() * 4);
+    const float* all = static_cast<const float*>(copy->gather(0, 3));
+    EXPECT_EQ(all[p.params()[2].offset], flat[p.params()[2].offset]);
+    float* own = static_cast<float*>(copy->ownShard().data);
+    for (int64_t i = 0; i < p.shardNumel(); ++i) own[i] = float(rank + 10);
+    copy->publish();
+    for (int64_t i = 0; i < p.totalNumel(); ++i) EXPECT_EQ(all[i], float(p.ownerOf(i) + 10));
+  });
+}
+
+}  // namespace
+}  // namespace zshard::zero
