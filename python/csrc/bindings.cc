@@ -119,7 +119,7 @@ const void* importData(const py::capsule& capsule, DType dtype, int64_t numel, c
 }
 
 // The fp32 host arrays behind numpy buffers, each checked for `numel` floats.
-std::vector<const float*> floatArrays(const std::vector<py::buffer>& buffers,
+std::vector<const float*> floatArrays(const std::vector<std::optional<py::buffer>>& buffers,
                                       const std::vector<int64_t>& numels, const char* what) {
   if (buffers.size() != numels.size()) {
     throw Error(
@@ -128,7 +128,11 @@ std::vector<const float*> floatArrays(const std::vector<py::buffer>& buffers,
   }
   std::vector<const float*> values;
   for (size_t i = 0; i < buffers.size(); ++i) {
-    const py::buffer_info info = buffers[i].request();
+    if (!buffers[i]) {  // None: nothing given for this one
+      values.push_back(nullptr);
+      continue;
+    }
+    const py::buffer_info info = buffers[i]->request();
     if (info.format != py::format_descriptor<float>::format() || info.size != numels[i]) {
       throw Error(std::string(what) + " " + std::to_string(i) + ": expected " +
                   std::to_string(numels[i]) + " float32 values");
@@ -190,14 +194,16 @@ class PySession {
       for (int64_t d : s) n *= d;
       numels_.push_back(n);
     }
-    const std::vector<const float*> values = floatArrays(initial, numels_, "initial value");
+    const std::vector<const float*> values =
+        floatArrays(std::vector<std::optional<py::buffer>>(initial.begin(), initial.end()), numels_,
+                    "initial value");
     optim::ParamGroups param_groups = paramGroups(groups, std::move(param_group));
     py::gil_scoped_release release;
     session_ = std::make_unique<zero::Session>(cfg.loaded.config, shapes_, values, use_gpu, names,
                                                device, std::move(param_groups));
   }
 
-  void setWeights(const std::vector<py::buffer>& values) {
+  void setWeights(const std::vector<std::optional<py::buffer>>& values) {
     const std::vector<const float*> arrays = floatArrays(values, numels_, "weights of parameter");
     py::gil_scoped_release release;
     session_->setWeights(arrays);
@@ -211,6 +217,23 @@ class PySession {
   ~PySession() {
     py::gil_scoped_release release;
     session_.reset();
+  }
+
+  // Stage 3: parameters [first, last] gathered into `out` (a DLPack tensor
+  // of their flat range's length, param dtype). Collective.
+  void gatherInto(int first, int last, const py::capsule& out) {
+    const auto& params = session_->plan().params();
+    const int64_t n = params.at(last).range().end - params.at(first).offset;
+    void* data = const_cast<void*>(importData(out, session_->paramDtype(), n, "gather buffer"));
+    py::gil_scoped_release release;
+    session_->gatherInto(first, last, data);
+  }
+
+  // Each parameter's (offset, numel) in the flat layout.
+  py::list layout() const {
+    py::list out;
+    for (const auto& p : session_->plan().params()) out.append(py::make_tuple(p.offset, p.numel));
+    return out;
   }
 
   bool reduceBoundary() {
@@ -416,6 +439,15 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly(
           "dataloader_drop_last",
           [](const ConfigHandle& c) { return c.loaded.config.dataloader_drop_last; })
+      .def_property_readonly("stage3_param_persistence_threshold",
+                             [](const ConfigHandle& c) {
+                               return c.loaded.config.zero.stage3_param_persistence_threshold;
+                             })
+      .def_property_readonly(
+          "stage3_gather_16bit_weights_on_model_save",
+          [](const ConfigHandle& c) {
+            return c.loaded.config.zero.stage3_gather_16bit_weights_on_model_save;
+          })
       .def_property_readonly(
           "zero_allow_untested_optimizer",
           [](const ConfigHandle& c) { return c.loaded.config.zero_allow_untested_optimizer; })
@@ -488,6 +520,9 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
       .def_property_readonly("momentum", [](PySession& s) { return s.get().momentum(); })
+      .def("gather_into", &PySession::gatherInto, py::arg("first"), py::arg("last"), py::arg("out"),
+           "stage 3: parameters first..last gathered from every shard into out (collective)")
+      .def("layout", &PySession::layout, "each parameter's (offset, numel) in the flat layout")
       .def("reduce_boundary", &PySession::reduceBoundary,
            "stage 0, after the boundary's backward: all-reduce the window's gradients to their "
            "mean now (collective); False away from the boundary")

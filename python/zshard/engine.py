@@ -17,7 +17,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, client_optimizer, comm, dataloader, optimizer_view, untested_optimizer
+from zshard import _C, client_optimizer, comm, dataloader, optimizer_view, stage3, untested_optimizer
 
 
 def add_config_arguments(parser):
@@ -75,8 +75,9 @@ _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class ZshardEngine(torch.nn.Module):
     """What zshard.initialize returns first: DeepSpeed's engine surface."""
 
-    def __init__(self, model, params, session, cfg):
+    def __init__(self, model, params, session, cfg, fetcher=None):
         super().__init__()
+        self._fetcher = fetcher  # stage 3: gathers and drops the parameters (stage3.py)
         self.module = model
         self._params = params
         self._names = _parameter_names(model, params)
@@ -114,7 +115,7 @@ class ZshardEngine(torch.nn.Module):
         """The gradient hook: gives parameter `index`'s gradient of this
         backward to the engine and drops autograd's copy at once, so no full
         set of gradients is ever held (ZeRO-2's memory)."""
-        session, dtype = self._session, self._grad_dtype
+        session, dtype, fetcher = self._session, self._grad_dtype, self._fetcher
 
         def hook(param):
             grad = param.grad
@@ -124,6 +125,8 @@ class ZshardEngine(torch.nn.Module):
             grad = grad.to(dtype).contiguous()
             if not grad.is_cuda:
                 session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad))
+                if fetcher is not None:
+                    fetcher.grad_arrived(index)
                 return
             # GPU: the engine's stream waits for torch's on the device (an
             # event, no host sync), and torch's allocator keeps the memory
@@ -131,6 +134,8 @@ class ZshardEngine(torch.nn.Module):
             producer = torch.cuda.current_stream(grad.device)
             session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad), producer.cuda_stream)
             grad.record_stream(self._engine_stream)
+            if fetcher is not None:
+                fetcher.grad_arrived(index)
 
         return hook
 
@@ -145,7 +150,8 @@ class ZshardEngine(torch.nn.Module):
         model was moved or cast, or .data reassigned, after initialize()), or
         one added to the model since: either would silently stop training."""
         for name, p, (ptr, dtype, device) in zip(self._names, self._params, self._views):
-            if p.data_ptr() != ptr or p.dtype != dtype or p.device != device:
+            moved = p.dtype != dtype or p.device != device
+            if moved or (self._fetcher is None and p.data_ptr() != ptr):  # stage 3 swaps .data itself
                 raise _C.ZshardError(
                     f"parameter {name}: expected the engine's {dtype} view on {device}, found a {p.dtype} "
                     f"tensor on {p.device} (model.to(), .double(), .half() or assigning .data after "
@@ -161,9 +167,10 @@ class ZshardEngine(torch.nn.Module):
     def _refresh_weights(self, values):
         """New fp32 weights (by parameter index; None keeps the current
         value) into the engine's master copy on every rank."""
-        arrays = [(v if v is not None else p.detach()).float().cpu().contiguous().numpy()
-                  for p, v in zip(self._params, values)]
+        arrays = [None if v is None else v.detach().float().cpu().contiguous().numpy() for v in values]
         self._session.set_weights(arrays)
+        if self._fetcher is not None:
+            self._fetcher.refresh_persistent()
 
     def forward(self, *inputs, **kwargs):
         t0 = time.time()
@@ -185,6 +192,8 @@ class ZshardEngine(torch.nn.Module):
         if not scale_wrt_gas:
             scale *= self._session.gradient_accumulation_steps
         (loss * scale if scale != 1.0 else loss).backward(retain_graph=retain_graph)
+        if self._fetcher is not None:
+            self._fetcher.end_backward()
         if self._cfg.stage == 0 and self._session.reduce_boundary():
             self._show_reduced_grads()
         self._timers["backward"] += time.time() - t0
@@ -238,8 +247,13 @@ class ZshardEngine(torch.nn.Module):
         t0 = time.time()
         self._check_views()
         self._drop_reduced_grads()
+        if self._fetcher is not None and self._fetcher.live():
+            raise _C.ZshardError("engine.step(): ZeRO-3 parameters are still gathered (a forward without its "
+                                 "backward, or zero.GatheredParameters still open); finish them first")
         before = self._session.global_steps
         stepped = self._session.step(self.optimizer.lrs_for_step())
+        if stepped and self._fetcher is not None:
+            self._fetcher.refresh_persistent()
         if stepped:  # the schedule moves after applied steps only
             if self._client_scheduler is not None:
                 self._client_scheduler.step(**(lr_kwargs or {}))
@@ -323,6 +337,8 @@ class ZshardEngine(torch.nn.Module):
             warnings.warn(f"load_checkpoint: {os.path.join(os.fspath(load_dir), 'latest')} does not exist; "
                           "nothing loaded (pass tag= to name a checkpoint)")
             return None, None
+        if self._fetcher is not None:  # runs kept whole take the loaded weights
+            self._fetcher.refresh_persistent()
         if r["rank_state"]:
             self._restore_rank_state(_from_bytes(r["rank_state"]), load_optimizer_states)
         saved = _from_bytes(r["client_state"])
@@ -441,7 +457,8 @@ class ZshardEngine(torch.nn.Module):
         index = getattr(param, "_zshard_index", None)
         if index is None or index >= len(self._params) or self._params[index] is not param:
             raise _C.ZshardError("full_param_state: the tensor is not a parameter of this engine")
-        return torch.from_numpy(self._session.param_state(index, name)).view(param.shape)
+        shape = getattr(param, "ds_shape", param.shape)  # stage 3: the parameter may be a placeholder
+        return torch.from_numpy(self._session.param_state(index, name)).view(shape)
 
     def set_train_batch_size(self, train_batch_size):
         """DeepSpeed's: keeps the micro batch, changes the micro steps per
@@ -452,16 +469,36 @@ class ZshardEngine(torch.nn.Module):
         """DeepSpeed's: rank 0 writes the module's state dict in the training
         dtype (every rank holds the whole model below stage 3) to
         save_dir/save_filename, atomically. Call it on every rank."""
+        if self._fetcher is not None and not self._cfg.stage3_gather_16bit_weights_on_model_save:
+            if self.global_rank == 0:  # as DeepSpeed: nothing is written
+                warnings.warn("save_16bit_model: did not save the model: zero_optimization."
+                              "stage3_gather_16bit_weights_on_model_save is false (each rank holds a shard only)")
+            return False
+        state = self._whole_state_dict(exclude_frozen_parameters)
         if self.global_rank == 0:
-            frozen = {n for n, p in self.module.named_parameters() if not p.requires_grad}
-            state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()
-                     if not (exclude_frozen_parameters and k in frozen)}
             os.makedirs(save_dir, exist_ok=True)
             path = os.path.join(save_dir, save_filename)
             torch.save(state, path + ".tmp")
             os.replace(path + ".tmp", path)
         comm.barrier()
         return True
+
+    def _whole_state_dict(self, exclude_frozen):
+        """The module's state dict on the CPU with every parameter whole;
+        at stage 3 gathered a run at a time (collective), bounded by the
+        largest run, kept by rank 0 only."""
+        frozen = {n for n, p in self.module.named_parameters() if not p.requires_grad}
+        tensors = self.module.state_dict(keep_vars=True) if self._fetcher is None else self._stage3_state()
+        if self.global_rank != 0:
+            return None
+        return {k: v.detach().cpu() for k, v in tensors.items() if not (exclude_frozen and k in frozen)}
+
+    def _stage3_state(self):
+        whole = dict(self._fetcher.whole_values(keep=self.global_rank == 0))
+        with self._fetcher.placeholders_allowed():
+            tensors = self.module.state_dict(keep_vars=True)
+        by_id = {id(p): whole[i] for i, p in enumerate(self._params) if i in whole}
+        return {k: by_id.get(id(t), t) for k, t in tensors.items()}
 
     def get_global_grad_norm(self):
         return self._session.grad_norm
@@ -506,10 +543,14 @@ def _watch_state_dict_loads(model, engine):
             value = state_dict.get(prefix + name)
             if isinstance(value, torch.Tensor):
                 incoming[i] = value.detach()
+        if engine._fetcher is not None:  # stage 3: whole tensors to copy into, for torch's checks
+            engine._fetcher.materialize(list(incoming))
 
     def after(module, incompatible):
         values = [incoming.get(i) for i in range(len(engine._params))]
         incoming.clear()
+        if engine._fetcher is not None:
+            engine._fetcher.settle()
         if any(v is not None for v in values):
             engine._refresh_weights(values)
 
@@ -681,6 +722,16 @@ def _scheduler(client, engine, cfg):
     return scheduler
 
 
+def _in_module_order(model, params, group_of):
+    """The parameters (and their group indices) in the order the model's
+    modules hold them, so each module's own parameters are consecutive."""
+    order = {}
+    for p in model.parameters():
+        order.setdefault(id(p), len(order))
+    ranked = sorted(range(len(params)), key=lambda i: order.get(id(params[i]), len(order) + i))
+    return [params[i] for i in ranked], [group_of[i] for i in ranked] if group_of else group_of
+
+
 def _hidden_size(model):
     """The HuggingFace model's hidden size, for "auto" bucket sizes."""
     size = getattr(getattr(model, "config", None), "hidden_size", None)
@@ -737,6 +788,8 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         untested_optimizer.check_allowed(client, cfg)
     given = list(model_parameters) if model_parameters is not None else list(model.parameters())
     params, groups, settings, group_of = _flatten_groups(given, cfg.optimizer_type)
+    if cfg.stage == 3:  # each module's parameters side by side in the flat layout: one gather each
+        params, group_of = _in_module_order(model, params, group_of)
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
@@ -761,9 +814,17 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
                          (device.index or 0) if use_gpu else 0, names, settings, group_of)
     del initial
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
-    for i, p in enumerate(params):
-        p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
-    engine = ZshardEngine(model, params, session, cfg)
+    fetcher = None
+    if cfg.stage == 3:
+        for p in params:
+            p.data = p.data.to(_DTYPES[cfg.precision])
+        fetcher = stage3.ParameterFetcher(model, params, session, cfg.stage3_param_persistence_threshold)
+    else:
+        for i, p in enumerate(params):
+            p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
+    engine = ZshardEngine(model, params, session, cfg, fetcher)
+    if fetcher is not None:
+        engine._stage3_hooks = fetcher.start(model)
     engine.optimizer = optimizer_view.EngineOptimizer(groups, {"lr": session.lr}, client)
     if cfg.has_scheduler:  # the config's schedule sets every group's lr, as DeepSpeed's schedulers do
         engine.optimizer.set_lr(session.lr)

@@ -86,6 +86,10 @@ struct ZeroConfig {
   bool overlap_comm{};
   int64_t reduce_bucket_size{};
   bool ignore_unused_parameters{};
+  // Stage 3: parameters of runs this small stay gathered; save_16bit_model
+  // gathers the whole model (else it writes nothing, as DeepSpeed).
+  int64_t stage3_param_persistence_threshold{};
+  bool stage3_gather_16bit_weights_on_model_save{};
   // Offloading is refused until it exists (support.h); the rest of its
   // block is inert.
   OffloadDevice offload_optimizer = OffloadDevice::kNone;

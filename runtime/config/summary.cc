@@ -46,11 +46,19 @@ std::string zeroLine(const ZeroConfig& z) {
   if (z.stage == 0) {
     s << " (gradients all-reduced as in DeepSpeed; the optimizer state is still sharded)";
   }
-  if (z.stage == 2) {
+  if (z.stage == 3) {
+    s << " (parameters sharded too, each module's gathered when it runs), "
+         "stage3_param_persistence_threshold "
+      << z.stage3_param_persistence_threshold << " (smaller runs stay whole), "
+      << "stage3_gather_16bit_weights_on_model_save "
+      << (z.stage3_gather_16bit_weights_on_model_save ? "true" : "false");
+  }
+  if (z.stage >= 2) {
     s << ", reduce_bucket_size " << z.reduce_bucket_size << ", overlap_comm "
       << (z.overlap_comm ? "on" : "off");
   } else {
-    s << ", gradients reduced in place at the accumulation boundary (one reduce-scatter)";
+    s << ", gradients reduced in place at the accumulation boundary (one "
+      << (z.stage == 0 ? "all-reduce" : "reduce-scatter") << ")";
   }
   s << (z.ignore_unused_parameters ? ", unused parameters count as zero gradients"
                                    : ", an unused parameter is an error");

@@ -21,10 +21,6 @@ namespace {
 constexpr const char* kNotYet = "is not supported yet";
 
 void checkUnsupported(const Config& c, Diagnostics& diags) {
-  if (c.zero.stage == 3) {
-    diags.error("zero_optimization.stage",
-                std::string("3 ") + kNotYet + " (stages 0, 1 and 2 are); use stage 2");
-  }
   if (c.zero.offload_optimizer != OffloadDevice::kNone) {
     diags.error("zero_optimization.offload_optimizer.device",
                 std::string("\"") + toString(c.zero.offload_optimizer) + "\": optimizer offload " +

@@ -94,6 +94,8 @@ ZeroConfig toZero(const pb::ZeroOptimization& z) {
   out.overlap_comm = z.overlap_comm();
   out.reduce_bucket_size = z.reduce_bucket_size();
   out.ignore_unused_parameters = z.ignore_unused_parameters();
+  out.stage3_param_persistence_threshold = z.stage3_param_persistence_threshold();
+  out.stage3_gather_16bit_weights_on_model_save = z.stage3_gather_16bit_weights_on_model_save();
   out.offload_optimizer = deviceOf(z.offload_optimizer().device());
   out.offload_param = deviceOf(z.offload_param().device());
   return out;

@@ -52,6 +52,12 @@ class ReplicatedCopy : public ModelCopy {
     return flat_.data() + runRange(c_.plan, first, last).begin * dtypeSize(c_.dtype);
   }
 
+  void gatherInto(int first, int last, void* out) override {
+    const shard::Range range = runRange(c_.plan, first, last);
+    const size_t e = dtypeSize(c_.dtype);
+    c_.backend.copy(out, flat_.data() + range.begin * e, range.size() * e);
+  }
+
   void release(int) override {}
   int64_t bytes() const override { return static_cast<int64_t>(flat_.size()); }
   int64_t peakBytes() const override { return bytes(); }
@@ -77,18 +83,22 @@ class ShardedCopy : public ModelCopy {
   // Runs still gathered (parameters kept whole) take the new values, in
   // the order of their first parameter: the same on every rank.
   void publish() override {
-    for (auto& [first, run] : runs_) fill(run);
+    for (auto& [first, run] : runs_) fill(run.range, run.buffer.data());
   }
 
   void* gather(int first, int last) override {
     const shard::Range range = runRange(c_.plan, first, last);
     if (void* live = liveRun(first, last, range)) return live;
     Run run{last, range, kernels::DeviceBuffer(c_.backend, range.size() * dtypeSize(c_.dtype)), 1};
-    fill(run);
+    fill(run.range, run.buffer.data());
     void* data = run.buffer.data();
     runs_.emplace(first, std::move(run));
     peak_ = std::max(peak_, bytes());
     return data;
+  }
+
+  void gatherInto(int first, int last, void* out) override {
+    fill(runRange(c_.plan, first, last), static_cast<char*>(out));
   }
 
   void release(int first) override {
@@ -115,17 +125,16 @@ class ShardedCopy : public ModelCopy {
     int uses = 0;
   };
 
-  // The run's values from every rank's shard: this rank's part copied in,
-  // the others' all-gathered.
-  void fill(Run& run) {
-    const shard::Range mine = shard::intersect(run.range, own_);
+  // A flat range's values from every rank's shard into `out`: this rank's
+  // part copied in, the others' all-gathered.
+  void fill(shard::Range range, char* out) {
+    const shard::Range mine = shard::intersect(range, own_);
     const size_t e = dtypeSize(c_.dtype);
     if (mine.size() > 0) {
-      c_.backend.copy(run.buffer.data() + (mine.begin - run.range.begin) * e,
+      c_.backend.copy(out + (mine.begin - range.begin) * e,
                       shard_.data() + (mine.begin - own_.begin) * e, mine.size() * e);
     }
-    c_.comm.allGather(run.buffer.data(), c_.dtype, c_.plan.countsPerRank(run.range))
-        ->wait(c_.timeout);
+    c_.comm.allGather(out, c_.dtype, c_.plan.countsPerRank(range))->wait(c_.timeout);
   }
 
   // The live run [first, last] (one more use), nullptr when none; a

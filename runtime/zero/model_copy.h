@@ -33,6 +33,11 @@ class ModelCopy {
   // use. Collective for the sharded copy. UsageError for a run that
   // overlaps a different live one, or last < first.
   virtual void* gather(int first, int last) = 0;
+  // Parameters [first, last]'s values into `out` (their flat range's
+  // length in elements, param dtype, on the device), owned by the caller
+  // (Python keeps torch tensors alive while autograd holds them). Nothing
+  // is tracked. Collective for the sharded copy.
+  virtual void gatherInto(int first, int last, void* out) = 0;
   // Drops one use of the run starting at `first`; at none its buffer goes.
   // UsageError when it is not gathered.
   virtual void release(int first) = 0;

@@ -47,6 +47,9 @@ class Session {
   int deviceIndex() const { return device_; }
 
   void* parameter(int i) { return engine_->parameter(i); }
+  // Stage 3: see ZeroEngine::gatherInto (collective).
+  void gatherInto(int first, int last, void* out) { engine_->gatherInto(first, last, out); }
+  const shard::ShardPlan& plan() const { return engine_->plan(); }
   // See ZeroEngine::reduceBoundary and reducedGradient (stage 0; collective).
   bool reduceBoundary() { return engine_->reduceBoundary(); }
   const void* reducedGradient(int i) { return engine_->reducedGradient(i); }

@@ -214,6 +214,7 @@ void ZeroEngine::setWeights(const std::vector<const float*>& values) {
   }
   const int64_t base = plan_.ownerRange(comm_.rank()).begin;
   for (const shard::ParamSlice& s : plan_.slicesInShard(comm_.rank())) {
+    if (values[s.param] == nullptr) continue;
     backend_.copyFromHost(optimizer_->master() + (s.flat.begin - base),
                           values[s.param] + s.param_offset, s.flat.size() * sizeof(float));
   }

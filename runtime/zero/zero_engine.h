@@ -75,6 +75,7 @@ class ZeroEngine {
   // at stage 3.
   void* gather(int first, int last) { return model_->gather(first, last); }
   void release(int first) { model_->release(first); }
+  void gatherInto(int first, int last, void* out) { model_->gatherInto(first, last, out); }
   const ModelCopy& modelCopy() const { return *model_; }
   const shard::ShardPlan& plan() const { return plan_; }
 
@@ -125,9 +126,10 @@ class ZeroEngine {
   // weights on every rank. Collective: every rank calls it.
   void resume(int64_t optimizer_step, const optim::LossScalerState* scaler);
   // New weights from outside (a state dict loaded into the model):
-  // `values[i]` holds parameter i's fp32 values (numel floats, host). Each
-  // rank copies its shard into the master weights, then the model copy is
-  // rebuilt everywhere; optimizer moments and step are kept. Collective.
+  // `values[i]` holds parameter i's fp32 values (numel floats, host), or is
+  // nullptr to keep parameter i. Each rank copies its shard into the master
+  // weights, then the model copy is rebuilt everywhere; optimizer moments
+  // and step are kept. Collective.
   void setWeights(const std::vector<const float*>& values);
   // Forgets the gradients of the unfinished accumulation window (finishing
   // a micro step whose backward already ran, which is collective: every

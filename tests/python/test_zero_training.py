@@ -31,7 +31,6 @@ def test_zero_matches_torch_adamw(world, stage):
     ("non_leaf", 1, "parameter 0 (shape (2, 4)) is not a leaf tensor"),
     ("different_weights", 2, "parameters differ across ranks: rank 1's initial values are not rank 0's"),
     ("unseeded", 2, "[rank 1] NO ERROR"),
-    ("stage3", 1, "zero_optimization.stage: 3 is not supported yet"),
     ("client_optimizer", 1, "optimizer: given both as initialize(optimizer=...) and in the config's"),
     ("scheduler_twice", 1, "lr_scheduler: given both as initialize(lr_scheduler=...) and in the config's"),
     ("client_rmsprop", 1, "optimizer: a client RMSprop has no fused twin in zshard (Adam, AdamW, SGD, FusedAdam); set "

@@ -71,9 +71,10 @@ TEST(Support, OneCycleWithSgdWarnsThatMomentumIsNotCycled) {
   EXPECT_TRUE(found);
 }
 
-TEST(Support, Stage3AndOffloadAreRefusedNamingTheKey) {
+TEST(Support, OffloadIsRefusedNamingTheKey) {
   for (const auto& [body, path] : std::vector<std::pair<std::string, std::string>>{
-           {R"("zero_optimization": {"stage": 3})", "zero_optimization.stage"},
+           {R"("zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}})",
+            "zero_optimization.offload_param.device"},
            {R"("zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}})",
             "zero_optimization.offload_optimizer.device"}}) {
     try {

@@ -1,0 +1,297 @@
+"""ZeRO stage 3 on the Python side: the engine keeps only each rank's
+shard of the 16-bit parameters; a module's parameters are gathered whole
+(a collective: every rank gathers the same runs in the same order) just
+before its forward and again before its backward, and dropped after.
+
+A run is a stretch of consecutive engine parameters (the flat layout puts
+each module's own parameters together); a parameter shared by several
+modules (tied weights) is a run of its own. While a run is gathered its
+parameters are views of a torch buffer, so anything autograd saved keeps
+that memory alive as long as it needs it; otherwise they are empty
+placeholders carrying DeepSpeed's `ds_shape` and `ds_numel`. Runs of
+parameters under stage3_param_persistence_threshold elements stay gathered
+(refreshed after each step). Frozen parameters are not the engine's: they
+stay whole on every rank.
+
+Backward: an autograd function wrapped around a module's outputs gathers
+the module's runs when the gradient reaches them; a run is dropped once
+each of its parameters has handed its gradient over (grad_arrived), and at
+the end of engine.backward() whatever a backward gathered is dropped.
+"""
+import contextlib
+
+import torch
+import torch.utils.dlpack
+
+from zshard import _C
+
+
+class _Run:
+    def __init__(self, first, last, params, offsets, persistent):
+        self.first, self.last = first, last
+        self.params = params  # [(engine index, parameter, offset in the run)]
+        self.numel = offsets
+        self.persistent = persistent
+        self.buffer = None
+        self.uses = 0
+        self.backward_uses = 0
+        self.waiting = set()  # parameters whose gradient this backward has not brought yet
+
+
+class ParameterFetcher:
+    """Gathers and drops the runs of `params` (the engine's, in its order)
+    for the modules of `model`."""
+
+    def __init__(self, model, params, session, persistence_threshold):
+        self._session = session
+        layout = session.layout()
+        self._index = {id(p): i for i, p in enumerate(params)}
+        owners = {}
+        for module in model.modules():
+            for p in module._parameters.values():
+                if p is not None and id(p) in self._index:
+                    owners.setdefault(id(p), set()).add(id(module))
+        self._runs, self._module_runs, self._run_of = [], {}, {}
+        for module in model.modules():
+            mine = sorted({self._index[id(p)] for p in module._parameters.values()
+                           if p is not None and id(p) in self._index})
+            runs = [self._run(params, layout, group, persistence_threshold)
+                    for group in _consecutive(mine, lambda i: len(owners[id(params[i])]) > 1)]
+            if runs:
+                self._module_runs[id(module)] = runs
+        self._backward_gathered = []
+        for i, p in enumerate(params):
+            if i not in self._run_of:
+                raise _C.ZshardError(f"ZeRO stage 3: parameter {i} (shape {tuple(p.shape)}) belongs to no module of "
+                                     "the model, so nothing would gather it; pass the model's own parameters")
+            p.ds_shape, p.ds_numel = p.shape, p.numel()
+
+    def start(self, model):
+        """Parameters become placeholders (the persistent ones stay
+        gathered) and the hooks go on. After the engine's gradient hooks
+        exist: autograd's accumulators take the whole shapes from then."""
+        for run in self._runs:
+            self._drop(run)
+        for run in self._runs:
+            if run.persistent:
+                self.gather(run)
+        return self._install(model)
+
+    def _run(self, params, layout, indices, threshold):
+        first, last = indices[0], indices[-1]
+        if first in self._run_of:
+            return self._run_of[first]
+        start = layout[first][0]
+        members = [(i, params[i], layout[i][0] - start) for i in range(first, last + 1)]
+        run = _Run(first, last, members, layout[last][0] + layout[last][1] - start,
+                   sum(layout[i][1] for i in range(first, last + 1)) < threshold)
+        self._runs.append(run)
+        for i in range(first, last + 1):
+            self._run_of[i] = run
+        return run
+
+    def runs_of(self, module):
+        return self._module_runs.get(id(module), ())
+
+    def gather(self, run):
+        """One more use of the run; the first gathers it (collective)."""
+        if run.uses == 0:
+            p0 = run.params[0][1]
+            buffer = torch.empty(run.numel, dtype=p0.dtype, device=p0.device)
+            self._session.gather_into(run.first, run.last, torch.utils.dlpack.to_dlpack(buffer))
+            run.buffer = buffer
+            for _, p, offset in run.params:
+                p.data = buffer[offset:offset + p.ds_numel].view(p.ds_shape)
+        run.uses += 1
+
+    def release(self, run):
+        run.uses -= 1
+        if run.uses == 0 and not run.persistent:
+            self._drop(run)
+
+    def _drop(self, run):
+        run.buffer = None
+        for _, p, _ in run.params:
+            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+
+    def gather_for_backward(self, module):
+        for run in self.runs_of(module):
+            self.gather(run)
+            if run.backward_uses == 0:
+                run.waiting = {i for i, _, _ in run.params}
+            run.backward_uses += 1
+            self._backward_gathered.append(run)
+
+    def grad_arrived(self, index):
+        """Parameter `index` handed its gradient over: a run whose every
+        parameter did is dropped for this backward."""
+        run = self._run_of[index]
+        run.waiting.discard(index)
+        if run.backward_uses and not run.waiting:
+            self._end_backward_uses(run)
+
+    def _end_backward_uses(self, run):
+        while run.backward_uses:
+            run.backward_uses -= 1
+            self.release(run)
+
+    def end_backward(self):
+        """engine.backward() returned: drop what the backward still holds."""
+        for run in self._backward_gathered:
+            self._end_backward_uses(run)
+        self._backward_gathered = []
+
+    def live(self):
+        """Runs gathered now, other than persistent ones."""
+        return [r for r in self._runs if r.uses > (1 if r.persistent else 0)]
+
+    def refresh_persistent(self):
+        """After a step: the persistent runs take the new values."""
+        for run in self._runs:
+            if run.persistent:
+                run.uses = 0
+                self.gather(run)
+
+    def whole_values(self, keep=True):
+        """(engine index, whole parameter on the CPU) one run at a time
+        (collective: gathered on every rank; yielded where `keep`), for a
+        16-bit state dict."""
+        for run in self._runs:
+            self.gather(run)
+            try:
+                for i, p, _ in run.params:
+                    if keep:
+                        yield i, p.detach().cpu().clone()
+            finally:
+                self.release(run)
+
+    @contextlib.contextmanager
+    def placeholders_allowed(self):
+        self._allow_placeholders = True
+        try:
+            yield
+        finally:
+            self._allow_placeholders = False
+
+    def materialize(self, indices):
+        """model.load_state_dict() copies into these parameters: those not
+        gathered get a whole tensor of their own for it (see settle)."""
+        self._loading = [i for i in indices if self._run_of[i].uses == 0]
+        for i in self._loading:
+            p = self._param(i)
+            p.data = torch.empty(p.ds_shape, dtype=p.dtype, device=p.device)
+
+    def settle(self):
+        """After the loaded values went to the engine: placeholders again."""
+        for i in getattr(self, "_loading", ()):
+            p = self._param(i)
+            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+        self._loading = []
+
+    def _param(self, index):
+        run = self._run_of[index]
+        return next(p for i, p, _ in run.params if i == index)
+
+    def refuse_placeholders_in_state_dicts(self, model):
+        """model.state_dict() at stage 3 would hold torch.Size([0])
+        placeholders: refused (DeepSpeed users save those by mistake)."""
+        keys = [k for k, t in model.state_dict(keep_vars=True).items() if id(t) in self._index]
+
+        def hook(module, state_dict, prefix, local_metadata):
+            if getattr(self, "_allow_placeholders", False):
+                return
+            if prefix == "" and any(state_dict[k].numel() == 0 for k in keys if k in state_dict):
+                raise _C.ZshardError(
+                    "model.state_dict() at ZeRO stage 3: each rank holds only a shard, so the parameters are "
+                    "empty placeholders; use engine.save_16bit_model() (on every rank), engine.save_checkpoint() "
+                    "and python3 -m zshard.consolidate, or read them inside zero.GatheredParameters")
+        return model._register_state_dict_hook(hook)
+
+    def _install(self, model):
+        """Forward hooks on every module with runs of its own."""
+        handles = [self.refuse_placeholders_in_state_dicts(model)]
+        for module in model.modules():
+            if id(module) in self._module_runs:
+                handles.append(module.register_forward_pre_hook(self._pre_forward))
+                handles.append(module.register_forward_hook(self._post_forward))
+        return handles
+
+    def _pre_forward(self, module, inputs):
+        for run in self.runs_of(module):
+            self.gather(run)
+
+    def _post_forward(self, module, inputs, output):
+        if not torch.is_grad_enabled():  # no backward will come
+            for run in self.runs_of(module):
+                self.release(run)
+            return output
+        wrapped, ok = _wrap_outputs(output, self, module)
+        for run in self.runs_of(module):
+            if ok:
+                self.release(run)
+            else:  # outputs we cannot hook: keep the run for backward, dropped at its end
+                run.backward_uses += 1
+                run.waiting = {i for i, _, _ in run.params}
+                self._backward_gathered.append(run)
+        return wrapped
+
+
+class _PreBackward(torch.autograd.Function):
+    """Identity on a module's outputs whose backward first gathers the
+    module's parameters again."""
+
+    @staticmethod
+    def forward(ctx, fetcher, module, *tensors):
+        ctx.fetcher, ctx.module = fetcher, module
+        return tuple(t.detach() for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        ctx.fetcher.gather_for_backward(ctx.module)
+        return (None, None) + grads
+
+
+def _wrap_outputs(output, fetcher, module):
+    """(the output with its grad-requiring tensors passed through
+    _PreBackward, whether every such tensor could be reached)."""
+    tensors = []
+
+    def collect(x):
+        if isinstance(x, torch.Tensor):
+            if x.requires_grad:
+                tensors.append(x)
+            return True
+        if isinstance(x, (list, tuple)) and type(x) in (list, tuple):
+            return all(collect(v) for v in x)
+        if type(x) is dict:
+            return all(collect(v) for v in x.values())
+        return x is None or isinstance(x, (int, float, bool, str))
+
+    if not collect(output):
+        return output, False
+    if not tensors:
+        return output, True
+    replaced = dict(zip(map(id, tensors), _PreBackward.apply(fetcher, module, *tensors)))
+
+    def rebuild(x):
+        if isinstance(x, torch.Tensor):
+            return replaced.get(id(x), x)
+        if isinstance(x, (list, tuple)):
+            return type(x)(rebuild(v) for v in x)
+        if isinstance(x, dict):
+            return {k: rebuild(v) for k, v in x.items()}
+        return x
+
+    return rebuild(output), True
+
+
+def _consecutive(indices, alone):
+    """Sorted indices split into runs of consecutive ones; an index for
+    which alone(i) holds is a run by itself."""
+    runs = []
+    for i in indices:
+        if runs and not alone(i) and not alone(runs[-1][-1]) and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
