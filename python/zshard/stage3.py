@@ -52,6 +52,7 @@ class ParameterFetcher:
                 if p is not None and id(p) in self._index:
                     owners.setdefault(id(p), set()).add(id(module))
         self._runs, self._module_runs, self._run_of = [], {}, {}
+        self._names = {id(m): name or type(m).__name__ for name, m in model.named_modules()}
         for module in model.modules():
             mine = sorted({self._index[id(p)] for p in module._parameters.values()
                            if p is not None and id(p) in self._index})
@@ -93,12 +94,18 @@ class ParameterFetcher:
     def runs_of(self, module):
         return self._module_runs.get(id(module), ())
 
-    def gather(self, run):
-        """One more use of the run; the first gathers it (collective)."""
+    def gather(self, run, module=None):
+        """One more use of the run; the first gathers it (collective; a
+        rank gathering other parameters than its peers fails, naming
+        `module`)."""
         if run.uses == 0:
             p0 = run.params[0][1]
             buffer = torch.empty(run.numel, dtype=p0.dtype, device=p0.device)
-            self._session.gather_into(run.first, run.last, torch.utils.dlpack.to_dlpack(buffer))
+            try:
+                self._session.gather_into(run.first, run.last, torch.utils.dlpack.to_dlpack(buffer))
+            except _C.ZshardError as e:
+                where = self._names.get(id(module), "a parameter") if module is not None else "a parameter"
+                raise _C.ZshardError(f"ZeRO-3: gathering the parameters of module {where!r} on this rank: {e}") from e
             run.buffer = buffer
             for _, p, offset in run.params:
                 p.data = buffer[offset:offset + p.ds_numel].view(p.ds_shape)
@@ -116,7 +123,7 @@ class ParameterFetcher:
 
     def gather_for_backward(self, module):
         for run in self.runs_of(module):
-            self.gather(run)
+            self.gather(run, module)
             if run.backward_uses == 0:
                 run.waiting = {i for i, _, _ in run.params}
             run.backward_uses += 1
@@ -218,7 +225,7 @@ class ParameterFetcher:
 
     def _pre_forward(self, module, inputs):
         for run in self.runs_of(module):
-            self.gather(run)
+            self.gather(run, module)
 
     def _post_forward(self, module, inputs, output):
         if not torch.is_grad_enabled():  # no backward will come

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/comm/gather_values.h"
 #include "runtime/core/error.h"
 
 namespace zshard::zero {
@@ -90,6 +91,7 @@ class ShardedCopy : public ModelCopy {
     const shard::Range range = runRange(c_.plan, first, last);
     if (void* live = liveRun(first, last, range)) return live;
     Run run{last, range, kernels::DeviceBuffer(c_.backend, range.size() * dtypeSize(c_.dtype)), 1};
+    checkSameRun(first, last);
     fill(run.range, run.buffer.data());
     void* data = run.buffer.data();
     runs_.emplace(first, std::move(run));
@@ -98,7 +100,9 @@ class ShardedCopy : public ModelCopy {
   }
 
   void gatherInto(int first, int last, void* out) override {
-    fill(runRange(c_.plan, first, last), static_cast<char*>(out));
+    const shard::Range range = runRange(c_.plan, first, last);
+    checkSameRun(first, last);
+    fill(range, static_cast<char*>(out));
   }
 
   void release(int first) override {
@@ -124,6 +128,28 @@ class ShardedCopy : public ModelCopy {
     kernels::DeviceBuffer buffer;
     int uses = 0;
   };
+
+  // Every rank must gather the same run: ranks that ran different modules
+  // (a branch taken on one rank only) would otherwise exchange mismatched
+  // pieces. One small exchange of (first, last) per gather; a difference is
+  // a UsageError naming each rank's run, on every rank.
+  void checkSameRun(int first, int last) {
+    const std::vector<double> all = comm::gatherValues(
+        c_.comm, c_.backend, {double(first), double(last)}, c_.timeout, &scratch_);
+    bool same = true;
+    for (size_t r = 0; r < all.size(); r += 2) same = same && all[r] == first && all[r + 1] == last;
+    if (same) return;
+    std::string runs;
+    for (size_t r = 0; r < all.size(); r += 2) {
+      runs += (runs.empty() ? "" : ", ") + std::string("rank ") + std::to_string(r / 2) +
+              " parameters " + std::to_string(int64_t(all[r])) + ".." +
+              std::to_string(int64_t(all[r + 1]));
+    }
+    throw UsageError(
+        "ZeRO-3 gather: the ranks gather different parameters (" + runs +
+        "): they ran different modules; at stage 3 every rank must run the same "
+        "modules in the same order (run a branch's module on every rank, or use stage 2)");
+  }
 
   // A flat range's values from every rank's shard into `out`: this rank's
   // part copied in, the others' all-gathered.
@@ -155,6 +181,7 @@ class ShardedCopy : public ModelCopy {
   }
 
   Context c_;
+  kernels::DeviceBuffer scratch_;  // checkSameRun's staging
   shard::Range own_;
   kernels::DeviceBuffer shard_;
   std::map<int, Run> runs_;

@@ -33,3 +33,11 @@ def test_a_stage3_checkpoint_resumes_on_other_stages_and_rank_counts(tmp_path):
     run(1, "load", 3, tmp_path / "a")
     run(2, "save", 2, tmp_path / "b")
     run(3, "load", 3, tmp_path / "b")
+
+
+def test_ranks_running_different_modules_fail_at_once_naming_them():
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "stage3_branch_check.py")],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and "BRANCH REFUSED a" in r.stdout and "BRANCH REFUSED b" in r.stdout, \
+        r.stdout + r.stderr

@@ -66,6 +66,21 @@ TEST(ModelCopy, ShardedGathersRunsWholeAndFreesThem) {
   }
 }
 
+TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
+  const int world = 2;
+  const shard::ShardPlan p = plan(world);
+  const std::vector<float> flat = flatValues(p);
+  const auto failures = fixture::onRanks(world, [&](int rank, comm::Communicator& comm) {
+    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+                                reinterpret_cast<const char*>(flat.data()), 20s);
+    std::vector<float> mine(p.totalNumel());
+    copy->gatherInto(rank, rank, mine.data());  // rank 0 parameter 0, rank 1 parameter 1
+  });
+  for (const std::string& f : failures) {
+    EXPECT_NE(f.find("rank 0 parameters 0..0, rank 1 parameters 1..1"), std::string::npos) << f;
+  }
+}
+
 TEST(ModelCopy, PublishRefreshesLiveRunsFromTheNewShards) {
   const int world = 3;
   const shard::ShardPlan p = plan(world);
