@@ -1,5 +1,5 @@
 """Worker of bench/zero_vs_ddp.sh: trains the same MLP (about 50M parameters,
-fp32) with zshard ZeRO-1 or ZeRO-2 or with torch DDP (gloo) + torch AdamW,
+fp32) with zshard ZeRO-1, 2 or 3 or with torch DDP (gloo) + torch AdamW,
 and prints per rank
 
   RESULT <mode> <median step s> <whole-run peak MiB> <training peak MiB>
@@ -10,8 +10,9 @@ before building anything; the training peak is the peak RSS from the end
 of setup (the kernel's high-water mark, reset through /proc/self/clear_refs)
 to the end of training. The formula is the model state the method must hold:
 for fp32 training with Ψ parameters on N ranks, ZeRO-1 4Ψ + 4Ψ + 12Ψ/N, ZeRO-2
-4Ψ + 16Ψ/N (+ its two reduce buckets), DDP 4Ψ params + 4Ψ grads + 4Ψ buckets
-+ 8Ψ Adam moments."""
+4Ψ + 16Ψ/N (+ its two reduce buckets), ZeRO-3 16Ψ/N + the two reduce buckets
++ two layers gathered at once, DDP 4Ψ params + 4Ψ grads + 4Ψ buckets + 8Ψ
+Adam moments."""
 import os
 import resource
 import statistics
@@ -48,6 +49,8 @@ def formula_mib(mode, psi, world):
         return (8 * psi + 12 * psi / world) / mib
     if mode == "zshard2":
         return (4 * psi + 16 * psi / world + 2 * 4 * BUCKET) / mib
+    if mode == "zshard3":
+        return (16 * psi / world + 2 * 4 * BUCKET + 2 * 4 * (WIDTH * WIDTH + WIDTH)) / mib
     return 20 * psi / mib
 
 
@@ -58,7 +61,8 @@ def setup(mode, net, rank, world):
         engine, _, _, _ = zshard.initialize(model=net, config={
             "train_micro_batch_size_per_gpu": MICRO, "steps_per_print": 1000,
             "optimizer": {"type": "AdamW", "params": {"lr": 1e-4, "weight_decay": 0.01}},
-            "zero_optimization": {"stage": int(mode[-1]), "reduce_bucket_size": BUCKET, "overlap_comm": True}})
+            "zero_optimization": {"stage": int(mode[-1]), "reduce_bucket_size": BUCKET, "overlap_comm": True,
+                                  "stage3_param_persistence_threshold": 0}})
         return engine, engine.backward, engine.step
     import torch.distributed as dist
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{os.environ['BENCH_DDP_PORT']}",

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# bench/zero_vs_ddp.sh [BUILD_DIR=build]: zshard ZeRO-1 and ZeRO-2 on 2 CPU
+# bench/zero_vs_ddp.sh [BUILD_DIR=build]: zshard ZeRO-1, 2 and 3 on 2 CPU
 # workers against torch DDP (gloo) + torch AdamW on 2 workers, same model
 # (about 50M parameters, fp32) and data, all started by zlaunch in the same
 # run. Prints step time and per-rank peak memory (RSS) of each beside the
 # model-state formula plus the Python/torch baseline measured in the same
 # process (see zero_vs_ddp.py), and a last line
 # zero2_vs_ddp_step_time_ratio=<zshard/ddp> zero2_vs_ddp_memory_ratio=<zshard/ddp>
-# zero2_training_peak_vs_formula=<peak / (formula + baseline)> (the worst rank's).
+# zero2_training_peak_vs_formula=<peak / (formula + baseline)> (the worst rank's)
+# zero3_vs_zero2_step_time_ratio=... zero3_vs_zero2_memory_ratio=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -22,7 +23,7 @@ per_rank() { awk -v f="$2" '{ printf "%s%s", (NR > 1 ? "/" : ""), $(f) }' <<<"$1
 echo "ZeRO vs DDP on 2 CPU workers ($(hostname), $(nproc) cores), fp32, MiB; peaks per rank (rank 0/rank 1)"
 printf "%-10s %9s %12s %12s %9s %9s %16s\n" what step_s whole_peak train_peak baseline formula "train/(f+base)"
 declare -A time train
-for mode in zshard1 zshard2 ddp; do
+for mode in zshard1 zshard2 zshard3 ddp; do
   out=$(run $mode)
   time[$mode]=$(max "$out" 3)
   train[$mode]=$(max "$out" 5)
@@ -35,4 +36,6 @@ for mode in zshard1 zshard2 ddp; do
 done
 echo "zero2_vs_ddp_step_time_ratio=$(echo "scale=3; ${time[zshard2]} / ${time[ddp]}" | bc)" \
   "zero2_vs_ddp_memory_ratio=$(echo "scale=3; ${train[zshard2]} / ${train[ddp]}" | bc)" \
-  "zero2_training_peak_vs_formula=$zero2_ratio"
+  "zero2_training_peak_vs_formula=$zero2_ratio" \
+  "zero3_vs_zero2_step_time_ratio=$(echo "scale=3; ${time[zshard3]} / ${time[zshard2]}" | bc)" \
+  "zero3_vs_zero2_memory_ratio=$(echo "scale=3; ${train[zshard3]} / ${train[zshard2]}" | bc)"

@@ -243,6 +243,62 @@ class ParameterFetcher:
         return wrapped
 
 
+@contextlib.contextmanager
+def gathered_parameters(params, modifier_rank=None):
+    """DeepSpeed's zero.GatheredParameters at stage 3: the runs holding
+    `params` gathered whole for the block (collective: every rank enters it
+    with the same parameters); with modifier_rank, that rank's values of
+    them after the block go to every rank and into the engine's master
+    weights. Tensors of no stage-3 engine pass through untouched."""
+    params = [params] if isinstance(params, torch.Tensor) else [p for p in params if p is not None]
+    engines = {}
+    for p in params:
+        engine = getattr(p, "_zshard_owner", None)
+        if engine is not None and engine._fetcher is not None:
+            engines.setdefault(id(engine), (engine, []))[1].append(p)
+    held = []
+    for engine, mine in engines.values():
+        runs = {id(r): r for r in (engine._fetcher._run_of[p._zshard_index] for p in mine)}
+        for run in sorted(runs.values(), key=lambda r: r.first):
+            engine._fetcher.gather(run)
+            held.append((engine, run))
+    try:
+        yield
+        if modifier_rank is not None:
+            for engine, mine in engines.values():
+                _take_modified(engine, mine, modifier_rank)
+    finally:
+        for engine, run in held:
+            engine._fetcher.release(run)
+
+
+def _take_modified(engine, params, modifier_rank):
+    import torch.distributed as dist
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        for p in params:
+            dist.broadcast(p.data, modifier_rank)
+    values = [None] * len(engine._params)
+    for p in params:
+        values[p._zshard_index] = p.detach().clone()
+    engine._refresh_weights(values)
+
+
+def register_external_parameter(module, parameter):
+    """DeepSpeed's: `module`'s forward uses `parameter` of another module,
+    so at stage 3 it is gathered with the module's own."""
+    engine = getattr(parameter, "_zshard_owner", None)
+    if engine is None or engine._fetcher is None:
+        return
+    fetcher = engine._fetcher
+    run = fetcher._run_of[parameter._zshard_index]
+    runs = fetcher._module_runs.setdefault(id(module), [])
+    if run not in runs:
+        runs.append(run)
+        if len(runs) == 1:  # the module had no runs: no hooks yet
+            engine._stage3_hooks += [module.register_forward_pre_hook(fetcher._pre_forward),
+                                     module.register_forward_hook(fetcher._post_forward)]
+
+
 class _PreBackward(torch.autograd.Function):
     """Identity on a module's outputs whose backward first gathers the
     module's parameters again."""

@@ -41,3 +41,10 @@ def test_ranks_running_different_modules_fail_at_once_naming_them():
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0 and "BRANCH REFUSED a" in r.stdout and "BRANCH REFUSED b" in r.stdout, \
         r.stdout + r.stderr
+
+
+def test_gathered_parameters_and_external_parameters_at_stage3():
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "stage3_gathered_check.py")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout.count("GATHERED OK") == 2, r.stdout + r.stderr

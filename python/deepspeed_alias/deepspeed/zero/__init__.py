@@ -1,13 +1,16 @@
-"""deepspeed.zero: Init and GatheredParameters are no-ops below ZeRO stage 3,
-which zshard does not run yet (a stage 3 config is refused by initialize)."""
+"""deepspeed.zero: GatheredParameters and register_external_parameter act
+at ZeRO stage 3 (zshard.stage3) and pass through below it. Init builds the
+model as usual: zshard shards it at initialize(), so at stage 3 the whole
+model must fit one rank's memory once (said with a warning)."""
 import contextlib
 import json
+import warnings
 
-from zshard import _C
+from zshard import stage3
 
 
 class Init(contextlib.ContextDecorator):
-    """Constructs the model as usual (stage 0-2 keep whole parameters)."""
+    """Constructs the model as usual; zshard shards it at initialize()."""
 
     def __init__(self, module=None, data_parallel_group=None, mem_efficient_linear=True, remote_device=None,
                  pin_memory=False, config_dict_or_path=None, config=None, enabled=True, dtype=None, mpu=None,
@@ -18,8 +21,9 @@ class Init(contextlib.ContextDecorator):
                 with open(settings, encoding="utf-8") as f:
                     settings = json.load(f)
             if settings.get("zero_optimization", {}).get("stage") == 3:
-                raise _C.ConfigError("deepspeed.zero.Init: ZeRO stage 3 (partitioned parameters) is not "
-                                     "supported yet; use stage 2")
+                warnings.warn("deepspeed.zero.Init: zshard builds the model whole and shards it at initialize() "
+                              "(no partitioning at construction yet): the whole model must fit one rank's "
+                              "memory once")
 
     def __enter__(self):
         return self
@@ -28,7 +32,12 @@ class Init(contextlib.ContextDecorator):
         return False
 
 
-@contextlib.contextmanager
 def GatheredParameters(params, modifier_rank=None, fwd_module=None, enabled=True):
-    """Below stage 3 every rank holds whole parameters: nothing to gather."""
-    yield
+    """The parameters whole inside the block (stage 3; below it they are)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return stage3.gathered_parameters(params, modifier_rank)
+
+
+def register_external_parameter(module, parameter):
+    stage3.register_external_parameter(module, parameter)
