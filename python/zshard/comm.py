@@ -4,11 +4,11 @@ init_distributed() brings up torch.distributed's default process group on
 the job's ranks (gloo for CPU tensors, nccl when torch sees a GPU) unless
 the script already did, so a script's own torch.distributed calls (metrics,
 DistributedSampler, barrier) work beside the engine. MASTER_ADDR and
-MASTER_PORT come from the launcher (zlaunch gives torch a port of its own,
-apart from zshard's store); under torchrun's or Slurm's variables they are
-torch's (torchrun's agent store), and zshard's store is found through
-torch's; where nothing set them (srun with PMIx, one task per GPU) rank 0
-picks a free port and publishes it in zshard's job store.
+under torchrun's or Slurm's variables MASTER_ADDR/MASTER_PORT are torch's
+(torchrun's agent store), and zshard's store is found through torch's;
+under zlaunch, srun with PMIx or alone, rank 0 serves torch's store on a
+port the kernel picks and publishes it in zshard's job store (zlaunch's
+MASTER_PORT stays for scripts that call init_process_group themselves).
 The collectives are torch.distributed's, so every reduction and dtype its
 backend takes works; AVG on gloo is a SUM divided by the world size.
 """
@@ -30,25 +30,22 @@ _DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 # torch's: torchrun's agent store or the default group's. zshard's job store
 # then travels through torch's store (share_job_store).
 _TORCH_OWNS_MASTER = ("torchrun", "slurm")
-_shared = {"joined": False, "torch_store": None}
+_shared = {"joined": False, "torch_store": None, "groups": 0}
 
 
-def _rendezvous_address(topo, timeout):
-    """Where torch's store is: zlaunch's MASTER_ADDR/MASTER_PORT (a port of
-    torch's own), torchrun's (its agent's store or rank 0's) or Slurm's;
-    otherwise (PMIx, one process) rank 0 picks a free port and shares it
-    with its host through zshard's job store."""
-    if topo["source"] == "zlaunch" and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT"):
-        return os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]
-    if topo["source"] in _TORCH_OWNS_MASTER:
-        return topo["master_addr"], str(topo["master_port"])
+def _published_store(topo, timeout, port):
+    """torch's store for the job where zshard chooses its address (zlaunch,
+    PMIx, one process): rank 0 serves it on `port` (0: one the kernel picks
+    as it binds, so no other process can take it in between) and publishes
+    where through zshard's job store; the others connect."""
+    key = f"torch/master/{_shared['groups']}"
     if topo["rank"] == 0:
-        with socket.socket() as s:
-            s.bind(("", 0))
-            port = s.getsockname()[1]
-        _C.job_store_set("torch/master", f"{socket.gethostname()} {port}".encode())
-    host, port = _C.job_store_get("torch/master", timeout.total_seconds()).decode().split()
-    return host, port
+        store = dist.TCPStore("0.0.0.0", port, None, True, timeout, wait_for_workers=False)
+        host = os.environ.get("MASTER_ADDR") if topo["source"] == "zlaunch" else None
+        _C.job_store_set(key, f"{host or socket.gethostname()} {store.port}".encode())
+        return store
+    host, served = _C.job_store_get(key, timeout.total_seconds()).decode().split()
+    return dist.TCPStore(host, int(served), None, False, timeout)
 
 
 def _torch_store(topo, timeout):
@@ -96,13 +93,14 @@ def init_distributed(dist_backend=None, auto_mpi_discovery=True, distributed_por
         if given not in (-1, None) and given != job:
             raise _C.ZshardError(f"init_distributed({name}={given}): this process is {name} {job} of the job")
     backend = dist_backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    if init_method is None:
-        host, port = _rendezvous_address(topo, timeout)
-        if distributed_port is not None and not os.environ.get("MASTER_PORT"):
-            port = str(distributed_port)
-        init_method = f"tcp://{host}:{port}"
-    dist.init_process_group(backend, init_method=init_method, rank=topo["rank"], world_size=topo["world_size"],
-                            timeout=timeout)
+    where = {"rank": topo["rank"], "world_size": topo["world_size"], "timeout": timeout}
+    if init_method is None and topo["source"] in _TORCH_OWNS_MASTER:
+        init_method = f"tcp://{topo['master_addr']}:{topo['master_port']}"
+    if init_method is not None:
+        dist.init_process_group(backend, init_method=init_method, **where)
+    else:
+        _shared["groups"] += 1
+        dist.init_process_group(backend, store=_published_store(topo, timeout, distributed_port or 0), **where)
     share_job_store(topo, timeout)
 
 
