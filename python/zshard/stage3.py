@@ -27,10 +27,13 @@ from zshard import _C
 
 
 class _Run:
-    def __init__(self, first, last, params, offsets, persistent):
+    """Engine parameters first..last, gathered together: `numel` elements
+    of the flat layout (alignment gaps included)."""
+
+    def __init__(self, first, last, params, numel, persistent):
         self.first, self.last = first, last
         self.params = params  # [(engine index, parameter, offset in the run)]
-        self.numel = offsets
+        self.numel = numel
         self.persistent = persistent
         self.buffer = None
         self.uses = 0
