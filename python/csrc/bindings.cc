@@ -444,6 +444,9 @@ PYBIND11_MODULE(_C, m) {
                                return c.loaded.config.zero.stage3_param_persistence_threshold;
                              })
       .def_property_readonly(
+          "memory_efficient_linear",
+          [](const ConfigHandle& c) { return c.loaded.config.zero.memory_efficient_linear; })
+      .def_property_readonly(
           "stage3_gather_16bit_weights_on_model_save",
           [](const ConfigHandle& c) {
             return c.loaded.config.zero.stage3_gather_16bit_weights_on_model_save;

@@ -819,6 +819,8 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         for p in params:
             p.data = p.data.to(_DTYPES[cfg.precision])
         fetcher = stage3.ParameterFetcher(model, params, session, cfg.stage3_param_persistence_threshold)
+        if cfg.memory_efficient_linear:
+            stage3.use_memory_efficient_linear(model)
     else:
         for i, p in enumerate(params):
             p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))

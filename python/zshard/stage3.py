@@ -302,6 +302,34 @@ def register_external_parameter(module, parameter):
                                      module.register_forward_hook(fetcher._post_forward)]
 
 
+class _Linear(torch.autograd.Function):
+    """nn.Linear for stage 3 (DeepSpeed's memory_efficient_linear): saves
+    the weight parameter itself for backward, which gathers it again, where
+    F.linear would save a transposed view that keeps the forward's gathered
+    buffer alive through the whole backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight, bias)
+        return torch.nn.functional.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, bias = ctx.saved_tensors
+        grad_x = grad.matmul(weight) if ctx.needs_input_grad[0] else None
+        flat_grad = grad.reshape(-1, grad.shape[-1])
+        grad_w = flat_grad.t().matmul(x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        grad_b = flat_grad.sum(0) if bias is not None and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def use_memory_efficient_linear(model):
+    """Every nn.Linear of the model forwards through _Linear."""
+    for module in model.modules():
+        if type(module) is torch.nn.Linear:
+            module.forward = (lambda m: lambda x: _Linear.apply(x, m.weight, m.bias))(module)
+
+
 class _PreBackward(torch.autograd.Function):
     """Identity on a module's outputs whose backward first gathers the
     module's parameters again."""

@@ -29,7 +29,7 @@ auto fields(const SchedulerConfig& s) {
 auto fields(const ZeroConfig& z) {
   return std::tie(z.stage, z.overlap_comm, z.reduce_bucket_size, z.ignore_unused_parameters,
                   z.stage3_param_persistence_threshold, z.stage3_gather_16bit_weights_on_model_save,
-                  z.offload_optimizer, z.offload_param);
+                  z.memory_efficient_linear, z.offload_optimizer, z.offload_param);
 }
 
 }  // namespace

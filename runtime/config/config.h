@@ -90,6 +90,9 @@ struct ZeroConfig {
   // gathers the whole model (else it writes nothing, as DeepSpeed).
   int64_t stage3_param_persistence_threshold{};
   bool stage3_gather_16bit_weights_on_model_save{};
+  // Stage 3: nn.Linear saves its weight, not a transposed view of the
+  // gathered buffer, for backward (DeepSpeed's memory_efficient_linear).
+  bool memory_efficient_linear{};
   // Offloading is refused until it exists (support.h); the rest of its
   // block is inert.
   OffloadDevice offload_optimizer = OffloadDevice::kNone;

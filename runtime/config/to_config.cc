@@ -96,6 +96,7 @@ ZeroConfig toZero(const pb::ZeroOptimization& z) {
   out.ignore_unused_parameters = z.ignore_unused_parameters();
   out.stage3_param_persistence_threshold = z.stage3_param_persistence_threshold();
   out.stage3_gather_16bit_weights_on_model_save = z.stage3_gather_16bit_weights_on_model_save();
+  out.memory_efficient_linear = z.memory_efficient_linear();
   out.offload_optimizer = deviceOf(z.offload_optimizer().device());
   out.offload_param = deviceOf(z.offload_param().device());
   return out;
