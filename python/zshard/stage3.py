@@ -104,6 +104,8 @@ class ParameterFetcher:
         if run.uses == 0:
             p0 = run.params[0][1]
             buffer = torch.empty(run.numel, dtype=p0.dtype, device=p0.device)
+            if buffer.is_cuda:  # the engine's stream writes memory torch's stream may still be using
+                torch.cuda.current_stream(buffer.device).synchronize()
             try:
                 self._session.gather_into(run.first, run.last, torch.utils.dlpack.to_dlpack(buffer))
             except _C.ZshardError as e:
