@@ -66,6 +66,40 @@ TEST(ZeroEngine, StageZeroShowsTheMeanGradientBeforeTheStep) {
   for (const std::string& f : failures) EXPECT_EQ(f, "");
 }
 
+// Stage 3's own account: the 16-bit parameters, like the optimizer state,
+// fall as 1/N (the shard, alignment padding aside); a run gathered for use
+// adds only its own size, and nothing once released.
+TEST(ZeroEngine, StageThreeParameterBytesFallAsOneOverN) {
+  const std::vector<shard::ParamSpec> params = {
+      {{256, 64}, DType::kFloat32}, {{64}, DType::kFloat32}, {{64, 256}, DType::kFloat32}};
+  const int64_t total = 256 * 64 * 2 + 64;
+  for (int world : {1, 2, 4}) {
+    std::vector<MemoryReport> reports(world);
+    const auto failures = onRanks(world, [&](int r, comm::Communicator& comm) {
+      std::vector<std::vector<float>> init = {std::vector<float>(256 * 64, 0.5f),
+                                              std::vector<float>(64, 0.5f),
+                                              std::vector<float>(64 * 256, 0.5f)};
+      EngineOptions o;
+      o.stage = 3;
+      o.param_dtype = o.grad_dtype = DType::kFloat32;
+      ZeroEngine engine(params, {init[0].data(), init[1].data(), init[2].data()}, comm, adamW(), o);
+      reports[r] = engine.memory();
+      engine.gather(0, 1);
+      const int64_t gathered = engine.memory().parameters - reports[r].parameters;
+      EXPECT_EQ(gathered, int64_t(256 * 64 + 64) * 4);
+      engine.release(0);
+      EXPECT_EQ(engine.memory().parameters, reports[r].parameters);
+    });
+    for (const std::string& f : failures) EXPECT_EQ(f, "");
+    for (const MemoryReport& m : reports) {
+      EXPECT_GE(m.parameters * world, total * 4) << world;
+      EXPECT_LE(m.parameters * world, (total + 16 * world) * 4)
+          << world;  // padding to the alignment
+      EXPECT_LE(m.optimizer * world, (total + 16 * world) * 4 * 3) << world;  // master, m, v
+    }
+  }
+}
+
 // What predividing is for: fp16 gradients whose sum over ranks overflows
 // (2 x 40000 > 65504) skip the step; divided by 2 first, they do not.
 TEST(ZeroEngine, PredividingKeepsFp16SumsInRange) {
