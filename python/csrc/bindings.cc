@@ -462,11 +462,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly(
           "optimizer_type",
           [](const ConfigHandle& c) { return config::toString(c.loaded.config.optimizer.type); })
-      .def_property_readonly(
-          "gradient_clipping",
-          [](const ConfigHandle& c) { return c.loaded.config.gradient_clipping; })
-      .def_property_readonly("optimizer_weight_decay", [](const ConfigHandle& c) {
-        return c.loaded.config.optimizer.weight_decay;
+      .def_property_readonly("gradient_clipping", [](const ConfigHandle& c) {
+        return c.loaded.config.gradient_clipping;
       });
 
   py::class_<PySession>(m, "Session")

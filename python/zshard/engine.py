@@ -123,17 +123,15 @@ class ZshardEngine(torch.nn.Module):
             if grad is None:
                 return
             grad = grad.to(dtype).contiguous()
-            if not grad.is_cuda:
+            if grad.is_cuda:
+                # The engine's stream waits for torch's on the device (an
+                # event, no host sync), and torch's allocator keeps the
+                # memory until the engine's stream has read it.
+                producer = torch.cuda.current_stream(grad.device)
+                session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad), producer.cuda_stream)
+                grad.record_stream(self._engine_stream)
+            else:
                 session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad))
-                if fetcher is not None:
-                    fetcher.grad_arrived(index)
-                return
-            # GPU: the engine's stream waits for torch's on the device (an
-            # event, no host sync), and torch's allocator keeps the memory
-            # until the engine's stream has read it.
-            producer = torch.cuda.current_stream(grad.device)
-            session.add_gradient(index, torch.utils.dlpack.to_dlpack(grad), producer.cuda_stream)
-            grad.record_stream(self._engine_stream)
             if fetcher is not None:
                 fetcher.grad_arrived(index)
 
@@ -415,9 +413,7 @@ class ZshardEngine(torch.nn.Module):
     def loss_scale(self):
         return self._session.loss_scale
 
-    @property
-    def cur_scale(self):
-        return self._session.loss_scale
+    cur_scale = loss_scale  # DeepSpeed's other name for it
 
     def fp16_enabled(self):
         return self._cfg.precision == "fp16"

@@ -64,6 +64,8 @@ class ParameterFetcher:
             if runs:
                 self._module_runs[id(module)] = runs
         self._backward_gathered = []
+        self._loading = []  # materialize(): parameters given whole tensors for a load
+        self._allow_placeholders = False
         for i, p in enumerate(params):
             if i not in self._run_of:
                 raise _C.ZshardError(f"ZeRO stage 3: parameter {i} (shape {tuple(p.shape)}) belongs to no module of "
@@ -195,7 +197,7 @@ class ParameterFetcher:
 
     def settle(self):
         """After the loaded values went to the engine: placeholders again."""
-        for i in getattr(self, "_loading", ()):
+        for i in self._loading:
             p = self._param(i)
             p.data = torch.empty(0, dtype=p.dtype, device=p.device)
         self._loading = []
@@ -210,7 +212,7 @@ class ParameterFetcher:
         keys = [k for k, t in model.state_dict(keep_vars=True).items() if id(t) in self._index]
 
         def hook(module, state_dict, prefix, local_metadata):
-            if getattr(self, "_allow_placeholders", False):
+            if self._allow_placeholders:
                 return
             if prefix == "" and any(state_dict[k].numel() == 0 for k in keys if k in state_dict):
                 raise _C.ZshardError(

@@ -76,7 +76,6 @@ class ZeroEngine {
   void* gather(int first, int last) { return model_->gather(first, last); }
   void release(int first) { model_->release(first); }
   void gatherInto(int first, int last, void* out) { model_->gatherInto(first, last, out); }
-  const ModelCopy& modelCopy() const { return *model_; }
   const shard::ShardPlan& plan() const { return plan_; }
 
   // The backward hook: parameter i's gradient of this micro step.

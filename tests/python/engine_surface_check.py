@@ -76,6 +76,20 @@ def sgd_engine(stage, lr, seed, world):
     return net, engine, [torch.randn(2, 4, generator=gen) for _ in range(3 * ACC * world)]
 
 
+def sgd_reference(data, world, lr, divisor):
+    """Single-process torch SGD over 3 steps of ACC micro steps, each
+    micro step's loss on every rank's batch divided by `divisor`."""
+    ref = model()
+    opt = torch.optim.SGD(ref.parameters(), lr=lr)
+    for step in range(3):
+        opt.zero_grad()
+        for t in range(step * ACC, (step + 1) * ACC):
+            for r in range(world):
+                (ref(data[t * world + r]).pow(2).mean() / divisor).backward()
+        opt.step()
+    return ref
+
+
 def max_error(a, b):
     return max(((p - q).abs().max() / q.abs().max()).item() for p, q in zip(a.parameters(), b.parameters()))
 
@@ -87,14 +101,7 @@ def sum_over_gas(rank, world):
         engine.step()
     if rank != 0:
         return
-    ref = model()
-    opt = torch.optim.SGD(ref.parameters(), lr=0.05)
-    for step in range(3):
-        opt.zero_grad()
-        for t in range(step * ACC, (step + 1) * ACC):
-            for r in range(world):  # summed over micro steps, averaged over ranks
-                (ref(data[t * world + r]).pow(2).mean() / world).backward()
-        opt.step()
+    ref = sgd_reference(data, world, 0.05, world)  # summed over micro steps, averaged over ranks
     worst = max_error(net, ref)
     assert worst < 1e-5, worst
 
@@ -200,14 +207,7 @@ def no_sync(rank, world):
         assert "incompatible with ZeRO stage 2" in str(e), e
     if rank != 0:
         return
-    ref = model()
-    opt = torch.optim.SGD(ref.parameters(), lr=0.05)
-    for step in range(3):
-        opt.zero_grad()
-        for t in range(step * ACC, (step + 1) * ACC):
-            for r in range(world):
-                (ref(data[t * world + r]).pow(2).mean() / (world * ACC)).backward()
-        opt.step()
+    ref = sgd_reference(data, world, 0.05, world * ACC)
     worst = max_error(net, ref)
     assert worst < 1e-5, worst
 
