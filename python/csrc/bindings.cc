@@ -182,10 +182,20 @@ optim::ParamGroups paramGroups(const std::vector<py::dict>& groups, std::vector<
   return out;
 }
 
+// A collective in flight, waited from Python without the GIL.
+struct PyWork {
+  std::shared_ptr<comm::Work> work;
+  comm::Millis timeout;
+  void wait() {
+    py::gil_scoped_release release;
+    work->wait(timeout);
+  }
+};
+
 class PySession {
  public:
   PySession(const ConfigHandle& cfg, std::vector<std::vector<int64_t>> shapes,
-            std::vector<py::buffer> initial, bool use_gpu, int device,
+            std::vector<std::optional<py::buffer>> initial, bool use_gpu, int device,
             std::vector<std::string> names, const std::vector<py::dict>& groups,
             std::vector<int> param_group)
       : shapes_(std::move(shapes)) {
@@ -194,9 +204,7 @@ class PySession {
       for (int64_t d : s) n *= d;
       numels_.push_back(n);
     }
-    const std::vector<const float*> values =
-        floatArrays(std::vector<std::optional<py::buffer>>(initial.begin(), initial.end()), numels_,
-                    "initial value");
+    const std::vector<const float*> values = floatArrays(initial, numels_, "initial value");
     optim::ParamGroups param_groups = paramGroups(groups, std::move(param_group));
     py::gil_scoped_release release;
     session_ = std::make_unique<zero::Session>(cfg.loaded.config, shapes_, values, use_gpu, names,
@@ -222,11 +230,17 @@ class PySession {
   // Stage 3: parameters [first, last] gathered into `out` (a DLPack tensor
   // of their flat range's length, param dtype). Collective.
   void gatherInto(int first, int last, const py::capsule& out) {
-    const auto& params = session_->plan().params();
-    const int64_t n = params.at(last).range().end - params.at(first).offset;
-    void* data = const_cast<void*>(importData(out, session_->paramDtype(), n, "gather buffer"));
+    void* data = runBuffer(first, last, out);
     py::gil_scoped_release release;
     session_->gatherInto(first, last, data);
+  }
+
+  // gatherInto started (a prefetch): the check now, the values in the
+  // background; the caller keeps `out` alive until the Work's wait().
+  PyWork startGatherInto(int first, int last, const py::capsule& out) {
+    void* data = runBuffer(first, last, out);
+    py::gil_scoped_release release;
+    return {session_->startGatherInto(first, last, data), session_->timeout()};
   }
 
   // Each parameter's (offset, numel) in the flat layout.
@@ -325,6 +339,12 @@ class PySession {
   int64_t numel(int i) const { return numels_.at(i); }
 
  private:
+  // `out` as the buffer of parameters [first, last]'s flat range.
+  void* runBuffer(int first, int last, const py::capsule& out) {
+    const auto& params = session_->plan().params();
+    const int64_t n = params.at(last).range().end - params.at(first).offset;
+    return const_cast<void*>(importData(out, session_->paramDtype(), n, "gather buffer"));
+  }
   std::vector<std::vector<int64_t>> shapes_;
   std::vector<int64_t> numels_;
   std::unique_ptr<zero::Session> session_;
@@ -444,6 +464,18 @@ PYBIND11_MODULE(_C, m) {
                                return c.loaded.config.zero.stage3_param_persistence_threshold;
                              })
       .def_property_readonly(
+          "stage3_prefetch_bucket_size",
+          [](const ConfigHandle& c) { return c.loaded.config.zero.stage3_prefetch_bucket_size; })
+      .def_property_readonly(
+          "stage3_max_live_parameters",
+          [](const ConfigHandle& c) { return c.loaded.config.zero.stage3_max_live_parameters; })
+      .def_property_readonly(
+          "stage3_max_reuse_distance",
+          [](const ConfigHandle& c) { return c.loaded.config.zero.stage3_max_reuse_distance; })
+      .def_property_readonly(
+          "log_trace_cache_warnings",
+          [](const ConfigHandle& c) { return c.loaded.config.zero.log_trace_cache_warnings; })
+      .def_property_readonly(
           "memory_efficient_linear",
           [](const ConfigHandle& c) { return c.loaded.config.zero.memory_efficient_linear; })
       .def_property_readonly(
@@ -466,10 +498,14 @@ PYBIND11_MODULE(_C, m) {
         return c.loaded.config.gradient_clipping;
       });
 
+  py::class_<PyWork>(m, "Work", "a collective in flight")
+      .def("wait", &PyWork::wait, "block until it is done; rethrows its failure")
+      .def("done", [](const PyWork& w) { return w.work->done(); });
+
   py::class_<PySession>(m, "Session")
-      .def(py::init<const ConfigHandle&, std::vector<std::vector<int64_t>>, std::vector<py::buffer>,
-                    bool, int, std::vector<std::string>, const std::vector<py::dict>&,
-                    std::vector<int>>(),
+      .def(py::init<const ConfigHandle&, std::vector<std::vector<int64_t>>,
+                    std::vector<std::optional<py::buffer>>, bool, int, std::vector<std::string>,
+                    const std::vector<py::dict>&, std::vector<int>>(),
            py::arg("config"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"),
            py::arg("device"), py::arg("names"), py::arg("groups"), py::arg("param_group"))
       .def("set_weights", &PySession::setWeights, py::arg("values"),
@@ -522,6 +558,23 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("momentum", [](PySession& s) { return s.get().momentum(); })
       .def("gather_into", &PySession::gatherInto, py::arg("first"), py::arg("last"), py::arg("out"),
            "stage 3: parameters first..last gathered from every shard into out (collective)")
+      .def("start_gather_into", &PySession::startGatherInto, py::arg("first"), py::arg("last"),
+           py::arg("out"),
+           "gather_into started, not waited (a prefetch): a Work whose wait() ends it; out must "
+           "live until then")
+      .def(
+          "memory",
+          [](PySession& s) {
+            const zero::MemoryReport m = s.get().memory();
+            py::dict out;
+            out["parameters"] = m.parameters;
+            out["gradients"] = m.gradients;
+            out["optimizer"] = m.optimizer;
+            out["buckets"] = m.buckets;
+            return out;
+          },
+          "the engine's own bytes on this rank: parameters (the model copy: at stage 3 the "
+          "shard), gradients, optimizer (fp32 master and moments), buckets")
       .def("layout", &PySession::layout, "each parameter's (offset, numel) in the flat layout")
       .def("reduce_boundary", &PySession::reduceBoundary,
            "stage 0, after the boundary's backward: all-reduce the window's gradients to their "

@@ -8,6 +8,7 @@ runtime/zero/session.h). Unsupported requests fail loudly here.
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import sys
@@ -17,7 +18,8 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, client_optimizer, comm, dataloader, optimizer_view, stage3, untested_optimizer
+from zshard import (_C, client_optimizer, comm, dataloader, optimizer_view, prefetch, stage3,
+                    untested_optimizer, zero_init)
 
 
 def add_config_arguments(parser):
@@ -747,8 +749,16 @@ def _broadcast_model(model):
             dist.broadcast(t.data, 0)
 
 
+def _rank0_log(topo):
+    """A message for the user, printed once for the job (rank 0)."""
+    def log(text):
+        if topo["rank"] == 0:
+            print(f"[zshard] {text}", file=sys.stderr, flush=True)
+    return log
+
+
 def _startup_line(cfg, params, topo, device):
-    numel = sum(p.numel() for p in params)
+    numel = sum(math.prod(zero_init.shape_of(p)) for p in params)
     stage = f"ZeRO stage {cfg.stage}"
     alias = getattr(sys.modules.get("deepspeed"), "__zshard_alias__", False)
     return (f"[zshard] {stage}, {len(params)} trainable parameters ({numel / 1e6:.2f}M elements), "
@@ -786,6 +796,8 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     params, groups, settings, group_of = _flatten_groups(given, cfg.optimizer_type)
     if cfg.stage == 3:  # each module's parameters side by side in the flat layout: one gather each
         params, group_of = _in_module_order(model, params, group_of)
+    # Built under zero.Init: whole again unless a stage-3 engine takes the shards.
+    zero_init.materialize(p for p in model.parameters() if cfg.stage != 3 or id(p) not in {id(q) for q in params})
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
@@ -805,16 +817,22 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     device = params[0].device
     use_gpu = device.type == "cuda"
     _broadcast_model(model)
-    initial = [p.detach().float().cpu().contiguous().numpy() for p in params]
-    session = _C.Session(cfg, [list(p.shape) for p in params], initial, use_gpu,
+    initial = [None if zero_init.is_sharded(p) else p.detach().float().cpu().contiguous().numpy() for p in params]
+    session = _C.Session(cfg, [list(zero_init.shape_of(p)) for p in params], initial, use_gpu,
                          (device.index or 0) if use_gpu else 0, names, settings, group_of)
     del initial
+    zero_init.hand_over(session, params)
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     fetcher = None
     if cfg.stage == 3:
         for p in params:
             p.data = p.data.to(_DTYPES[cfg.precision])
-        fetcher = stage3.ParameterFetcher(model, params, session, cfg.stage3_param_persistence_threshold)
+        zero_init.whole_shaped(params)
+        order = prefetch.Order(cfg.stage3_prefetch_bucket_size, cfg.stage3_max_live_parameters,
+                               cfg.stage3_max_reuse_distance, _rank0_log(topo), cfg.log_trace_cache_warnings)
+        stream = torch.cuda.ExternalStream(session.stream, device=device) if use_gpu else None
+        fetcher = stage3.ParameterFetcher(model, params, session, cfg.stage3_param_persistence_threshold, order,
+                                          stream)
         if cfg.memory_efficient_linear:
             stage3.use_memory_efficient_linear(model)
     else:

@@ -17,26 +17,33 @@ Backward: an autograd function wrapped around a module's outputs gathers
 the module's runs when the gradient reaches them; a run is dropped once
 each of its parameters has handed its gradient over (grad_arrived), and at
 the end of engine.backward() whatever a backward gathered is dropped.
+
+Prefetch (prefetch.py decides, this file carries out): the runs the
+recorded order needs next are gathered ahead of use, in the background on
+the engine's communication thread, and a released run needed again soon
+stays gathered ("kept") until its next use or the end of the pass.
 """
 import contextlib
+import math
 
 import torch
 import torch.utils.dlpack
 
-from zshard import _C
+from zshard import _C, prefetch, zero_init
 
 
 class _Run:
     """Engine parameters first..last, gathered together: `numel` elements
     of the flat layout (alignment gaps included)."""
 
-    def __init__(self, first, last, params, numel, persistent):
+    def __init__(self, first, last, params, numel, persistent, name):
         self.first, self.last = first, last
+        self.name = name  # the module that owns it, for messages
         self.params = params  # [(engine index, parameter, offset in the run)]
         self.numel = numel
         self.persistent = persistent
         self.buffer = None
-        self.uses = 0
+        self.uses = 0  # 0 with a buffer: kept for a use soon (prefetch.Order.keep)
         self.backward_uses = 0
         self.waiting = set()  # parameters whose gradient this backward has not brought yet
 
@@ -45,8 +52,13 @@ class ParameterFetcher:
     """Gathers and drops the runs of `params` (the engine's, in its order)
     for the modules of `model`."""
 
-    def __init__(self, model, params, session, persistence_threshold):
+    def __init__(self, model, params, session, persistence_threshold, order=None, engine_stream=None):
         self._session = session
+        self._order = order or prefetch.Order(0, 0, 0, print)
+        self._stream = engine_stream  # the engine's CUDA stream (torch.cuda.ExternalStream), None on the host
+        self._in_flight = {}  # run -> (Work, buffer): prefetched, not used yet
+        self._gathered = set()  # non-persistent runs with a buffer (in use or kept)
+        self.live_bytes = self.peak_live_bytes = 0  # gathered buffers, prefetched and kept ones included
         layout = session.layout()
         self._index = {id(p): i for i, p in enumerate(params)}
         owners = {}
@@ -59,7 +71,7 @@ class ParameterFetcher:
         for module in model.modules():
             mine = sorted({self._index[id(p)] for p in module._parameters.values()
                            if p is not None and id(p) in self._index})
-            runs = [self._run(params, layout, group, persistence_threshold)
+            runs = [self._run(params, layout, group, persistence_threshold, self._names[id(module)])
                     for group in _consecutive(mine, lambda i: len(owners[id(params[i])]) > 1)]
             if runs:
                 self._module_runs[id(module)] = runs
@@ -70,7 +82,8 @@ class ParameterFetcher:
             if i not in self._run_of:
                 raise _C.ZshardError(f"ZeRO stage 3: parameter {i} (shape {tuple(p.shape)}) belongs to no module of "
                                      "the model, so nothing would gather it; pass the model's own parameters")
-            p.ds_shape, p.ds_numel = p.shape, p.numel()
+            p.ds_shape = zero_init.shape_of(p)
+            p.ds_numel = math.prod(p.ds_shape)
 
     def start(self, model):
         """Parameters become placeholders (the persistent ones stay
@@ -81,16 +94,16 @@ class ParameterFetcher:
         for run in self._runs:
             if run.persistent:
                 self.gather(run)
-        return self._install(model)
+        return self._install_hooks(model)
 
-    def _run(self, params, layout, indices, threshold):
+    def _run(self, params, layout, indices, threshold, name):
         first, last = indices[0], indices[-1]
         if first in self._run_of:
             return self._run_of[first]
         start = layout[first][0]
         members = [(i, params[i], layout[i][0] - start) for i in range(first, last + 1)]
         run = _Run(first, last, members, layout[last][0] + layout[last][1] - start,
-                   sum(layout[i][1] for i in range(first, last + 1)) < threshold)
+                   sum(layout[i][1] for i in range(first, last + 1)) < threshold, name)
         self._runs.append(run)
         for i in range(first, last + 1):
             self._run_of[i] = run
@@ -102,31 +115,93 @@ class ParameterFetcher:
     def gather(self, run, module=None):
         """One more use of the run; the first gathers it (collective; a
         rank gathering other parameters than its peers fails, naming
-        `module`)."""
-        if run.uses == 0:
-            p0 = run.params[0][1]
-            buffer = torch.empty(run.numel, dtype=p0.dtype, device=p0.device)
-            if buffer.is_cuda:  # the engine's stream writes memory torch's stream may still be using
-                torch.cuda.current_stream(buffer.device).synchronize()
-            try:
-                self._session.gather_into(run.first, run.last, torch.utils.dlpack.to_dlpack(buffer))
-            except _C.ZshardError as e:
-                where = self._names.get(id(module), "a parameter") if module is not None else "a parameter"
-                raise _C.ZshardError(f"ZeRO-3: gathering the parameters of module {where!r} on this rank: {e}") from e
-            run.buffer = buffer
-            for _, p, offset in run.params:
-                p.data = buffer[offset:offset + p.ds_numel].view(p.ds_shape)
+        `module`), or takes its prefetched or kept buffer, and starts the
+        gathers the recorded order needs next."""
+        if run.uses == 0 and not run.persistent:
+            if self._order.used(run) is False:  # the pass just left the recorded order
+                self._cancel_prefetch()
+            if run.buffer is None:
+                work, buffer = self._in_flight.pop(run, None) or self._start(run, module)
+                self._wait(work, module)
+                self._install(run, buffer)
+            run.uses += 1
+            for ahead in self._order.ahead(lambda r: r.buffer is not None or r in self._in_flight,
+                                           sum(r.numel for r in self._in_flight), self._live_numel()):
+                self._in_flight[ahead] = self._start(ahead, module)
+            return
+        if run.buffer is None:  # a persistent run's first gather
+            work, buffer = self._start(run, module)
+            self._wait(work, module)
+            self._install(run, buffer)
         run.uses += 1
+
+    def _start(self, run, module):
+        """(Work, buffer): run's gather started into a buffer of its own."""
+        p0 = run.params[0][1]
+        buffer = torch.empty(run.numel, dtype=p0.dtype, device=p0.device)
+        if self._stream is not None:  # the engine's stream writes memory torch's stream may still be using
+            self._stream.wait_stream(torch.cuda.current_stream(buffer.device))
+        self._count(buffer.numel() * buffer.element_size())
+        try:
+            return self._session.start_gather_into(run.first, run.last, torch.utils.dlpack.to_dlpack(buffer)), buffer
+        except _C.ZshardError as e:
+            raise self._error(e, module, run) from e
+
+    def _wait(self, work, module):
+        try:
+            work.wait()
+        except _C.ZshardError as e:
+            raise self._error(e, module) from e
+
+    def _error(self, e, module, run=None):
+        where = self._names.get(id(module), "a parameter") if module is not None else "a parameter"
+        ahead = f" (prefetching those of {run.name!r})" if run is not None and run.name != where else ""
+        return _C.ZshardError(f"ZeRO-3: gathering the parameters of module {where!r}{ahead} on this rank: {e}")
+
+    def _install(self, run, buffer):
+        run.buffer = buffer
+        if not run.persistent:
+            self._gathered.add(run)
+        for _, p, offset in run.params:
+            p.data = buffer[offset:offset + p.ds_numel].view(p.ds_shape)
+
+    def _count(self, nbytes):
+        self.live_bytes += nbytes
+        self.peak_live_bytes = max(self.peak_live_bytes, self.live_bytes)
+
+    def _live_numel(self):
+        return sum(r.numel for r in self._gathered) + sum(r.numel for r in self._in_flight)
+
+    def _cancel_prefetch(self):
+        """The pass left the recorded order: what was started is waited for
+        (every rank started the same) and dropped, with the kept runs."""
+        for run, (work, buffer) in self._in_flight.items():
+            work.wait()
+            self._count(-buffer.numel() * buffer.element_size())
+        self._in_flight = {}
+        self.drop_kept()
+
+    def drop_kept(self):
+        for run in [r for r in self._gathered if r.uses == 0]:
+            self._drop(run)
 
     def release(self, run):
         run.uses -= 1
-        if run.uses == 0 and not run.persistent:
+        if run.uses == 0 and not run.persistent and not self._order.keep(run, self._live_numel()):
             self._drop(run)
 
     def _drop(self, run):
+        if run.buffer is not None:
+            self._count(-run.buffer.numel() * run.buffer.element_size())
         run.buffer = None
+        self._gathered.discard(run)
         for _, p, _ in run.params:
             p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+
+    def begin_pass(self):
+        """The root module's forward starts: a new pass over the order."""
+        self._cancel_prefetch()
+        self._order.begin_pass()
 
     def gather_for_backward(self, module):
         for run in self.runs_of(module):
@@ -150,19 +225,25 @@ class ParameterFetcher:
             self.release(run)
 
     def end_backward(self):
-        """engine.backward() returned: drop what the backward still holds."""
+        """engine.backward() returned: drop what the backward still holds,
+        what prefetch started or kept; the pass's order is recorded."""
         for run in self._backward_gathered:
             self._end_backward_uses(run)
         self._backward_gathered = []
+        self._order.end_pass(trained=True)
+        self._cancel_prefetch()
 
     def live(self):
         """Runs gathered now, other than persistent ones."""
         return [r for r in self._runs if r.uses > (1 if r.persistent else 0)]
 
     def refresh_persistent(self):
-        """After a step: the persistent runs take the new values."""
+        """After a step: the persistent runs take the new values (kept runs,
+        old values, go)."""
+        self._cancel_prefetch()
         for run in self._runs:
             if run.persistent:
+                self._drop(run)
                 run.uses = 0
                 self.gather(run)
 
@@ -221,9 +302,11 @@ class ParameterFetcher:
                     "and python3 -m zshard.consolidate, or read them inside zero.GatheredParameters")
         return model._register_state_dict_hook(hook)
 
-    def _install(self, model):
-        """Forward hooks on every module with runs of its own."""
-        handles = [self.refuse_placeholders_in_state_dicts(model)]
+    def _install_hooks(self, model):
+        """Forward hooks on every module with runs of its own; the root's
+        first hook starts each pass."""
+        handles = [self.refuse_placeholders_in_state_dicts(model),
+                   model.register_forward_pre_hook(lambda module, inputs: self.begin_pass())]
         for module in model.modules():
             if id(module) in self._module_runs:
                 handles.append(module.register_forward_pre_hook(self._pre_forward))
@@ -258,6 +341,12 @@ def gathered_parameters(params, modifier_rank=None):
     them after the block go to every rank and into the engine's master
     weights. Tensors of no stage-3 engine pass through untouched."""
     params = [params] if isinstance(params, torch.Tensor) else [p for p in params if p is not None]
+    built = [p for p in params if zero_init.is_sharded(p)]
+    if built:  # zero.Init's, before initialize()
+        with zero_init.gathered(built, modifier_rank):
+            with gathered_parameters([p for p in params if not zero_init.is_sharded(p)], modifier_rank):
+                yield
+        return
     engines = {}
     for p in params:
         engine = getattr(p, "_zshard_owner", None)

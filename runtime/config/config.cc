@@ -29,6 +29,8 @@ auto fields(const SchedulerConfig& s) {
 auto fields(const ZeroConfig& z) {
   return std::tie(z.stage, z.overlap_comm, z.reduce_bucket_size, z.ignore_unused_parameters,
                   z.stage3_param_persistence_threshold, z.stage3_gather_16bit_weights_on_model_save,
+                  z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters,
+                  z.stage3_max_reuse_distance, z.log_trace_cache_warnings,
                   z.memory_efficient_linear, z.offload_optimizer, z.offload_param);
 }
 

@@ -90,6 +90,15 @@ struct ZeroConfig {
   // gathers the whole model (else it writes nothing, as DeepSpeed).
   int64_t stage3_param_persistence_threshold{};
   bool stage3_gather_16bit_weights_on_model_save{};
+  // Stage 3 prefetch (elements): how far ahead of the recorded module order
+  // gathers start, how many elements may be gathered at once, and how soon
+  // a released run must be used again to stay gathered. Each step whose
+  // order differs from the recorded one is logged with
+  // log_trace_cache_warnings (else only the first).
+  int64_t stage3_prefetch_bucket_size{};
+  int64_t stage3_max_live_parameters{};
+  int64_t stage3_max_reuse_distance{};
+  bool log_trace_cache_warnings{};
   // Stage 3: nn.Linear saves its weight, not a transposed view of the
   // gathered buffer, for backward (DeepSpeed's memory_efficient_linear).
   bool memory_efficient_linear{};

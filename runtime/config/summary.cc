@@ -50,6 +50,12 @@ std::string zeroLine(const ZeroConfig& z) {
     s << " (parameters sharded too, each module's gathered when it runs), "
          "stage3_param_persistence_threshold "
       << z.stage3_param_persistence_threshold << " (smaller runs stay whole), "
+      << "stage3_prefetch_bucket_size " << z.stage3_prefetch_bucket_size
+      << " (elements gathered ahead of the recorded module order; 0: on demand), "
+      << "stage3_max_live_parameters " << z.stage3_max_live_parameters
+      << " (most elements gathered at once, prefetched and kept included), "
+      << "stage3_max_reuse_distance " << z.stage3_max_reuse_distance
+      << " (a run used again within this many elements stays gathered), "
       << "stage3_gather_16bit_weights_on_model_save "
       << (z.stage3_gather_16bit_weights_on_model_save ? "true" : "false");
   }

@@ -96,6 +96,10 @@ ZeroConfig toZero(const pb::ZeroOptimization& z) {
   out.ignore_unused_parameters = z.ignore_unused_parameters();
   out.stage3_param_persistence_threshold = z.stage3_param_persistence_threshold();
   out.stage3_gather_16bit_weights_on_model_save = z.stage3_gather_16bit_weights_on_model_save();
+  out.stage3_prefetch_bucket_size = z.stage3_prefetch_bucket_size();
+  out.stage3_max_live_parameters = z.stage3_max_live_parameters();
+  out.stage3_max_reuse_distance = z.stage3_max_reuse_distance();
+  out.log_trace_cache_warnings = z.log_trace_cache_warnings();
   out.memory_efficient_linear = z.memory_efficient_linear();
   out.offload_optimizer = deviceOf(z.offload_optimizer().device());
   out.offload_param = deviceOf(z.offload_param().device());

@@ -23,6 +23,13 @@ shard::Range runRange(const shard::ShardPlan& plan, int first, int last) {
   return {plan.params()[first].offset, plan.params()[last].range().end};
 }
 
+// A collective that finished before it was returned.
+class Finished : public comm::Work {
+ public:
+  void wait(comm::Millis) override {}
+  bool done() const override { return true; }
+};
+
 // What a copy is made over.
 struct Context {
   const shard::ShardPlan& plan;
@@ -53,10 +60,11 @@ class ReplicatedCopy : public ModelCopy {
     return flat_.data() + runRange(c_.plan, first, last).begin * dtypeSize(c_.dtype);
   }
 
-  void gatherInto(int first, int last, void* out) override {
+  std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) override {
     const shard::Range range = runRange(c_.plan, first, last);
     const size_t e = dtypeSize(c_.dtype);
     c_.backend.copy(out, flat_.data() + range.begin * e, range.size() * e);
+    return std::make_shared<Finished>();
   }
 
   void release(int) override {}
@@ -75,7 +83,7 @@ class ShardedCopy : public ModelCopy {
       : c_(c),
         own_(c.plan.ownerRange(c.comm.rank())),
         shard_(c.backend, c.plan.shardNumel() * dtypeSize(c.dtype)) {
-    c.backend.copyFromHost(shard_.data(), initial + own_.begin * dtypeSize(c.dtype), shard_.size());
+    c.backend.copyFromHost(shard_.data(), initial, shard_.size());
     peak_ = bytes();
   }
 
@@ -99,10 +107,10 @@ class ShardedCopy : public ModelCopy {
     return data;
   }
 
-  void gatherInto(int first, int last, void* out) override {
+  std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) override {
     const shard::Range range = runRange(c_.plan, first, last);
     checkSameRun(first, last);
-    fill(range, static_cast<char*>(out));
+    return startFill(range, static_cast<char*>(out));
   }
 
   void release(int first) override {
@@ -153,14 +161,16 @@ class ShardedCopy : public ModelCopy {
 
   // A flat range's values from every rank's shard into `out`: this rank's
   // part copied in, the others' all-gathered.
-  void fill(shard::Range range, char* out) {
+  void fill(shard::Range range, char* out) { startFill(range, out)->wait(c_.timeout); }
+
+  std::shared_ptr<comm::Work> startFill(shard::Range range, char* out) {
     const shard::Range mine = shard::intersect(range, own_);
     const size_t e = dtypeSize(c_.dtype);
     if (mine.size() > 0) {
       c_.backend.copy(out + (mine.begin - range.begin) * e,
                       shard_.data() + (mine.begin - own_.begin) * e, mine.size() * e);
     }
-    c_.comm.allGather(out, c_.dtype, c_.plan.countsPerRank(range))->wait(c_.timeout);
+    return c_.comm.allGather(out, c_.dtype, c_.plan.countsPerRank(range));
   }
 
   // The live run [first, last] (one more use), nullptr when none; a
@@ -189,6 +199,10 @@ class ShardedCopy : public ModelCopy {
 };
 
 }  // namespace
+
+shard::Range initialRange(const shard::ShardPlan& plan, int rank, bool sharded) {
+  return sharded ? plan.ownerRange(rank) : shard::Range{0, plan.totalNumel()};
+}
 
 std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
                                               comm::Communicator& comm, kernels::Backend& backend,

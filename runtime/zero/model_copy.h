@@ -37,7 +37,14 @@ class ModelCopy {
   // length in elements, param dtype, on the device), owned by the caller
   // (Python keeps torch tensors alive while autograd holds them). Nothing
   // is tracked. Collective for the sharded copy.
-  virtual void gatherInto(int first, int last, void* out) = 0;
+  void gatherInto(int first, int last, void* out, comm::Millis timeout) {
+    startGatherInto(first, last, out)->wait(timeout);
+  }
+  // gatherInto without the wait (a prefetch): every rank's (first, last)
+  // is checked now; the values arrive in the background, in call order
+  // with every other collective. `out` must stay valid until the Work is
+  // done; its wait() rethrows a failure.
+  virtual std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) = 0;
   // Drops one use of the run starting at `first`; at none its buffer goes.
   // UsageError when it is not gathered.
   virtual void release(int first) = 0;
@@ -49,8 +56,13 @@ class ModelCopy {
   virtual int liveRuns() const = 0;
 };
 
-// `initial_rounded` holds the whole flat buffer already cast to `dtype`
-// (host memory); the copy keeps all of it (replicated) or this rank's shard.
+// The flat range of initial values a copy starts from: the whole buffer
+// (replicated) or this rank's shard (sharded), so a stage-3 engine never
+// stages the whole model.
+shard::Range initialRange(const shard::ShardPlan& plan, int rank, bool sharded);
+
+// `initial_rounded` holds initialRange()'s values already cast to `dtype`
+// (host memory).
 std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
                                               comm::Communicator& comm, kernels::Backend& backend,
                                               DType dtype, const char* initial_rounded,

@@ -104,6 +104,7 @@ void Session::checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
                              const std::vector<const float*>& initial, kernels::Backend& backend) {
   double fingerprint[2] = {0, 0};
   for (size_t p = 0; p < shapes.size(); ++p) {
+    if (initial[p] == nullptr) continue;  // set later (zero.Init checked its own)
     int64_t n = 1;
     for (int64_t d : shapes[p]) n *= d;
     for (int64_t i = 0; i < n; ++i) {

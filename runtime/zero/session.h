@@ -29,7 +29,8 @@ checkpoint::ShardState shardStateOf(ZeroEngine& engine);
 // the same order on every rank. Not thread-safe.
 class Session {
  public:
-  // `initial[i]` holds parameter i's values as fp32 host memory; `names`
+  // `initial[i]` holds parameter i's values as fp32 host memory (nullptr:
+  // set later by setWeights, as zero.Init's parameters are); `names`
   // (optional) names them in messages; `groups` (optional: DeepSpeed's
   // parameter groups) override the optimizer's settings. With `use_gpu` the engine
   // works on CUDA device `device`, the one the model's parameters are on (under srun
@@ -49,6 +50,10 @@ class Session {
   void* parameter(int i) { return engine_->parameter(i); }
   // Stage 3: see ZeroEngine::gatherInto (collective).
   void gatherInto(int first, int last, void* out) { engine_->gatherInto(first, last, out); }
+  std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) {
+    return engine_->startGatherInto(first, last, out);
+  }
+  comm::Millis timeout() const { return options_.timeout; }
   const shard::ShardPlan& plan() const { return engine_->plan(); }
   // See ZeroEngine::reduceBoundary and reducedGradient (stage 0; collective).
   bool reduceBoundary() { return engine_->reduceBoundary(); }

@@ -23,6 +23,21 @@ shard::ShardPlan planFor(const std::vector<shard::ParamSpec>& params, int world,
   return shard::ShardPlan::build(typed, world, o.alignment);
 }
 
+// fp32 values of the flat range `r`: each parameter's initial values where
+// given, zeros elsewhere (alignment gaps, parameters set later).
+std::vector<float> stagedValues(const shard::ShardPlan& plan,
+                                const std::vector<const float*>& initial, shard::Range r) {
+  std::vector<float> out(r.size(), 0.f);
+  for (size_t i = 0; i < plan.params().size(); ++i) {
+    const shard::ParamSlot& s = plan.params()[i];
+    const shard::Range part = shard::intersect(s.range(), r);
+    if (initial[i] == nullptr || part.size() <= 0) continue;
+    std::memcpy(out.data() + (part.begin - r.begin), initial[i] + (part.begin - s.offset),
+                part.size() * sizeof(float));
+  }
+  return out;
+}
+
 // This rank's segments of each parameter, for Lamb's per-parameter norms.
 std::vector<optim::Segment> segmentsOf(const shard::ShardPlan& plan, int rank) {
   std::vector<optim::Segment> out;
@@ -48,22 +63,20 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
                 expectedGot(std::to_string(params.size()) + " initial value arrays",
                             std::to_string(initial.size())));
   }
-  // fp32 staging of the whole flat buffer: the master shard starts from the
-  // exact initial values, the model copy from their rounding.
-  std::vector<float> staged(plan_.totalNumel(), 0.f);
-  for (size_t i = 0; i < params.size(); ++i) {
-    const shard::ParamSlot& s = plan_.params()[i];
-    std::memcpy(staged.data() + s.offset, initial[i], s.numel * sizeof(float));
-  }
-  std::vector<char> rounded(plan_.totalNumel() * dtypeSize(options.param_dtype));
-  kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
-                plan_.totalNumel());
-  model_ = (options.stage == 3 ? makeShardedCopy : makeReplicatedCopy)(
-      plan_, comm, backend_, options.param_dtype, rounded.data(), options.timeout);
+  // The master shard starts from the exact initial values, the model copy
+  // from their rounding; only the range the copy keeps is staged.
+  const bool sharded = options.stage == 3;
   const shard::Range own = plan_.ownerRange(comm.rank());
+  const shard::Range kept = initialRange(plan_, comm.rank(), sharded);
+  std::vector<float> staged = stagedValues(plan_, initial, kept);
+  std::vector<char> rounded(kept.size() * dtypeSize(options.param_dtype));
+  kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
+                kept.size());
+  model_ = (sharded ? makeShardedCopy : makeReplicatedCopy)(
+      plan_, comm, backend_, options.param_dtype, rounded.data(), options.timeout);
   optimizer_ = std::make_unique<optim::ShardOptimizer>(
-      optimizer, backend_, staged.data() + own.begin, own.size(), segmentsOf(plan_, comm.rank()),
-      static_cast<int>(params.size()), options.param_groups);
+      optimizer, backend_, staged.data() + (own.begin - kept.begin), own.size(),
+      segmentsOf(plan_, comm.rank()), static_cast<int>(params.size()), options.param_groups);
   used_.assign(params.size(), false);
   ReducerOptions r;
   r.backend = &backend_;

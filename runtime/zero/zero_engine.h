@@ -62,7 +62,9 @@ struct MemoryReport {
 // same order. Not thread-safe.
 class ZeroEngine {
  public:
-  // `initial[i]` holds parameter i's starting values (numel floats).
+  // `initial[i]` holds parameter i's starting values (numel floats), or is
+  // nullptr: zeros until setWeights (stage 3 then stages only this rank's
+  // shard, never the whole model).
   ZeroEngine(const std::vector<shard::ParamSpec>& params, const std::vector<const float*>& initial,
              comm::Communicator& comm, const config::OptimizerConfig& optimizer,
              const EngineOptions& options);
@@ -75,7 +77,12 @@ class ZeroEngine {
   // at stage 3.
   void* gather(int first, int last) { return model_->gather(first, last); }
   void release(int first) { model_->release(first); }
-  void gatherInto(int first, int last, void* out) { model_->gatherInto(first, last, out); }
+  void gatherInto(int first, int last, void* out) {
+    model_->gatherInto(first, last, out, options_.timeout);
+  }
+  std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) {
+    return model_->startGatherInto(first, last, out);
+  }
   const shard::ShardPlan& plan() const { return plan_; }
 
   // The backward hook: parameter i's gradient of this micro step.

@@ -4,7 +4,9 @@ layer, gradient accumulation and clipping, compared on rank 0 with
 single-process torch AdamW on the same batches (20 steps). Between steps
 the parameters are empty placeholders with ds_shape; module.state_dict()
 is refused; save_16bit_model() writes whole tensors. Prints "STAGE3 MATCH".
-argv: PERSISTENCE_THRESHOLD OUT_DIR."""
+argv: PERSISTENCE_THRESHOLD OUT_DIR whole|init|init-stage2 (init: the
+model built under zero.Init, so sharded as it is built; init-stage2: the
+same model trained at stage 2, made whole at initialize)."""
 import os
 import sys
 
@@ -13,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import zshard
+from zshard.stage3 import gathered_parameters as GatheredParameters
+from zshard.zero_init import Init
 
 STEPS, GAS, MICRO, VOCAB = 20, 2, 3, 24
 
@@ -35,9 +39,18 @@ class TiedLM(nn.Module):
         return self.head(x)
 
 
-def build():
+def build(init=False):
+    """The model (under zero.Init when `init`: sharded as it is built), then
+    a custom change of a built module's weight, inside GatheredParameters
+    as DeepSpeed requires under Init."""
     torch.manual_seed(0)
-    return TiedLM()
+    with Init(enabled=init):
+        model = TiedLM()
+    with GatheredParameters(model.ln.weight, modifier_rank=0):
+        model.ln.weight.data.mul_(1.5)
+    if init:
+        assert model.mlp[0].weight.numel() == 0 and tuple(model.mlp[0].weight.ds_shape) == (20, 12)
+    return model
 
 
 def tokens(step, micro, rank):
@@ -50,12 +63,13 @@ def loss_of(model, idx):
     return F.cross_entropy(logits.reshape(-1, VOCAB), idx[:, 1:].reshape(-1))
 
 
-def main(threshold, out):
-    model = build()
+def main(threshold, out, built):
+    stage = 2 if built == "init-stage2" else 3
+    model = build(built != "whole")
     engine, _, _, _ = zshard.initialize(model=model, model_parameters=model.parameters(), config={
         "train_micro_batch_size_per_gpu": MICRO, "gradient_accumulation_steps": GAS, "gradient_clipping": 1.0,
         "optimizer": {"type": "AdamW", "params": {"lr": 5e-3, "weight_decay": 0.01}},
-        "zero_optimization": {"stage": 3, "reduce_bucket_size": 100,
+        "zero_optimization": {"stage": stage, "reduce_bucket_size": 100,
                               "stage3_param_persistence_threshold": threshold,
                               "stage3_gather_16bit_weights_on_model_save": True}})
     rank, world = engine.global_rank, engine.world_size
@@ -63,10 +77,12 @@ def main(threshold, out):
         for micro in range(GAS):
             engine.backward(loss_of(engine, tokens(step, micro, rank)))
             engine.step()
-        if threshold == 0:
+        if threshold == 0 and stage == 3:
             w = model.mlp[0].weight
             assert w.numel() == 0 and tuple(w.ds_shape) == (20, 12), (w.shape, w.ds_shape)
-    if threshold == 0:  # every parameter a placeholder between steps
+    if stage == 2:  # made whole at initialize()
+        assert model.mlp[0].weight.shape == (20, 12)
+    elif threshold == 0:  # every parameter a placeholder between steps
         try:
             model.state_dict()
             raise AssertionError("model.state_dict() with placeholders was accepted")
@@ -96,4 +112,4 @@ def main(threshold, out):
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), sys.argv[2]))
+    sys.exit(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))

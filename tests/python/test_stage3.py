@@ -11,11 +11,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ZLAUNCH = os.environ.get("ZLAUNCH", os.path.join(HERE, "..", "..", "build", "zlaunch"))
 
 
-@pytest.mark.parametrize("world, threshold", [(1, 0), (2, 0), (3, 0), (4, 0), (2, 100000)])
-def test_stage3_matches_torch(tmp_path, world, threshold):
+@pytest.mark.parametrize("world, threshold, built", [(1, 0, "whole"), (2, 0, "whole"), (3, 0, "whole"),
+                                                    (4, 0, "whole"), (2, 100000, "whole"), (1, 0, "init"),
+                                                    (3, 0, "init"), (4, 100000, "init"),
+                                                    (2, 0, "init-stage2")])
+def test_stage3_matches_torch(tmp_path, world, threshold, built):
     env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
     r = subprocess.run([ZLAUNCH, "--nproc-per-node", str(world), os.path.join(HERE, "stage3_check.py"),
-                        str(threshold), str(tmp_path / "out")], capture_output=True, text=True, timeout=300, env=env)
+                        str(threshold), str(tmp_path / "out"), built], capture_output=True, text=True, timeout=300,
+                       env=env)
     assert r.returncode == 0 and f"[rank 0] STAGE3 MATCH" in r.stdout, r.stdout + r.stderr
 
 

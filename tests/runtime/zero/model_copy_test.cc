@@ -29,41 +29,78 @@ std::vector<float> flatValues(const shard::ShardPlan& p) {
   return v;
 }
 
+// What a sharded copy on `rank` starts from: its shard of the flat values.
+const char* ownValues(const shard::ShardPlan& p, const std::vector<float>& flat, int rank) {
+  EXPECT_EQ(initialRange(p, rank, true).begin, p.ownerRange(rank).begin);
+  return reinterpret_cast<const char*>(flat.data() + p.ownerRange(rank).begin);
+}
+
 void onRanks(int world, const std::function<void(int, comm::Communicator&)>& body) {
   for (const std::string& f : fixture::onRanks(world, body)) EXPECT_EQ(f, "");
 }
 
-TEST(ModelCopy, ShardedGathersRunsWholeAndFreesThem) {
+// `body` on every rank of worlds 1, 2 and 3, each with its sharded copy of
+// flatValues().
+void onShardedCopies(const std::function<void(const shard::ShardPlan&, const std::vector<float>&,
+                                              ModelCopy&)>& body) {
   for (int world : {1, 2, 3}) {
     const shard::ShardPlan p = plan(world);
     const std::vector<float> flat = flatValues(p);
-    onRanks(world, [&](int, comm::Communicator& comm) {
+    onRanks(world, [&](int rank, comm::Communicator& comm) {
       auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
-                                  reinterpret_cast<const char*>(flat.data()), 20s);
-      const int64_t shard_bytes = p.shardNumel() * 4;
-      EXPECT_EQ(copy->bytes(), shard_bytes);
-      for (auto [first, last] :
-           {std::pair{0, 0}, std::pair{1, 2}, std::pair{0, 3}, std::pair{3, 3}}) {
-        const float* run = static_cast<const float*>(copy->gather(first, last));
-        const int64_t begin = p.params()[first].offset, end = p.params()[last].range().end;
-        for (int64_t i = begin; i < end; ++i)
-          EXPECT_EQ(run[i - begin], flat[i]) << first << ".." << last;
-        EXPECT_EQ(copy->bytes(), shard_bytes + (end - begin) * 4);
-        EXPECT_EQ(copy->gather(first, last), run);  // a second use of the live run
-        copy->release(first);
-        EXPECT_EQ(copy->liveRuns(), 1);
-        copy->release(first);
-        EXPECT_EQ(copy->liveRuns(), 0);
-        EXPECT_EQ(copy->bytes(), shard_bytes);
-      }
-      EXPECT_EQ(copy->peakBytes(), shard_bytes + p.params()[3].range().end * 4);  // the run 0..3
-      copy->gather(1, 2);
-      EXPECT_THROW(copy->gather(2, 3), UsageError);  // overlaps the live run
-      EXPECT_THROW(copy->release(0), UsageError);    // not gathered
-      EXPECT_THROW(copy->gather(2, 1), UsageError);
-      copy->release(1);
+                                  ownValues(p, flat, rank), 20s);
+      body(p, flat, *copy);
     });
   }
+}
+
+TEST(ModelCopy, ShardedGathersRunsWholeAndFreesThem) {
+  onShardedCopies([](const shard::ShardPlan& p, const std::vector<float>& flat, ModelCopy& c) {
+    ModelCopy* copy = &c;
+    const int64_t shard_bytes = p.shardNumel() * 4;
+    EXPECT_EQ(copy->bytes(), shard_bytes);
+    for (auto [first, last] :
+         {std::pair{0, 0}, std::pair{1, 2}, std::pair{0, 3}, std::pair{3, 3}}) {
+      const float* run = static_cast<const float*>(copy->gather(first, last));
+      const int64_t begin = p.params()[first].offset, end = p.params()[last].range().end;
+      for (int64_t i = begin; i < end; ++i)
+        EXPECT_EQ(run[i - begin], flat[i]) << first << ".." << last;
+      EXPECT_EQ(copy->bytes(), shard_bytes + (end - begin) * 4);
+      EXPECT_EQ(copy->gather(first, last), run);  // a second use of the live run
+      copy->release(first);
+      EXPECT_EQ(copy->liveRuns(), 1);
+      copy->release(first);
+      EXPECT_EQ(copy->liveRuns(), 0);
+      EXPECT_EQ(copy->bytes(), shard_bytes);
+    }
+    EXPECT_EQ(copy->peakBytes(), shard_bytes + p.params()[3].range().end * 4);  // the run 0..3
+    copy->gather(1, 2);
+    EXPECT_THROW(copy->gather(2, 3), UsageError);  // overlaps the live run
+    EXPECT_THROW(copy->release(0), UsageError);    // not gathered
+    EXPECT_THROW(copy->gather(2, 1), UsageError);
+    copy->release(1);
+  });
+}
+
+// Prefetch: several gathers in flight at once, waited in any order, each
+// into its own caller buffer, equal the flat values.
+TEST(ModelCopy, GathersStartedAheadArriveWhole) {
+  onShardedCopies([](const shard::ShardPlan& p, const std::vector<float>& flat, ModelCopy& c) {
+    ModelCopy* copy = &c;
+    const std::vector<std::pair<int, int>> runs = {{0, 1}, {2, 2}, {3, 3}};
+    std::vector<std::vector<float>> out;
+    std::vector<std::shared_ptr<comm::Work>> works;
+    for (auto [first, last] : runs) {
+      out.emplace_back(p.params()[last].range().end - p.params()[first].offset, -1.f);
+      works.push_back(copy->startGatherInto(first, last, out.back().data()));
+    }
+    for (size_t k = works.size(); k-- > 0;) {
+      works[k]->wait(20s);
+      const int64_t begin = p.params()[runs[k].first].offset;
+      for (size_t i = 0; i < out[k].size(); ++i) EXPECT_EQ(out[k][i], flat[begin + i]) << k;
+    }
+    EXPECT_EQ(copy->liveRuns(), 0);  // caller buffers: nothing tracked
+  });
 }
 
 TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
@@ -72,9 +109,9 @@ TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
   const std::vector<float> flat = flatValues(p);
   const auto failures = fixture::onRanks(world, [&](int rank, comm::Communicator& comm) {
     auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
-                                reinterpret_cast<const char*>(flat.data()), 20s);
+                                ownValues(p, flat, rank), 20s);
     std::vector<float> mine(p.totalNumel());
-    copy->gatherInto(rank, rank, mine.data());  // rank 0 parameter 0, rank 1 parameter 1
+    copy->gatherInto(rank, rank, mine.data(), 20s);  // rank 0 parameter 0, rank 1 parameter 1
   });
   for (const std::string& f : failures) {
     EXPECT_NE(f.find("rank 0 parameters 0..0, rank 1 parameters 1..1"), std::string::npos) << f;
@@ -87,7 +124,7 @@ TEST(ModelCopy, PublishRefreshesLiveRunsFromTheNewShards) {
   const std::vector<float> flat = flatValues(p);
   onRanks(world, [&](int rank, comm::Communicator& comm) {
     auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
-                                reinterpret_cast<const char*>(flat.data()), 20s);
+                                ownValues(p, flat, rank), 20s);
     const float* run = static_cast<const float*>(copy->gather(0, 3));
     float* own = static_cast<float*>(copy->ownShard().data);
     for (int64_t i = 0; i < p.shardNumel(); ++i) own[i] = -float(rank);
