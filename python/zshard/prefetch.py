@@ -82,16 +82,19 @@ class Order:
         return out
 
     def keep(self, run, live):
-        """Whether a run whose last use just ended stays gathered: its next
-        use in the trace comes within max_reuse elements and `live` (what
-        is gathered, it included) is within max_live."""
+        """Whether a run whose last use just ended stays gathered (`live`:
+        what is gathered, it included): its next use in the trace comes
+        within max_reuse elements and leaves a prefetch bucket's room within
+        max_live (prefetching goes first), or so soon that prefetch would
+        gather it again at once (within the bucket)."""
         if not self.following or live > self.max_live:
             return False
         distance = 0
         for later in self.trace[self._pos:]:
             if later is run:
-                return True
+                return ((distance <= self.max_reuse and live + max(self.bucket, 0) <= self.max_live)
+                        or distance + run.numel <= self.bucket)
             distance += later.numel
-            if distance > self.max_reuse:
+            if distance > max(self.max_reuse, self.bucket):
                 return False
         return False

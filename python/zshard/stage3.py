@@ -59,6 +59,7 @@ class ParameterFetcher:
         self._in_flight = {}  # run -> (Work, buffer): prefetched, not used yet
         self._gathered = set()  # non-persistent runs with a buffer (in use or kept)
         self.live_bytes = self.peak_live_bytes = 0  # gathered buffers, prefetched and kept ones included
+        self.stats = {"on_demand": 0, "prefetched": 0, "kept": 0}  # how runs came into use
         layout = session.layout()
         self._index = {id(p): i for i, p in enumerate(params)}
         owners = {}
@@ -121,9 +122,13 @@ class ParameterFetcher:
             if self._order.used(run) is False:  # the pass just left the recorded order
                 self._cancel_prefetch()
             if run.buffer is None:
-                work, buffer = self._in_flight.pop(run, None) or self._start(run, module)
+                ahead = self._in_flight.pop(run, None)
+                self.stats["prefetched" if ahead else "on_demand"] += 1
+                work, buffer = ahead or self._start(run, module)
                 self._wait(work, module)
                 self._install(run, buffer)
+            else:
+                self.stats["kept"] += 1
             run.uses += 1
             for ahead in self._order.ahead(lambda r: r.buffer is not None or r in self._in_flight,
                                            sum(r.numel for r in self._in_flight), self._live_numel()):

@@ -17,6 +17,7 @@ stage 3, and for parameters the engine does not train (frozen ones), the
 parameters are made whole again first (materialize).
 """
 import contextlib
+import ctypes
 import functools
 import inspect
 import warnings
@@ -248,6 +249,17 @@ def hand_over(session, params):
                 params[i]._zshard_shard = None
                 params[i]._zshard_handed_over = True
         del values
+    if bound:  # something was handed over
+        _return_freed_memory()
+
+
+def _return_freed_memory():
+    """glibc keeps freed heap memory (the shards just handed over) mapped;
+    give it back so the process's RSS is its real use."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def whole_shaped(params):

@@ -83,7 +83,7 @@ class ShardedCopy : public ModelCopy {
       : c_(c),
         own_(c.plan.ownerRange(c.comm.rank())),
         shard_(c.backend, c.plan.shardNumel() * dtypeSize(c.dtype)) {
-    c.backend.copyFromHost(shard_.data(), initial, shard_.size());
+    if (initial != nullptr) c.backend.copyFromHost(shard_.data(), initial, shard_.size());
     peak_ = bytes();
   }
 
@@ -199,10 +199,6 @@ class ShardedCopy : public ModelCopy {
 };
 
 }  // namespace
-
-shard::Range initialRange(const shard::ShardPlan& plan, int rank, bool sharded) {
-  return sharded ? plan.ownerRange(rank) : shard::Range{0, plan.totalNumel()};
-}
 
 std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
                                               comm::Communicator& comm, kernels::Backend& backend,

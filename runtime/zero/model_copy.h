@@ -56,13 +56,9 @@ class ModelCopy {
   virtual int liveRuns() const = 0;
 };
 
-// The flat range of initial values a copy starts from: the whole buffer
-// (replicated) or this rank's shard (sharded), so a stage-3 engine never
-// stages the whole model.
-shard::Range initialRange(const shard::ShardPlan& plan, int rank, bool sharded);
-
-// `initial_rounded` holds initialRange()'s values already cast to `dtype`
-// (host memory).
+// `initial_rounded` holds the values already cast to `dtype` (host
+// memory): the whole flat buffer (replicated) or this rank's shard
+// (sharded; nullptr: unset until ownShard() is written and published).
 std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
                                               comm::Communicator& comm, kernels::Backend& backend,
                                               DType dtype, const char* initial_rounded,

@@ -71,17 +71,31 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   static std::atomic<int> sessions{0};
   id_ = sessions++;
   rendezvous::Store& store = rendezvous::processJobStore().store();
-  comm::NcclOptions nccl;
-  nccl.name = keyPrefix("nccl");
-  comm::GlooOptions gloo;
-  gloo.store_prefix = keyPrefix("gloo");
-  comm_ = use_gpu ? comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend,
-                                               device_, nccl)
-                  : comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size, gloo);
+  comm_ = makeCommunicator(store, backend, "");
+  if (options_.stage == 3) {
+    gather_comm_ = makeCommunicator(store, backend, "-gather");
+    options_.gather_comm = gather_comm_.get();
+  }
   std::vector<shard::ParamSpec> specs;
   for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
   checkSameStart(shapes, initial, backend);
   engine_ = std::make_unique<ZeroEngine>(specs, initial, *comm_, cfg.optimizer, options_);
+}
+
+// Gloo for host tensors, NCCL for GPU ones; `suffix` keeps a second
+// communicator's store keys apart.
+std::unique_ptr<comm::Communicator> Session::makeCommunicator(rendezvous::Store& store,
+                                                              kernels::Backend& backend,
+                                                              const std::string& suffix) {
+  if (use_gpu_) {
+    comm::NcclOptions nccl;
+    nccl.name = keyPrefix("nccl" + suffix);
+    return comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend, device_,
+                                      nccl);
+  }
+  comm::GlooOptions gloo;
+  gloo.store_prefix = keyPrefix("gloo" + suffix);
+  return comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size, gloo);
 }
 
 // The first session keeps the plain names ("gloo", "ckpt"); later ones

@@ -132,6 +132,7 @@ class Session {
   int device_;
   EngineOptions options_;
   std::unique_ptr<comm::Communicator> comm_;
+  std::unique_ptr<comm::Communicator> gather_comm_;  // stage 3's gathers (EngineOptions)
   std::unique_ptr<ZeroEngine> engine_;
   std::vector<std::vector<int64_t>> shapes_;
   int64_t global_steps_ = 0;        // optimizer steps taken or skipped (DeepSpeed's global_steps)
@@ -142,6 +143,9 @@ class Session {
   // them in the same order): keeps their store keys apart.
   int id_ = 0;
   std::string keyPrefix(const std::string& what) const;
+  std::unique_ptr<comm::Communicator> makeCommunicator(rendezvous::Store& store,
+                                                       kernels::Backend& backend,
+                                                       const std::string& suffix);
 };
 
 }  // namespace zshard::zero

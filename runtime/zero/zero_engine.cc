@@ -64,19 +64,28 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
                             std::to_string(initial.size())));
   }
   // The master shard starts from the exact initial values, the model copy
-  // from their rounding; only the range the copy keeps is staged.
-  const bool sharded = options.stage == 3;
+  // from their rounding. Stage 3 stages only this rank's shard (freed
+  // before the copy is made from the master), never the whole model.
   const shard::Range own = plan_.ownerRange(comm.rank());
-  const shard::Range kept = initialRange(plan_, comm.rank(), sharded);
-  std::vector<float> staged = stagedValues(plan_, initial, kept);
-  std::vector<char> rounded(kept.size() * dtypeSize(options.param_dtype));
-  kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
-                kept.size());
-  model_ = (sharded ? makeShardedCopy : makeReplicatedCopy)(
-      plan_, comm, backend_, options.param_dtype, rounded.data(), options.timeout);
-  optimizer_ = std::make_unique<optim::ShardOptimizer>(
-      optimizer, backend_, staged.data() + (own.begin - kept.begin), own.size(),
-      segmentsOf(plan_, comm.rank()), static_cast<int>(params.size()), options.param_groups);
+  {
+    const std::vector<float> staged = stagedValues(plan_, initial, own);
+    optimizer_ = std::make_unique<optim::ShardOptimizer>(
+        optimizer, backend_, staged.data(), own.size(), segmentsOf(plan_, comm.rank()),
+        static_cast<int>(params.size()), options.param_groups);
+  }
+  if (options.stage == 3) {
+    comm::Communicator& gathers = options.gather_comm != nullptr ? *options.gather_comm : comm;
+    model_ =
+        makeShardedCopy(plan_, gathers, backend_, options.param_dtype, nullptr, options.timeout);
+    rebuildModelCopy();  // no run is gathered yet: nothing to communicate
+  } else {
+    const std::vector<float> staged = stagedValues(plan_, initial, {0, plan_.totalNumel()});
+    std::vector<char> rounded(staged.size() * dtypeSize(options.param_dtype));
+    kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
+                  plan_.totalNumel());
+    model_ = makeReplicatedCopy(plan_, comm, backend_, options.param_dtype, rounded.data(),
+                                options.timeout);
+  }
   used_.assign(params.size(), false);
   ReducerOptions r;
   r.backend = &backend_;

@@ -43,6 +43,13 @@ struct EngineOptions {
   bool loss_scaling = false;
   optim::LossScalerOptions loss_scaler;
   comm::Millis timeout = std::chrono::seconds(300);
+  // Stage 3: the communicator the parameter gathers use (outliving the
+  // engine), kept apart from the gradient reductions' so that a rank that
+  // runs other modules than its peers meets their gathers, not their
+  // reductions: its gather check names the difference (or times out naming
+  // the gather) instead of pairing mismatched collectives. nullptr: the
+  // engine's communicator.
+  comm::Communicator* gather_comm = nullptr;
 };
 
 // What the engine allocated, in bytes (the caller's activations are not ours).
