@@ -49,9 +49,19 @@ def formula_mib(mode, psi, world):
         return (8 * psi + 12 * psi / world) / mib
     if mode == "zshard2":
         return (4 * psi + 16 * psi / world + 2 * 4 * BUCKET) / mib
-    if mode == "zshard3":
+    if mode.startswith("zshard3"):
         return (16 * psi / world + 2 * 4 * BUCKET + 2 * 4 * (WIDTH * WIDTH + WIDTH)) / mib
     return 20 * psi / mib
+
+
+def stage3_prefetch(mode):
+    """zshard3: one layer gathered ahead, two at most (the formula's
+    working set); zshard3np: every gather on demand."""
+    layer = WIDTH * WIDTH + WIDTH
+    if mode == "zshard3np":
+        return {"stage3_prefetch_bucket_size": 0, "stage3_max_reuse_distance": 0}
+    return {"stage3_prefetch_bucket_size": layer, "stage3_max_live_parameters": 2 * layer,
+            "stage3_max_reuse_distance": 0}
 
 
 def setup(mode, net, rank, world):
@@ -61,8 +71,8 @@ def setup(mode, net, rank, world):
         engine, _, _, _ = zshard.initialize(model=net, config={
             "train_micro_batch_size_per_gpu": MICRO, "steps_per_print": 1000,
             "optimizer": {"type": "AdamW", "params": {"lr": 1e-4, "weight_decay": 0.01}},
-            "zero_optimization": {"stage": int(mode[-1]), "reduce_bucket_size": BUCKET, "overlap_comm": True,
-                                  "stage3_param_persistence_threshold": 0}})
+            "zero_optimization": {"stage": int(mode[6]), "reduce_bucket_size": BUCKET, "overlap_comm": True,
+                                  "stage3_param_persistence_threshold": 0, **stage3_prefetch(mode)}})
         return engine, engine.backward, engine.step
     import torch.distributed as dist
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{os.environ['BENCH_DDP_PORT']}",

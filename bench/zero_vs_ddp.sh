@@ -8,6 +8,8 @@
 # zero2_vs_ddp_step_time_ratio=<zshard/ddp> zero2_vs_ddp_memory_ratio=<zshard/ddp>
 # zero2_training_peak_vs_formula=<peak / (formula + baseline)> (the worst rank's)
 # zero3_vs_zero2_step_time_ratio=... zero3_vs_zero2_memory_ratio=...
+# zero3_prefetch_on_vs_off_step_time_ratio=... (zshard3: prefetch one layer
+# ahead; zshard3np: stage3_prefetch_bucket_size 0, every gather on demand)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -23,7 +25,7 @@ per_rank() { awk -v f="$2" '{ printf "%s%s", (NR > 1 ? "/" : ""), $(f) }' <<<"$1
 echo "ZeRO vs DDP on 2 CPU workers ($(hostname), $(nproc) cores), fp32, MiB; peaks per rank (rank 0/rank 1)"
 printf "%-10s %9s %12s %12s %9s %9s %16s\n" what step_s whole_peak train_peak baseline formula "train/(f+base)"
 declare -A time train
-for mode in zshard1 zshard2 zshard3 ddp; do
+for mode in zshard1 zshard2 zshard3 zshard3np ddp; do
   out=$(run $mode)
   time[$mode]=$(max "$out" 3)
   train[$mode]=$(max "$out" 5)
@@ -38,4 +40,5 @@ echo "zero2_vs_ddp_step_time_ratio=$(echo "scale=3; ${time[zshard2]} / ${time[dd
   "zero2_vs_ddp_memory_ratio=$(echo "scale=3; ${train[zshard2]} / ${train[ddp]}" | bc)" \
   "zero2_training_peak_vs_formula=$zero2_ratio" \
   "zero3_vs_zero2_step_time_ratio=$(echo "scale=3; ${time[zshard3]} / ${time[zshard2]}" | bc)" \
-  "zero3_vs_zero2_memory_ratio=$(echo "scale=3; ${train[zshard3]} / ${train[zshard2]}" | bc)"
+  "zero3_vs_zero2_memory_ratio=$(echo "scale=3; ${train[zshard3]} / ${train[zshard2]}" | bc)" \
+  "zero3_prefetch_on_vs_off_step_time_ratio=$(echo "scale=3; ${time[zshard3]} / ${time[zshard3np]}" | bc)"

@@ -4,7 +4,8 @@ steps at stage 3 in bf16 with SGD. Writes, per rank, to OUT_DIR/rank<r>.json:
 the peak RSS (VmHWM) above the process's RSS once torch.distributed is up,
 during construction and over the whole run, and how far the peak already
 was above it then ("before": the measure is an upper bound below that); the engine's own account (session.memory()); the fetcher's peak
-of gathered bytes. argv: OUT_DIR."""
+of gathered bytes; a checkpoint (OUT_DIR/ckpt, tag t) and layer 0's
+16-bit weight (OUT_DIR/layer0.pt). argv: OUT_DIR."""
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import torch
 import torch.nn as nn
 
 import zshard
+from zshard.stage3 import gathered_parameters as GatheredParameters
 from zshard.zero_init import Init
 
 HIDDEN, LAYERS, MICRO = 1024, 32, 4
@@ -61,6 +63,10 @@ def main(out):
     result = {"rank": engine.global_rank, "world": engine.world_size, "built": built, "before": before - base,
               "peak": status("VmHWM") - base, "engine": engine._session.memory(),
               "peak_live": engine._fetcher.peak_live_bytes, "params": LAYERS * HIDDEN * HIDDEN}
+    engine.save_checkpoint(os.path.join(out, "ckpt"), tag="t")  # for consolidate's memory
+    with GatheredParameters(model.layers[0].weight):
+        if engine.global_rank == 0:
+            torch.save(model.layers[0].weight.detach().float().clone(), os.path.join(out, "layer0.pt"))
     with open(os.path.join(out, f"rank{engine.global_rank}.json"), "w") as f:
         json.dump(result, f)
     print(f"MEMORY {json.dumps(result)}", flush=True)

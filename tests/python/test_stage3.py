@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
+from test_checkpoint import consolidate_peak_rss_mb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZLAUNCH = os.environ.get("ZLAUNCH", os.path.join(HERE, "..", "..", "build", "zlaunch"))
@@ -84,6 +87,13 @@ def test_stage3_memory_falls_as_one_over_n_for_a_model_built_under_zero_init(tmp
             bound = 4 * psi / world + sum(e.values()) + m["peak_live"] + 32 * mib
             assert m["peak"] <= bound, (m, bound / mib)
         peaks[world] = max(m["peak"] for m in ranks)
+        if world == 2:  # consolidating the stage-3 checkpoint holds a tensor at a time, not the model
+            baseline, _ = consolidate_peak_rss_mb("--help")
+            peak, r = consolidate_peak_rss_mb(out / "ckpt", tmp_path / "whole.pt", "--tag", "t")
+            assert "wrote" in r.stdout and peak - baseline < 24, (peak, baseline, r.stdout + r.stderr)
+            whole, layer0 = torch.load(tmp_path / "whole.pt"), torch.load(out / "layer0.pt")
+            assert whole["layers.0.weight"].shape == (1024, 1024) and len(whole) == 32, whole.keys()
+            assert torch.allclose(whole["layers.0.weight"].bfloat16().float(), layer0, rtol=1e-2, atol=1e-3)
     limit = 4 * ranks[0]["params"]  # the full fp32 copy
     assert peaks[4] < limit < peaks[1], (peaks, limit)
     assert peaks[1] / peaks[2] > 1.7 and peaks[2] / peaks[4] > 1.7, peaks
