@@ -575,6 +575,14 @@ PYBIND11_MODULE(_C, m) {
           },
           "the engine's own bytes on this rank: parameters (the model copy: at stage 3 the "
           "shard), gradients, optimizer (fp32 master and moments), buckets")
+      .def(
+          "end_pass",
+          [](PySession& s) {
+            py::gil_scoped_release release;
+            s.get().endPass();
+          },
+          "stage 3: every rank ends its forward/backward pass (collective); a rank still "
+          "gathering fails with it, naming both")
       .def("layout", &PySession::layout, "each parameter's (offset, numel) in the flat layout")
       .def("reduce_boundary", &PySession::reduceBoundary,
            "stage 0, after the boundary's backward: all-reduce the window's gradients to their "

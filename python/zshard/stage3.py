@@ -237,6 +237,10 @@ class ParameterFetcher:
         self._backward_gathered = []
         self._order.end_pass(trained=True)
         self._cancel_prefetch()
+        try:
+            self._session.end_pass()
+        except _C.ZshardError as e:
+            raise _C.ZshardError(f"ZeRO-3: at the end of engine.backward() on this rank: {e}") from e
 
     def live(self):
         """Runs gathered now, other than persistent ones."""

@@ -67,6 +67,7 @@ class ReplicatedCopy : public ModelCopy {
     return std::make_shared<Finished>();
   }
 
+  void endPass() override {}
   void release(int) override {}
   int64_t bytes() const override { return static_cast<int64_t>(flat_.size()); }
   int64_t peakBytes() const override { return bytes(); }
@@ -113,6 +114,8 @@ class ShardedCopy : public ModelCopy {
     return startFill(range, static_cast<char*>(out));
   }
 
+  void endPass() override { checkSameRun(kPassEnd, kPassEnd); }
+
   void release(int first) override {
     const auto it = runs_.find(first);
     if (it == runs_.end()) {
@@ -137,6 +140,9 @@ class ShardedCopy : public ModelCopy {
     int uses = 0;
   };
 
+  // What endPass() exchanges in place of a run.
+  static constexpr int kPassEnd = -1;
+
   // Every rank must gather the same run: ranks that ran different modules
   // (a branch taken on one rank only) would otherwise exchange mismatched
   // pieces. One small exchange of (first, last) per gather; a difference is
@@ -150,8 +156,9 @@ class ShardedCopy : public ModelCopy {
     std::string runs;
     for (size_t r = 0; r < all.size(); r += 2) {
       runs += (runs.empty() ? "" : ", ") + std::string("rank ") + std::to_string(r / 2) +
-              " parameters " + std::to_string(int64_t(all[r])) + ".." +
-              std::to_string(int64_t(all[r + 1]));
+              (all[r] == kPassEnd ? " ended its backward"
+                                  : " parameters " + std::to_string(int64_t(all[r])) + ".." +
+                                        std::to_string(int64_t(all[r + 1])));
     }
     throw UsageError(
         "ZeRO-3 gather: the ranks gather different parameters (" + runs +

@@ -45,6 +45,12 @@ class ModelCopy {
   // with every other collective. `out` must stay valid until the Work is
   // done; its wait() rethrows a failure.
   virtual std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) = 0;
+  // Every rank ends a forward/backward pass here (collective for the
+  // sharded copy): a rank that instead still gathers, having run other
+  // modules than its peers, fails with them at once, each naming what every
+  // rank did, rather than waiting on their gradient reductions. No-op for
+  // the replicated copy.
+  virtual void endPass() = 0;
   // Drops one use of the run starting at `first`; at none its buffer goes.
   // UsageError when it is not gathered.
   virtual void release(int first) = 0;

@@ -53,6 +53,8 @@ class Session {
   std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) {
     return engine_->startGatherInto(first, last, out);
   }
+  // Stage 3: see ModelCopy::endPass (collective).
+  void endPass() { engine_->endPass(); }
   comm::Millis timeout() const { return options_.timeout; }
   const shard::ShardPlan& plan() const { return engine_->plan(); }
   // See ZeroEngine::reduceBoundary and reducedGradient (stage 0; collective).

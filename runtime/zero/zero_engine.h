@@ -90,6 +90,7 @@ class ZeroEngine {
   std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) {
     return model_->startGatherInto(first, last, out);
   }
+  void endPass() { model_->endPass(); }
   const shard::ShardPlan& plan() const { return plan_; }
 
   // The backward hook: parameter i's gradient of this micro step.

@@ -114,10 +114,14 @@ def test_prefetch_follows_the_recorded_order_and_changes_nothing_but_timing(tmp_
     assert (tmp_path / "on" / "model.bin").read_bytes() == (tmp_path / "off" / "model.bin").read_bytes()
 
 
-def test_ranks_leaving_the_recorded_order_differently_fail_at_once_naming_them(tmp_path):
+@pytest.mark.parametrize("mode, rank1_where", [("diverge", "gathering the parameters of module 'layers.0'"),
+                                               ("diverge-late", "")])
+def test_ranks_leaving_the_recorded_order_differently_fail_at_once_naming_them(tmp_path, mode, rank1_where):
+    """Rank 0 alone runs module `extra` (first, or last: rank 1 then meets
+    it in its backward or at its end), with prefetch on."""
     env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
-    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "stage3_prefetch_check.py"), "diverge",
+    r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "stage3_prefetch_check.py"), mode,
                         str(tmp_path)], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "[rank 0] DIVERGE REFUSED ZeRO-3: gathering the parameters of module 'extra'" in r.stdout, r.stdout
-    assert "[rank 1] DIVERGE REFUSED ZeRO-3: gathering the parameters of module 'layers.0'" in r.stdout, r.stdout
+    assert f"[rank 1] DIVERGE REFUSED ZeRO-3: {rank1_where}" in r.stdout, r.stdout

@@ -102,18 +102,37 @@ TEST(ModelCopy, GathersStartedAheadArriveWhole) {
   });
 }
 
-TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
-  const int world = 2;
-  const shard::ShardPlan p = plan(world);
+// On 2 ranks, each rank's failure when rank r does what `act` says.
+std::vector<std::string> failuresOfTwoRanks(const std::function<void(int, ModelCopy&)>& act) {
+  const shard::ShardPlan p = plan(2);
   const std::vector<float> flat = flatValues(p);
-  const auto failures = fixture::onRanks(world, [&](int rank, comm::Communicator& comm) {
+  const auto failures = fixture::onRanks(2, [&](int rank, comm::Communicator& comm) {
     auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
                                 ownValues(p, flat, rank), 20s);
-    std::vector<float> mine(p.totalNumel());
-    copy->gatherInto(rank, rank, mine.data(), 20s);  // rank 0 parameter 0, rank 1 parameter 1
+    act(rank, *copy);
   });
-  for (const std::string& f : failures) {
+  EXPECT_EQ(failures.size(), 2u);
+  return failures;
+}
+
+TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
+  std::vector<float> mine(64);
+  for (const std::string& f : failuresOfTwoRanks([&](int rank, ModelCopy&copy) {
+         copy.gatherInto(rank, rank, mine.data(), 20s);  // rank 0 parameter 0, rank 1 parameter 1
+       })) {
     EXPECT_NE(f.find("rank 0 parameters 0..0, rank 1 parameters 1..1"), std::string::npos) << f;
+  }
+}
+
+// A rank that ends its pass while a peer still gathers (it ran a module
+// more) fails with it at once.
+TEST(ModelCopy, ARankEndingItsPassWhileAPeerGathersFailsWithIt) {
+  std::vector<float> mine(64);
+  for (const std::string& f : failuresOfTwoRanks([&](int rank, ModelCopy&copy) {
+         if (rank == 0) copy.gatherInto(3, 3, mine.data(), 20s);
+         if (rank == 1) copy.endPass();
+       })) {
+    EXPECT_NE(f.find("rank 0 parameters 3..3, rank 1 ended its backward"), std::string::npos) << f;
   }
 }
 
