@@ -43,6 +43,17 @@ TEST(Support, StageZeroAllReducesAndSaysSo) {
   EXPECT_NE(summarize(c).find("stage 0 (gradients all-reduced as in DeepSpeed"), std::string::npos);
 }
 
+TEST(Support, StageThreeNamesItsPrefetchSettingsWithDeepSpeedsDefaults) {
+  const std::string three = summarize(load(R"("zero_optimization": {"stage": 3,
+                                              "stage3_prefetch_bucket_size": 1000})"));
+  for (const char* part : {"stage3_prefetch_bucket_size 1000 (elements gathered ahead",
+                           "stage3_max_live_parameters 1000000000 (most elements gathered at once",
+                           "stage3_max_reuse_distance 1000000000 (a run used again",
+                           "stage3_param_persistence_threshold 100000 (smaller runs stay whole)"}) {
+    EXPECT_NE(three.find(part), std::string::npos) << part << "\n" << three;
+  }
+}
+
 TEST(Support, TheSummarySaysWhatRuns) {
   // Stage 1 reduces at the boundary: no overlap_comm claim; predivision is named.
   const std::string one = summarize(load(R"("zero_optimization": {"stage": 1, "overlap_comm": true},
