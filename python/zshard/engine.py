@@ -797,7 +797,8 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     if cfg.stage == 3:  # each module's parameters side by side in the flat layout: one gather each
         params, group_of = _in_module_order(model, params, group_of)
     # Built under zero.Init: whole again unless a stage-3 engine takes the shards.
-    zero_init.materialize(p for p in model.parameters() if cfg.stage != 3 or id(p) not in {id(q) for q in params})
+    engine_owned = {id(p) for p in params} if cfg.stage == 3 else set()
+    zero_init.materialize(p for p in model.parameters() if id(p) not in engine_owned)
     if not params:
         raise _C.ZshardError("initialize(): the model has no parameter that requires a gradient")
     names = _parameter_names(model, params)
