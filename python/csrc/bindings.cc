@@ -228,15 +228,9 @@ class PySession {
   }
 
   // Stage 3: parameters [first, last] gathered into `out` (a DLPack tensor
-  // of their flat range's length, param dtype). Collective.
-  void gatherInto(int first, int last, const py::capsule& out) {
-    void* data = runBuffer(first, last, out);
-    py::gil_scoped_release release;
-    session_->gatherInto(first, last, data);
-  }
-
-  // gatherInto started (a prefetch): the check now, the values in the
-  // background; the caller keeps `out` alive until the Work's wait().
+  // of their flat range's length, param dtype): the check now, the values
+  // in the background; the caller keeps `out` alive until the Work's
+  // wait(). Collective.
   PyWork startGatherInto(int first, int last, const py::capsule& out) {
     void* data = runBuffer(first, last, out);
     py::gil_scoped_release release;
@@ -556,12 +550,10 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("at_boundary", [](PySession& s) { return s.get().atBoundary(); })
       .def_property_readonly("lr", [](PySession& s) { return s.get().lr(); })
       .def_property_readonly("momentum", [](PySession& s) { return s.get().momentum(); })
-      .def("gather_into", &PySession::gatherInto, py::arg("first"), py::arg("last"), py::arg("out"),
-           "stage 3: parameters first..last gathered from every shard into out (collective)")
       .def("start_gather_into", &PySession::startGatherInto, py::arg("first"), py::arg("last"),
            py::arg("out"),
-           "gather_into started, not waited (a prefetch): a Work whose wait() ends it; out must "
-           "live until then")
+           "stage 3: parameters first..last gathered from every shard into out (collective), "
+           "started: a Work whose wait() ends it; out must live until then")
       .def(
           "memory",
           [](PySession& s) {

@@ -761,7 +761,7 @@ def _startup_line(cfg, params, topo, device):
     numel = sum(math.prod(zero_init.shape_of(p)) for p in params)
     stage = f"ZeRO stage {cfg.stage}"
     alias = getattr(sys.modules.get("deepspeed"), "__zshard_alias__", False)
-    return (f"[zshard] {stage}, {len(params)} trainable parameters ({numel / 1e6:.2f}M elements), "
+    return (f"{stage}, {len(params)} trainable parameters ({numel / 1e6:.2f}M elements), "
             f"{cfg.precision} weights, {cfg.gradient_precision} gradients, {topo['world_size']} rank(s), "
             f"device {device}" + (", import deepspeed: zshard's alias" if alias else ""))
 
@@ -812,9 +812,9 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
         if p.device != params[0].device:
             raise _C.ZshardError(f"initialize(): parameter {names[i]} is on {p.device}, {names[0]} on "
                                  f"{params[0].device}; put the whole model on one device")
-    if topo["rank"] == 0:
-        for w in cfg.warnings:
-            print(f"[zshard] warning: {w}", file=sys.stderr, flush=True)
+    log = _rank0_log(topo)
+    for w in cfg.warnings:
+        log(f"warning: {w}")
     device = params[0].device
     use_gpu = device.type == "cuda"
     _broadcast_model(model)
@@ -830,7 +830,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
             p.data = p.data.to(_DTYPES[cfg.precision])
         zero_init.whole_shaped(params)
         order = prefetch.Order(cfg.stage3_prefetch_bucket_size, cfg.stage3_max_live_parameters,
-                               cfg.stage3_max_reuse_distance, _rank0_log(topo), cfg.log_trace_cache_warnings)
+                               cfg.stage3_max_reuse_distance, log, cfg.log_trace_cache_warnings)
         stream = torch.cuda.ExternalStream(session.stream, device=device) if use_gpu else None
         fetcher = stage3.ParameterFetcher(model, params, session, cfg.stage3_param_persistence_threshold, order,
                                           stream)
@@ -851,6 +851,5 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     engine.lr_scheduler = _scheduler(lr_scheduler, engine, cfg)
     engine._drop_last = cfg.dataloader_drop_last
     loader = engine.deepspeed_io(training_data, collate_fn=collate_fn) if training_data is not None else None
-    if topo["rank"] == 0:
-        print(_startup_line(cfg, params, topo, device), file=sys.stderr, flush=True)
+    log(_startup_line(cfg, params, topo, device))
     return engine, engine.optimizer, loader, engine.lr_scheduler

@@ -11,8 +11,9 @@ whose order differs from the record (eval, a branch every rank takes)
 stops prefetching at the first difference, on every rank at the same
 point: what was started is still waited for, then the rest of the pass
 gathers on demand, and a training pass's new order becomes the record.
-Ranks running different modules fail at their next gather, each naming
-every rank's parameters (ModelCopy's check), prefetched or not.
+Ranks running different modules fail at their next gather or at the end
+of the pass, each naming what every rank gathered (ModelCopy's check),
+prefetched or not.
 """
 
 

@@ -29,7 +29,7 @@ import math
 import torch
 import torch.utils.dlpack
 
-from zshard import _C, prefetch, zero_init
+from zshard import _C, zero_init
 
 
 class _Run:
@@ -52,9 +52,9 @@ class ParameterFetcher:
     """Gathers and drops the runs of `params` (the engine's, in its order)
     for the modules of `model`."""
 
-    def __init__(self, model, params, session, persistence_threshold, order=None, engine_stream=None):
+    def __init__(self, model, params, session, persistence_threshold, order, engine_stream):
         self._session = session
-        self._order = order or prefetch.Order(0, 0, 0, print)
+        self._order = order  # prefetch.Order: what to gather ahead and what to keep
         self._stream = engine_stream  # the engine's CUDA stream (torch.cuda.ExternalStream), None on the host
         self._in_flight = {}  # run -> (Work, buffer): prefetched, not used yet
         self._gathered = set()  # non-persistent runs with a buffer (in use or kept)
@@ -118,27 +118,23 @@ class ParameterFetcher:
         rank gathering other parameters than its peers fails, naming
         `module`), or takes its prefetched or kept buffer, and starts the
         gathers the recorded order needs next."""
-        if run.uses == 0 and not run.persistent:
-            if self._order.used(run) is False:  # the pass just left the recorded order
-                self._cancel_prefetch()
-            if run.buffer is None:
-                ahead = self._in_flight.pop(run, None)
+        comes_into_use = run.uses == 0 and not run.persistent  # persistent runs stay out of the order
+        if comes_into_use and self._order.used(run) is False:  # the pass just left the recorded order
+            self._cancel_prefetch()
+        if run.buffer is None:
+            ahead = self._in_flight.pop(run, None)
+            if comes_into_use:
                 self.stats["prefetched" if ahead else "on_demand"] += 1
-                work, buffer = ahead or self._start(run, module)
-                self._wait(work, module)
-                self._install(run, buffer)
-            else:
-                self.stats["kept"] += 1
-            run.uses += 1
+            work, buffer = ahead or self._start(run, module)
+            self._wait(work, module)
+            self._install(run, buffer)
+        elif comes_into_use:
+            self.stats["kept"] += 1
+        run.uses += 1
+        if comes_into_use:
             for ahead in self._order.ahead(lambda r: r.buffer is not None or r in self._in_flight,
                                            sum(r.numel for r in self._in_flight), self._live_numel()):
                 self._in_flight[ahead] = self._start(ahead, module)
-            return
-        if run.buffer is None:  # a persistent run's first gather
-            work, buffer = self._start(run, module)
-            self._wait(work, module)
-            self._install(run, buffer)
-        run.uses += 1
 
     def _start(self, run, module):
         """(Work, buffer): run's gather started into a buffer of its own."""
@@ -201,7 +197,7 @@ class ParameterFetcher:
         run.buffer = None
         self._gathered.discard(run)
         for _, p, _ in run.params:
-            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+            zero_init.to_placeholder(p)
 
     def begin_pass(self):
         """The root module's forward starts: a new pass over the order."""
@@ -288,8 +284,7 @@ class ParameterFetcher:
     def settle(self):
         """After the loaded values went to the engine: placeholders again."""
         for i in self._loading:
-            p = self._param(i)
-            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+            zero_init.to_placeholder(self._param(i))
         self._loading = []
 
     def _param(self, index):

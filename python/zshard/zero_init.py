@@ -168,13 +168,24 @@ def _shard(p, dtype, device):
     if dtype is not None and data.is_floating_point():
         data = data.to(dtype)
     data = data.to(device)
-    rank, world = _world()
-    if world > 1:
+    if _world()[1] > 1:
         dist.broadcast(data, 0)
-    flat, chunk = data.reshape(-1), _chunk(data.numel(), world)
-    p._zshard_shard = flat[rank * chunk:(rank + 1) * chunk].clone()
+    p._zshard_shard = _own_part(data)
     p.ds_shape, p.ds_numel = data.shape, data.numel()
-    p.data = torch.empty(0, dtype=data.dtype, device=device)
+    p.data = data
+    to_placeholder(p)
+
+
+def _own_part(data):
+    """This rank's 1/N of `data`'s elements (a copy)."""
+    rank, world = _world()
+    chunk = _chunk(data.numel(), world)
+    return data.reshape(-1)[rank * chunk:(rank + 1) * chunk].clone()
+
+
+def to_placeholder(p):
+    """p holds no values: an empty tensor of its dtype on its device."""
+    p.data = torch.empty(0, dtype=p.dtype, device=p.device)
 
 
 def is_sharded(p):
@@ -182,14 +193,18 @@ def is_sharded(p):
     return getattr(p, "_zshard_shard", None) is not None
 
 
+def _is_placeholder(p):
+    return p.numel() == 0 and hasattr(p, "ds_shape")
+
+
 def shape_of(p):
     """p's whole shape (a placeholder's ds_shape)."""
-    return p.ds_shape if is_sharded(p) or (p.numel() == 0 and hasattr(p, "ds_shape")) else p.shape
+    return p.ds_shape if _is_placeholder(p) else p.shape
 
 
 def whole(p):
     """p's whole values from every rank's shard (collective)."""
-    rank, world = _world()
+    world = _world()[1]
     shard, chunk = p._zshard_shard, _chunk(p.ds_numel, world)
     out = torch.zeros(chunk * world, dtype=shard.dtype, device=shard.device)
     if world == 1:
@@ -211,15 +226,13 @@ def gathered(params, modifier_rank=None):
     try:
         yield
         if modifier_rank is not None:
-            rank, world = _world()
             for p in params:
-                if world > 1:
+                if _world()[1] > 1:
                     dist.broadcast(p.data, modifier_rank)
-                chunk = _chunk(p.ds_numel, world)
-                p._zshard_shard = p.data.reshape(-1)[rank * chunk:(rank + 1) * chunk].clone()
+                p._zshard_shard = _own_part(p.data)
     finally:
         for p in params:
-            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+            to_placeholder(p)
 
 
 def materialize(params):
@@ -247,7 +260,6 @@ def hand_over(session, params):
         for i, v in enumerate(values):
             if v is not None:
                 params[i]._zshard_shard = None
-                params[i]._zshard_handed_over = True
         del values
     if bound:  # something was handed over
         _return_freed_memory()
@@ -263,11 +275,10 @@ def _return_freed_memory():
 
 
 def whole_shaped(params):
-    """Parameters handed over take their whole shape without memory (one
-    element, expanded) until the stage-3 fetcher makes them placeholders:
-    autograd's gradient accumulators, made in between, take the parameter's
-    shape as it is then."""
+    """Placeholders handed over take their whole shape without memory (one
+    element, expanded) until the stage-3 fetcher makes them placeholders
+    again: autograd's gradient accumulators, made in between, take the
+    parameter's shape as it is then."""
     for p in params:
-        if getattr(p, "_zshard_handed_over", False):
+        if _is_placeholder(p):
             p.data = torch.empty(1, dtype=p.dtype, device=p.device).expand(p.ds_shape)
-            del p._zshard_handed_over

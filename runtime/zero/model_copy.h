@@ -36,14 +36,10 @@ class ModelCopy {
   // Parameters [first, last]'s values into `out` (their flat range's
   // length in elements, param dtype, on the device), owned by the caller
   // (Python keeps torch tensors alive while autograd holds them). Nothing
-  // is tracked. Collective for the sharded copy.
-  void gatherInto(int first, int last, void* out, comm::Millis timeout) {
-    startGatherInto(first, last, out)->wait(timeout);
-  }
-  // gatherInto without the wait (a prefetch): every rank's (first, last)
-  // is checked now; the values arrive in the background, in call order
-  // with every other collective. `out` must stay valid until the Work is
-  // done; its wait() rethrows a failure.
+  // is tracked. Collective for the sharded copy: every rank's (first,
+  // last) is checked now; the values arrive in the background (a
+  // prefetch), in call order with every other collective. `out` must stay
+  // valid until the Work is done; its wait() rethrows a failure.
   virtual std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) = 0;
   // Every rank ends a forward/backward pass here (collective for the
   // sharded copy): a rank that instead still gathers, having run other

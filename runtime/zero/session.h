@@ -48,8 +48,7 @@ class Session {
   int deviceIndex() const { return device_; }
 
   void* parameter(int i) { return engine_->parameter(i); }
-  // Stage 3: see ZeroEngine::gatherInto (collective).
-  void gatherInto(int first, int last, void* out) { engine_->gatherInto(first, last, out); }
+  // Stage 3: see ModelCopy::startGatherInto (collective).
   std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) {
     return engine_->startGatherInto(first, last, out);
   }

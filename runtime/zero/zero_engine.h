@@ -84,9 +84,6 @@ class ZeroEngine {
   // at stage 3.
   void* gather(int first, int last) { return model_->gather(first, last); }
   void release(int first) { model_->release(first); }
-  void gatherInto(int first, int last, void* out) {
-    model_->gatherInto(first, last, out, options_.timeout);
-  }
   std::shared_ptr<comm::Work> startGatherInto(int first, int last, void* out) {
     return model_->startGatherInto(first, last, out);
   }

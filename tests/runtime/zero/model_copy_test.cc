@@ -118,7 +118,8 @@ std::vector<std::string> failuresOfTwoRanks(const std::function<void(int, ModelC
 TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
   std::vector<float> mine(64);
   for (const std::string& f : failuresOfTwoRanks([&](int rank, ModelCopy&copy) {
-         copy.gatherInto(rank, rank, mine.data(), 20s);  // rank 0 parameter 0, rank 1 parameter 1
+         copy.startGatherInto(rank, rank, mine.data())
+             ->wait(20s);  // rank 0 parameter 0, rank 1 parameter 1
        })) {
     EXPECT_NE(f.find("rank 0 parameters 0..0, rank 1 parameters 1..1"), std::string::npos) << f;
   }
@@ -129,7 +130,7 @@ TEST(ModelCopy, RanksGatheringDifferentRunsFailNamingEachRanksRun) {
 TEST(ModelCopy, ARankEndingItsPassWhileAPeerGathersFailsWithIt) {
   std::vector<float> mine(64);
   for (const std::string& f : failuresOfTwoRanks([&](int rank, ModelCopy&copy) {
-         if (rank == 0) copy.gatherInto(3, 3, mine.data(), 20s);
+         if (rank == 0) copy.startGatherInto(3, 3, mine.data())->wait(20s);
          if (rank == 1) copy.endPass();
        })) {
     EXPECT_NE(f.find("rank 0 parameters 3..3, rank 1 ended its backward"), std::string::npos) << f;
