@@ -123,9 +123,9 @@ int main(int argc, char** argv) {
     }
   }
   auto shardState = [&](int r) {
-    checkpoint::ShardState s{&kernels::cpuBackend(), {}};
-    for (auto& b : state[r]) s.buffers.push_back(b.data());
-    return s;
+    std::vector<float*> buffers;
+    for (auto& b : state[r]) buffers.push_back(b.data());
+    return checkpoint::ShardState::whole(kernels::cpuBackend(), buffers, shard);
   };
   fs::create_directories(dir);
   std::vector<double> save_s, write_s, load_s, read_s;

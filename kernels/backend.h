@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,21 @@ class Backend {
   // ordered on the GPU by an event: no host wait. No-op on the host.
   virtual void waitForStream(void* producer) = 0;
 
+  // Transfers between this device and host memory that do not block the
+  // host: queued on the backend's transfer stream after the compute work
+  // queued so far (a copy to the host sees the values written before it),
+  // overlapping compute and the host's work when the host memory is
+  // pinned. Each returns a ticket; waitTransfer(t) blocks until transfer t
+  // and every earlier one finished (and rethrows a failure). On the host
+  // the copy is done on return.
+  virtual uint64_t copyToHostAsync(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual uint64_t copyFromHostAsync(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void waitTransfer(uint64_t ticket) = 0;
+  // The host memory this device transfers with: the host backend's kernels
+  // on memory that is page-locked when `pinned` (a GPU's DMA then reads it
+  // directly). The host backend returns itself. Lives as long as this.
+  virtual Backend& hostBackend(bool pinned) = 0;
+
   virtual void adamStep(float* master, float* m, float* v, ConstView grad, View model, int64_t n,
                         const AdamHyper& h, float grad_scale) = 0;
   virtual void sgdStep(float* master, float* momentum_buf, ConstView grad, View model, int64_t n,
@@ -54,6 +70,15 @@ class Backend {
 
 // The host backend (kernels.h's CPU kernels); shared, thread-safe.
 Backend& cpuBackend();
+
+// `bytes` from `src` (in `from`'s memory) to `dst` (in `to`'s), whichever
+// of the two is a device; blocking.
+void copyBetween(Backend& to, void* dst, Backend& from, const void* src, size_t bytes);
+
+// The threads the host kernels use (OpenMP), and setting them: a step on
+// the host shares the node's cores with the node's other ranks.
+int hostThreads();
+void setHostThreads(int threads);
 
 // The CUDA backend for one GPU (created on first use, one per device).
 // Throws Error when this build has no CUDA or the device is unusable.

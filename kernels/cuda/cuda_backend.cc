@@ -2,13 +2,20 @@
 // kernel launchers of kernels/cuda. CUDA types stay in kernels/cuda.
 #include <cuda_runtime_api.h>
 
+#include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "runtime/core/error.h"
+#include "runtime/core/logging.h"
 
 #define ZSHARD_CHECK_CUDA(call)                                                                 \
   do {                                                                                          \
@@ -23,6 +30,53 @@
 namespace zshard::kernels {
 
 namespace {
+
+// Host memory page-locked by the CUDA driver (cudaHostAlloc), so that the
+// transfer stream's copies run as DMA while the host computes; the CPU
+// kernels. When the driver cannot pin more (RLIMIT_MEMLOCK in a container,
+// the machine's locked-memory limit) it falls back to pageable memory with
+// one warning: transfers are then synchronous, results are the same.
+class PinnedHostBackend : public CpuBackend {
+ public:
+  std::string name() const override { return "cpu (pinned)"; }
+  void* allocate(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t e = cudaHostAlloc(&p, bytes == 0 ? 1 : bytes, cudaHostAllocPortable);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      warnOnce(bytes, e);
+      return CpuBackend::allocate(bytes);
+    }
+    std::memset(p, 0, bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    pinned_.insert(p);
+    return p;
+  }
+  void release(void* p) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (pinned_.erase(p) == 0) return CpuBackend::release(p);
+    }
+    cudaFreeHost(p);
+  }
+
+ private:
+  void warnOnce(size_t bytes, cudaError_t e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (warned_) return;
+    warned_ = true;
+    log(LogLevel::kWarning,
+        "pin_memory: the CUDA driver could not page-lock " + std::to_string(bytes) +
+            " bytes of host memory (" + cudaGetErrorString(e) +
+            "); using pageable memory, so host-device copies do not overlap compute. Raise the "
+            "locked-memory limit (ulimit -l unlimited; in Slurm, PropagateResourceLimits or "
+            "--propagate=MEMLOCK) or set pin_memory to false to silence this");
+  }
+
+  std::mutex mutex_;
+  std::set<void*> pinned_;
+  bool warned_ = false;
+};
 
 class CudaBackend : public Backend {
  public:
@@ -81,6 +135,31 @@ class CudaBackend : public Backend {
   void zero(void* p, size_t bytes) override {
     use();
     ZSHARD_CHECK_CUDA(cudaMemsetAsync(p, 0, bytes, stream_));
+  }
+
+  uint64_t copyToHostAsync(void* dst, const void* src, size_t bytes) override {
+    return transfer(dst, src, bytes, cudaMemcpyDeviceToHost);
+  }
+  uint64_t copyFromHostAsync(void* dst, const void* src, size_t bytes) override {
+    return transfer(dst, src, bytes, cudaMemcpyHostToDevice);
+  }
+  // Transfers finish in queue order (one stream), so waiting for ticket t
+  // is waiting for its event; the events of t and before are recycled.
+  void waitTransfer(uint64_t ticket) override {
+    use();
+    std::lock_guard<std::mutex> lock(transfer_mutex_);
+    while (!in_transfer_.empty() && in_transfer_.front().first <= ticket) {
+      const cudaEvent_t e = in_transfer_.front().second;
+      in_transfer_.pop_front();
+      free_events_.push_back(e);
+      if (in_transfer_.empty() || in_transfer_.front().first > ticket) {
+        ZSHARD_CHECK_CUDA(cudaEventSynchronize(e));
+      }
+    }
+  }
+  Backend& hostBackend(bool pinned) override {
+    if (!pinned) return cpuBackend();
+    return pinned_host_;
   }
   void synchronize() override {
     use();
@@ -166,8 +245,39 @@ class CudaBackend : public Backend {
     return host != 0;
   }
 
+  // One transfer on the transfer stream, after the compute stream's queued
+  // work; its ticket is the event recorded after it.
+  uint64_t transfer(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+    use();
+    std::lock_guard<std::mutex> lock(transfer_mutex_);
+    if (transfer_stream_ == nullptr) {
+      ZSHARD_CHECK_CUDA(cudaStreamCreateWithFlags(&transfer_stream_, cudaStreamNonBlocking));
+      ZSHARD_CHECK_CUDA(cudaEventCreateWithFlags(&compute_done_, cudaEventDisableTiming));
+    }
+    ZSHARD_CHECK_CUDA(cudaEventRecord(compute_done_, stream_));
+    ZSHARD_CHECK_CUDA(cudaStreamWaitEvent(transfer_stream_, compute_done_, 0));
+    ZSHARD_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, kind, transfer_stream_));
+    cudaEvent_t done = nullptr;
+    if (free_events_.empty()) {
+      ZSHARD_CHECK_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    } else {
+      done = free_events_.back();
+      free_events_.pop_back();
+    }
+    ZSHARD_CHECK_CUDA(cudaEventRecord(done, transfer_stream_));
+    in_transfer_.emplace_back(++last_ticket_, done);
+    return last_ticket_;
+  }
+
   int device_;
   cudaStream_t stream_ = nullptr;
+  std::mutex transfer_mutex_;
+  cudaStream_t transfer_stream_ = nullptr;  // made on the first transfer
+  cudaEvent_t compute_done_ = nullptr;
+  std::deque<std::pair<uint64_t, cudaEvent_t>> in_transfer_;
+  std::vector<cudaEvent_t> free_events_;
+  uint64_t last_ticket_ = 0;
+  PinnedHostBackend pinned_host_;
   cudaEvent_t handoff_ = nullptr;  // waitForStream's, re-recorded each call
   cuda::Launch launch_;
   std::mutex scratch_mutex_;

@@ -563,10 +563,12 @@ PYBIND11_MODULE(_C, m) {
             out["gradients"] = m.gradients;
             out["optimizer"] = m.optimizer;
             out["buckets"] = m.buckets;
+            out["offloaded"] = m.offloaded;
             return out;
           },
-          "the engine's own bytes on this rank: parameters (the model copy: at stage 3 the "
-          "shard), gradients, optimizer (fp32 master and moments), buckets")
+          "the engine's own bytes on this rank: on the device parameters (the model copy: at "
+          "stage 3 the shard), gradients, optimizer (fp32 master and moments), buckets; in host "
+          "memory offloaded (offload_optimizer's state and staging, offload_param's shard)")
       .def(
           "end_pass",
           [](PySession& s) {

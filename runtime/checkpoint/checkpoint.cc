@@ -146,9 +146,8 @@ std::string writeMyShard(const Group& g, const std::string& tag_dir, const std::
                          const std::string& rank_state) {
   fs::create_directories(tag_dir);
   const std::string file = shardFileName(g.rank, g.world_size, save_id);
-  const std::vector<const float*> buffers(state.buffers.begin(), state.buffers.end());
-  const ShardFileInfo info = writeShardFile((fs::path(tag_dir) / file).string(), *state.backend,
-                                            buffers, plan.shardNumel(), kBlockBytes, g.rank);
+  const ShardFileInfo info =
+      writeShardFile((fs::path(tag_dir) / file).string(), state.pieces, kBlockBytes, g.rank);
   pb::CheckpointShard s;
   s.set_rank(g.rank);
   s.set_file(file);
@@ -219,29 +218,34 @@ void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int co
 // Pass 2: reads this rank's new shard of buffer b into dst (device memory
 // through a bounded host bounce buffer), zeroing the padding between
 // parameters. The blocks are checked again as they are read.
-void fillBuffer(ShardSet& set, const shard::ShardPlan& plan, int rank, int b,
-                kernels::Backend& backend, float* dst) {
-  const int64_t base = plan.ownerRange(rank).begin;
+// Buffer b of one piece of this rank's shard from the saved shards (zeros
+// where no parameter lies).
+void fillPiece(ShardSet& set, const shard::ShardPlan& plan, int rank, int b, const StatePiece& piece) {
+  kernels::Backend& backend = *piece.backend;
+  float* dst = piece.buffers.at(b);
+  const int64_t base = plan.ownerRange(rank).begin + piece.offset;
+  const shard::Range mine{base, base + piece.numel};
   std::vector<float> bounce;
-  int64_t filled = 0;  // shard elements written so far, in order
+  int64_t filled = 0;  // piece elements written so far, in order
   for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
-    const int64_t at = s.flat.begin - base;
+    const shard::Range part = shard::intersect(s.flat, mine);
+    if (part.size() <= 0) continue;
+    const int64_t at = part.begin - base;
+    const int64_t from = s.param_offset + (part.begin - s.flat.begin);
     if (at > filled) backend.zero(dst + filled, (at - filled) * sizeof(float));
-    for (int64_t done = 0; done < s.flat.size(); done += kChunkFloats) {
-      const int64_t n = std::min(kChunkFloats, s.flat.size() - done);
+    for (int64_t done = 0; done < part.size(); done += kChunkFloats) {
+      const int64_t n = std::min(kChunkFloats, part.size() - done);
       if (backend.onHost()) {
-        set.read(b, s.param, s.param_offset + done, n, dst + at + done);
+        set.read(b, s.param, from + done, n, dst + at + done);
         continue;
       }
       bounce.resize(n);
-      set.read(b, s.param, s.param_offset + done, n, bounce.data());
+      set.read(b, s.param, from + done, n, bounce.data());
       backend.copyFromHost(dst + at + done, bounce.data(), n * sizeof(float));
     }
-    filled = at + s.flat.size();
+    filled = at + part.size();
   }
-  if (plan.shardNumel() > filled) {
-    backend.zero(dst + filled, (plan.shardNumel() - filled) * sizeof(float));
-  }
+  if (piece.numel > filled) backend.zero(dst + filled, (piece.numel - filled) * sizeof(float));
 }
 
 }  // namespace
@@ -282,14 +286,16 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   }
   // Nothing changes unless every rank verified its part.
   throwIfAnyFailed(exchange(g, "verified", mine), "load_checkpoint of \"" + result.path + "\"");
-  for (int b = 0; b < static_cast<int>(state.buffers.size()); ++b) {
-    if (b < count) {
-      fillBuffer(*set, plan, g.rank, b, *state.backend, state.buffers[b]);
-    } else {
-      state.backend->zero(state.buffers[b], plan.shardNumel() * sizeof(float));
+  for (const StatePiece& piece : state.pieces) {
+    for (int b = 0; b < static_cast<int>(piece.buffers.size()); ++b) {
+      if (b < count) {
+        fillPiece(*set, plan, g.rank, b, piece);
+      } else {
+        piece.backend->zero(piece.buffers[b], piece.numel * sizeof(float));
+      }
     }
+    piece.backend->synchronize();
   }
-  state.backend->synchronize();
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "runtime/checkpoint/shard_file.h"
 #include "runtime/core/dtype.h"
 #include "runtime/optim/loss_scaler.h"
 #include "runtime/rendezvous/store.h"
@@ -56,12 +57,16 @@ struct Counters {
   optim::LossScalerState loss_scaler;
 };
 
-// This rank's shard of the optimizer state: one pointer per
-// ModelInfo::buffer_names entry, each plan.shardNumel() floats in
-// `backend`'s memory.
+// This rank's shard of the optimizer state: one buffer per
+// ModelInfo::buffer_names entry, each plan.shardNumel() floats, in pieces
+// (shard_file.h) that cover the shard in order.
 struct ShardState {
-  kernels::Backend* backend = nullptr;
-  std::vector<float*> buffers;
+  std::vector<StatePiece> pieces;
+  // The whole shard in one backend's memory.
+  static ShardState whole(kernels::Backend& backend, std::vector<float*> buffers, int64_t numel) {
+    return {{{&backend, 0, numel, std::move(buffers)}}};
+  }
+  size_t bufferCount() const { return pieces.empty() ? 0 : pieces.front().buffers.size(); }
 };
 
 // The ranks taking part: every rank of the job calls save()/load() with a

@@ -26,37 +26,66 @@ constexpr int64_t kScratchBytes = 8 << 20;
 
 }  // namespace
 
-ShardFileInfo writeShardFile(const std::string& path, kernels::Backend& backend,
-                             const std::vector<const float*>& buffers, int64_t numel,
-                             int64_t block_bytes, int rank) {
-  const int64_t buffer_bytes = numel * static_cast<int64_t>(sizeof(float));
-  const int64_t total = buffer_bytes * static_cast<int64_t>(buffers.size());
-  AtomicFileWriter writer(path);
-  BlockDigester hasher(block_bytes);
-  std::vector<char> staging(backend.onHost() ? 0 : std::min(buffer_bytes, kStagingBytes));
-  int64_t written = 0;
-  bool halfway = false;
-  for (const float* buffer : buffers) {
-    const char* bytes = reinterpret_cast<const char*>(buffer);
-    for (int64_t at = 0; at < buffer_bytes;) {
-      const int64_t n = std::min(buffer_bytes - at, kStagingBytes);
+namespace {
+
+// Appends `bytes` of one piece's buffer, staged through host memory when
+// it lives on a device.
+class ShardWriter {
+ public:
+  ShardWriter(const std::string& path, int64_t block_bytes, int64_t total, int rank)
+      : writer_(path), hasher_(block_bytes), total_(total), rank_(rank) {}
+
+  void append(kernels::Backend& backend, const char* bytes, int64_t size) {
+    for (int64_t at = 0; at < size;) {
+      const int64_t n = std::min(size - at, kStagingBytes);
       const char* host = bytes + at;
       if (!backend.onHost()) {
-        backend.copyToHost(staging.data(), host, static_cast<size_t>(n));
-        host = staging.data();
+        staging_.resize(static_cast<size_t>(std::min(size, kStagingBytes)));
+        backend.copyToHost(staging_.data(), host, static_cast<size_t>(n));
+        host = staging_.data();
       }
-      hasher.feed(host, n);
-      writer.append({host, static_cast<size_t>(n)});
+      hasher_.feed(host, n);
+      writer_.append({host, static_cast<size_t>(n)});
       at += n;
-      written += n;
-      if (!halfway && 2 * written >= total) {
-        halfway = true;
-        faultPoint("checkpoint.mid_shard", rank);
+      written_ += n;
+      if (!halfway_ && 2 * written_ >= total_) {
+        halfway_ = true;
+        faultPoint("checkpoint.mid_shard", rank_);
       }
     }
   }
-  writer.commit();
-  return {total, block_bytes, kBlockDigestAlgorithm, hasher.finish()};
+
+  std::vector<std::string> commit() {
+    writer_.commit();
+    return hasher_.finish();
+  }
+
+ private:
+  AtomicFileWriter writer_;
+  BlockDigester hasher_;
+  std::vector<char> staging_;
+  int64_t total_, written_ = 0;
+  int rank_;
+  bool halfway_ = false;
+};
+
+}  // namespace
+
+ShardFileInfo writeShardFile(const std::string& path, const std::vector<StatePiece>& pieces,
+                             int64_t block_bytes, int rank) {
+  const size_t count = pieces.empty() ? 0 : pieces.front().buffers.size();
+  int64_t total = 0;
+  for (const StatePiece& p : pieces) {
+    total += p.numel * static_cast<int64_t>(sizeof(float) * count);
+  }
+  ShardWriter writer(path, block_bytes, total, rank);
+  for (size_t b = 0; b < count; ++b) {
+    for (const StatePiece& p : pieces) {
+      writer.append(*p.backend, reinterpret_cast<const char*>(p.buffers.at(b)),
+                    p.numel * static_cast<int64_t>(sizeof(float)));
+    }
+  }
+  return {total, block_bytes, kBlockDigestAlgorithm, writer.commit()};
 }
 
 VerifiedShardReader::VerifiedShardReader(std::string path, const ShardFileInfo& info)

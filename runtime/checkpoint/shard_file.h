@@ -19,13 +19,23 @@ struct ShardFileInfo {
 
 inline constexpr int64_t kBlockBytes = 1 << 20;
 
-// Writes `buffers` (each `numel` floats in `backend`'s memory), one after
-// the other, to `path` atomically (AtomicFileWriter), hashing every block of
-// `block_bytes` (digest.h). Device memory is staged through host memory in chunks, so
+// A stretch of a rank's state buffers: elements [offset, offset + numel)
+// of each, in `backend`'s memory (offloaded state lives in pieces: some on
+// the host, the rest on the device).
+struct StatePiece {
+  kernels::Backend* backend = nullptr;
+  int64_t offset = 0;
+  int64_t numel = 0;
+  std::vector<float*> buffers;  // one per state buffer, numel floats each
+};
+
+// Writes the state buffers `pieces` hold (each the pieces' total numel
+// floats), one buffer after the other, each in piece order, to `path`
+// atomically (AtomicFileWriter), hashing every block of `block_bytes`
+// (digest.h). Device memory is staged through host memory in chunks, so
 // host memory stays bounded. Calls faultPoint("checkpoint.mid_shard", rank)
 // once half the file is written. Throws IoError naming the file.
-ShardFileInfo writeShardFile(const std::string& path, kernels::Backend& backend,
-                             const std::vector<const float*>& buffers, int64_t numel,
+ShardFileInfo writeShardFile(const std::string& path, const std::vector<StatePiece>& pieces,
                              int64_t block_bytes, int rank);
 
 // Reads byte ranges of one shard file, verifying every block it touches

@@ -31,7 +31,9 @@ auto fields(const ZeroConfig& z) {
                   z.stage3_param_persistence_threshold, z.stage3_gather_16bit_weights_on_model_save,
                   z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters,
                   z.stage3_max_reuse_distance, z.log_trace_cache_warnings,
-                  z.memory_efficient_linear, z.offload_optimizer, z.offload_param);
+                  z.memory_efficient_linear, z.offload_optimizer, z.offload_param,
+                  z.offload_optimizer_pin_memory, z.offload_param_pin_memory, z.offload_ratio,
+                  z.sub_group_size);
 }
 
 }  // namespace

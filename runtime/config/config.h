@@ -102,10 +102,17 @@ struct ZeroConfig {
   // Stage 3: nn.Linear saves its weight, not a transposed view of the
   // gathered buffer, for backward (DeepSpeed's memory_efficient_linear).
   bool memory_efficient_linear{};
-  // Offloading is refused until it exists (support.h); the rest of its
-  // block is inert.
+  // ZeRO-Offload: where the optimizer state (stages 1-3) and, at stage 3,
+  // the parameter shards live; "cpu" only (NVMe is refused, support.h).
+  // pin_memory page-locks that host memory (GPU workers); ratio is the
+  // fraction of each shard's optimizer state offloaded (Twin-Flow); the
+  // host steps sub_group_size elements between transfers.
   OffloadDevice offload_optimizer = OffloadDevice::kNone;
   OffloadDevice offload_param = OffloadDevice::kNone;
+  bool offload_optimizer_pin_memory{};
+  bool offload_param_pin_memory{};
+  double offload_ratio{};
+  std::optional<int64_t> sub_group_size;  // unset: the whole shard at once
 };
 
 struct CheckpointConfig {

@@ -68,6 +68,17 @@ std::string zeroLine(const ZeroConfig& z) {
   }
   s << (z.ignore_unused_parameters ? ", unused parameters count as zero gradients"
                                    : ", an unused parameter is an error");
+  if (z.offload_optimizer == OffloadDevice::kCpu) {
+    s << "; offload_optimizer cpu: " << z.offload_ratio * 100
+      << "% of each shard's fp32 state in " << (z.offload_optimizer_pin_memory ? "pinned" : "pageable")
+      << " host memory, stepped there by the CPU kernels";
+    if (z.sub_group_size) s << " in sub-groups of " << *z.sub_group_size << " elements";
+  }
+  if (z.offload_param == OffloadDevice::kCpu) {
+    s << "; offload_param cpu: the 16-bit parameter shard in "
+      << (z.offload_param_pin_memory ? "pinned" : "pageable")
+      << " host memory, copied to the device for each gather";
+  }
   return s.str();
 }
 

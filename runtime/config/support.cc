@@ -21,15 +21,15 @@ namespace {
 constexpr const char* kNotYet = "is not supported yet";
 
 void checkUnsupported(const Config& c, Diagnostics& diags) {
-  if (c.zero.offload_optimizer != OffloadDevice::kNone) {
+  if (c.zero.offload_optimizer == OffloadDevice::kNvme) {
     diags.error("zero_optimization.offload_optimizer.device",
-                std::string("\"") + toString(c.zero.offload_optimizer) + "\": optimizer offload " +
-                    kNotYet + "; remove offload_optimizer (or set its device to \"none\")");
+                std::string("\"nvme\": NVMe offload (ZeRO-Infinity) ") + kNotYet +
+                    "; use \"cpu\" (host memory) or \"none\"");
   }
-  if (c.zero.offload_param != OffloadDevice::kNone) {
+  if (c.zero.offload_param == OffloadDevice::kNvme) {
     diags.error("zero_optimization.offload_param.device",
-                std::string("\"") + toString(c.zero.offload_param) + "\": parameter offload " +
-                    kNotYet + "; remove offload_param (or set its device to \"none\")");
+                std::string("\"nvme\": NVMe offload (ZeRO-Infinity) ") + kNotYet +
+                    "; use \"cpu\" (host memory) or \"none\"");
   }
   if (c.communication_data_type && c.grad_accum_dtype &&
       *c.communication_data_type != *c.grad_accum_dtype) {
@@ -50,10 +50,42 @@ void checkMomentumCycling(const Config& c, Diagnostics& diags) {
   }
 }
 
+// Offload settings that only act with offload on (or that cannot work).
+void checkOffloadSettings(const Config& c, Diagnostics& diags) {
+  const ZeroConfig& z = c.zero;
+  const bool offload = z.offload_optimizer == OffloadDevice::kCpu;
+  if (!offload && (z.offload_optimizer_pin_memory || z.offload_ratio != 1.0)) {
+    diags.warn("zero_optimization.offload_optimizer",
+               "pin_memory and ratio act only with \"device\": \"cpu\"; the device is " +
+                   std::string(toString(z.offload_optimizer)) + ", so they change nothing");
+  }
+  if (z.offload_param != OffloadDevice::kCpu && z.offload_param_pin_memory) {
+    diags.warn("zero_optimization.offload_param.pin_memory",
+               "acts only with offload_param \"device\": \"cpu\"; it changes nothing here");
+  }
+  if (!offload && z.sub_group_size) {
+    diags.warn("zero_optimization.sub_group_size",
+               "it sizes the pieces the offloaded optimizer steps between transfers; without "
+               "offload_optimizer the fused step covers the shard in one pass");
+  }
+  if (z.offload_param == OffloadDevice::kCpu && !offload) {
+    diags.error("zero_optimization.offload_param.device",
+                "\"cpu\" needs offload_optimizer {\"device\": \"cpu\"} too: the host step "
+                "writes the host parameter shard; add it (or remove offload_param)");
+  }
+  if (offload && c.optimizer.type == OptimizerType::kLamb && z.offload_ratio > 0 &&
+      z.offload_ratio < 1) {
+    diags.error("zero_optimization.offload_optimizer.ratio",
+                "Lamb's trust ratios need each parameter's state in one place; with Lamb use "
+                "ratio 1 (all offloaded) or no offload");
+  }
+}
+
 }  // namespace
 
 void checkSupported(const Config& c, Diagnostics& diags) {
   checkUnsupported(c, diags);
+  checkOffloadSettings(c, diags);
   checkMomentumCycling(c, diags);
 }
 

@@ -103,6 +103,10 @@ ZeroConfig toZero(const pb::ZeroOptimization& z) {
   out.memory_efficient_linear = z.memory_efficient_linear();
   out.offload_optimizer = deviceOf(z.offload_optimizer().device());
   out.offload_param = deviceOf(z.offload_param().device());
+  out.offload_optimizer_pin_memory = z.offload_optimizer().pin_memory();
+  out.offload_param_pin_memory = z.offload_param().pin_memory();
+  out.offload_ratio = z.offload_optimizer().ratio();
+  if (z.has_sub_group_size()) out.sub_group_size = z.sub_group_size();
   return out;
 }
 

@@ -147,20 +147,29 @@ kernels::SgdHyper ShardOptimizer::sgdHyper(int group, float lr) const {
 
 void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                           const std::vector<float>& lrs, const SumAcrossRanks& sum) {
-  ++step_;
-  if (cfg_.type == config::OptimizerType::kLamb)
-    return lambStep(grad, model, grad_multiplier, lrs, sum);
-  for (const Run& r : runs_) {
-    const float lr = lrOf(lrs, r.group);
+  beginStep();
+  if (!elementwise()) return lambStep(grad, model, grad_multiplier, lrs, sum);
+  stepRange(grad, model, grad_multiplier, lrs, 0, numel_);
+}
+
+void ShardOptimizer::stepRange(kernels::ConstView grad, kernels::View model,
+                               float grad_multiplier, const std::vector<float>& lrs,
+                               int64_t begin, int64_t end) {
+  if (!elementwise()) throw UsageError("ShardOptimizer::stepRange: Lamb steps the whole shard");
+  for (const Run& run : runs_) {
+    const int64_t from = std::max(begin, run.offset);
+    const int64_t to = std::min(end, run.offset + run.numel);
+    if (from >= to) continue;
+    const float lr = lrOf(lrs, run.group);
     if (cfg_.type == config::OptimizerType::kSgd) {
-      backend_.sgdStep(master() + r.offset, offset(m_.empty() ? nullptr : m_.floats(), r.offset),
-                       offsetView(grad, r.offset), offsetView(model, r.offset), r.numel,
-                       sgdHyper(r.group, lr), grad_multiplier);
+      backend_.sgdStep(master() + from, offset(m_.empty() ? nullptr : m_.floats(), from),
+                       offsetView(grad, from), offsetView(model, from), to - from,
+                       sgdHyper(run.group, lr), grad_multiplier);
       continue;
     }
-    backend_.adamStep(master() + r.offset, m_.floats() + r.offset, v_.floats() + r.offset,
-                      offsetView(grad, r.offset), offsetView(model, r.offset), r.numel,
-                      adamHyper(r.group, lr), grad_multiplier);
+    backend_.adamStep(master() + from, m_.floats() + from, v_.floats() + from,
+                      offsetView(grad, from), offsetView(model, from), to - from,
+                      adamHyper(run.group, lr), grad_multiplier);
   }
 }
 

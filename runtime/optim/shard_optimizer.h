@@ -63,6 +63,15 @@ class ShardOptimizer {
   // used by Lamb only (one allreduce of 2 x num_params doubles).
   void step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
             const std::vector<float>& lrs, const SumAcrossRanks& sum);
+  // The same step in pieces, for a step that overlaps transfers: begin
+  // counts the step, then stepRange over elements [begin, end) of the
+  // shard (views of the whole shard, as step's), each element once in any
+  // order, gives step()'s bits. Elementwise optimizers only (UsageError for
+  // Lamb, whose trust ratios need the whole step's norms).
+  void beginStep() { ++step_; }
+  void stepRange(kernels::ConstView grad, kernels::View model, float grad_multiplier,
+                 const std::vector<float>& lrs, int64_t begin, int64_t end);
+  bool elementwise() const { return cfg_.type != config::OptimizerType::kLamb; }
   int numGroups() const { return groups_.size(); }
   // A step by someone else's optimizer (a client torch optimizer on this
   // shard, DeepSpeed's zero_allow_untested_optimizer): the gradients times

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "kernels/backend.h"
@@ -47,6 +48,11 @@ struct ReducerOptions {
   // buffer, so every rank holds every summed gradient, not only its shard.
   bool all_reduce = false;
   comm::Millis timeout = std::chrono::seconds(300);
+  // Stage 2 and 3: told this rank's shard elements (shard-relative) whose
+  // reduction of the current micro step was added in, as each bucket
+  // finishes during backward (the offloaded optimizer starts copying
+  // them); may be empty.
+  std::function<void(shard::Range)> on_reduced;
 };
 
 // Stages 0 and 1: accumulates whole gradients locally; reduce-scatters (or,

@@ -80,11 +80,13 @@ class ReplicatedCopy : public ModelCopy {
 
 class ShardedCopy : public ModelCopy {
  public:
-  ShardedCopy(const Context& c, const char* initial)
+  ShardedCopy(const Context& c, kernels::Backend& shard_backend, const char* initial)
       : c_(c),
         own_(c.plan.ownerRange(c.comm.rank())),
-        shard_(c.backend, c.plan.shardNumel() * dtypeSize(c.dtype)) {
-    if (initial != nullptr) c.backend.copyFromHost(shard_.data(), initial, shard_.size());
+        shard_backend_(shard_backend),
+        offloaded_(&shard_backend != &c.backend),
+        shard_(shard_backend, c.plan.shardNumel() * dtypeSize(c.dtype)) {
+    if (initial != nullptr) shard_backend.copyFromHost(shard_.data(), initial, shard_.size());
     peak_ = bytes();
   }
 
@@ -124,8 +126,11 @@ class ShardedCopy : public ModelCopy {
     if (--it->second.uses == 0) runs_.erase(it);
   }
 
+  int64_t offloadedBytes() const override {
+    return offloaded_ ? static_cast<int64_t>(shard_.size()) : 0;
+  }
   int64_t bytes() const override {
-    int64_t total = static_cast<int64_t>(shard_.size());
+    int64_t total = offloaded_ ? 0 : static_cast<int64_t>(shard_.size());
     for (const auto& [first, run] : runs_) total += static_cast<int64_t>(run.buffer.size());
     return total;
   }
@@ -174,8 +179,8 @@ class ShardedCopy : public ModelCopy {
     const shard::Range mine = shard::intersect(range, own_);
     const size_t e = dtypeSize(c_.dtype);
     if (mine.size() > 0) {
-      c_.backend.copy(out + (mine.begin - range.begin) * e,
-                      shard_.data() + (mine.begin - own_.begin) * e, mine.size() * e);
+      kernels::copyBetween(c_.backend, out + (mine.begin - range.begin) * e, shard_backend_,
+                           shard_.data() + (mine.begin - own_.begin) * e, mine.size() * e);
     }
     return c_.comm.allGather(out, c_.dtype, c_.plan.countsPerRank(range));
   }
@@ -200,6 +205,8 @@ class ShardedCopy : public ModelCopy {
   Context c_;
   kernels::DeviceBuffer scratch_;  // checkSameRun's staging
   shard::Range own_;
+  kernels::Backend& shard_backend_;
+  bool offloaded_;  // the shard is in host memory, not the device's
   kernels::DeviceBuffer shard_;
   std::map<int, Run> runs_;
   int64_t peak_ = 0;
@@ -216,9 +223,10 @@ std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
 }
 
 std::unique_ptr<ModelCopy> makeShardedCopy(const shard::ShardPlan& plan, comm::Communicator& comm,
-                                           kernels::Backend& backend, DType dtype,
+                                           kernels::Backend& backend,
+                                           kernels::Backend& shard_backend, DType dtype,
                                            const char* initial_rounded, comm::Millis timeout) {
-  return std::make_unique<ShardedCopy>(Context{plan, comm, backend, dtype, timeout},
+  return std::make_unique<ShardedCopy>(Context{plan, comm, backend, dtype, timeout}, shard_backend,
                                        initial_rounded);
 }
 

@@ -20,8 +20,8 @@ namespace zshard::zero {
 class ModelCopy {
  public:
   virtual ~ModelCopy() = default;
-  // This rank's shard (shardNumel elements, param dtype, on the device):
-  // what the optimizer step writes.
+  // This rank's shard (shardNumel elements, param dtype, on the device or
+  // where makeShardedCopy put it): what the optimizer step writes.
   virtual kernels::View ownShard() = 0;
   // After ownShard() changed: every rank's view is current again
   // (replicated: an all-gather; sharded: runs still gathered are gathered
@@ -54,6 +54,9 @@ class ModelCopy {
   // most held at any time.
   virtual int64_t bytes() const = 0;
   virtual int64_t peakBytes() const = 0;
+  // Bytes of the shard kept in host memory instead (offload_param), not
+  // counted in bytes().
+  virtual int64_t offloadedBytes() const { return 0; }
   // Runs still gathered.
   virtual int liveRuns() const = 0;
 };
@@ -65,8 +68,12 @@ std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
                                               comm::Communicator& comm, kernels::Backend& backend,
                                               DType dtype, const char* initial_rounded,
                                               comm::Millis timeout);
+// `shard_backend`: where this rank's shard lives (`backend`, or its host
+// memory with offload_param: then ownShard() is host memory and each
+// gather copies this rank's part to the device first).
 std::unique_ptr<ModelCopy> makeShardedCopy(const shard::ShardPlan& plan, comm::Communicator& comm,
-                                           kernels::Backend& backend, DType dtype,
+                                           kernels::Backend& backend,
+                                           kernels::Backend& shard_backend, DType dtype,
                                            const char* initial_rounded, comm::Millis timeout);
 
 }  // namespace zshard::zero

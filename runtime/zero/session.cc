@@ -1,6 +1,11 @@
 #include "runtime/zero/session.h"
 
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 
 #include "kernels/backend.h"
 #include "runtime/comm/gather_values.h"
@@ -46,7 +51,32 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
                    l.consecutive_hysteresis,
                    l.min_scale,
                    2.0};
+  if (cfg.zero.offload_optimizer == config::OffloadDevice::kCpu) {
+    // One host memory for both: pinned when either block asks for it.
+    const bool pin = cfg.zero.offload_optimizer_pin_memory ||
+                     (cfg.zero.offload_param == config::OffloadDevice::kCpu &&
+                      cfg.zero.offload_param_pin_memory);
+    o.offload_backend = &backend.hostBackend(pin);
+    o.offload_ratio = cfg.zero.offload_ratio;
+    o.sub_group_numel = cfg.zero.sub_group_size.value_or(0);
+    o.offload_params = cfg.zero.offload_param == config::OffloadDevice::kCpu;
+  }
   return o;
+}
+
+// The host kernels' threads when the optimizer steps on the host: the
+// user's OMP_NUM_THREADS (zlaunch sets one per worker) wins; else the cores
+// this process may run on, shared with the node's other ranks unless its
+// affinity already gives it cores of its own (srun --cpus-per-task).
+int shareHostCores(const rendezvous::Topology& t) {
+  if (std::getenv("OMP_NUM_THREADS") != nullptr) return kernels::hostThreads();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  const int threads = allowed < online ? allowed : std::max(1, allowed / std::max(1, t.local_size));
+  kernels::setHostThreads(threads);
+  return threads;
 }
 
 }  // namespace
@@ -80,6 +110,16 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
   checkSameStart(shapes, initial, backend);
   engine_ = std::make_unique<ZeroEngine>(specs, initial, *comm_, cfg.optimizer, options_);
+  if (options_.offload_backend != nullptr) {
+    const int threads = shareHostCores(topology_);
+    if (topology_.rank == 0) {
+      log(LogLevel::kInfo, "offload: the optimizer state is in " +
+                               options_.offload_backend->name() + " memory, stepped by " +
+                               std::to_string(threads) + " host thread(s) per rank (" +
+                               std::to_string(topology_.local_size) +
+                               " rank(s) on this node; OMP_NUM_THREADS overrides)");
+    }
+  }
 }
 
 // Gloo for host tensors, NCCL for GPU ones; `suffix` keeps a second
@@ -146,6 +186,13 @@ int64_t Session::scheduleIteration() const {
 }
 
 void Session::setExternalOptimizer(const std::string& name, std::function<void()> update) {
+  if (engine_->offloaded()) {
+    throw ConfigError(
+        "zero_optimization.offload_optimizer: the client optimizer " + name +
+        " cannot step offloaded state (as DeepSpeed's zero_force_ds_cpu_optimizer); give the "
+        "optimizer in the config (Adam, AdamW, SGD or Lamb, stepped on the host by zshard), "
+        "or remove offload_optimizer");
+  }
   external_optimizer_ = name;
   engine_->setExternalStep(std::move(update));
 }
@@ -208,7 +255,7 @@ checkpoint::ModelInfo Session::modelInfo(const checkpoint::ModelNames& names) {
   m.optimizer_type = external_optimizer_.empty() ? config::toString(cfg_.optimizer.type)
                                                  : "client " + external_optimizer_;
   m.optimizer_state_per_rank = !external_optimizer_.empty();
-  for (const optim::StateBuffer& b : engine_->stateBuffers()) m.buffer_names.push_back(b.name);
+  for (const char* name : engine_->stateBufferNames()) m.buffer_names.push_back(name);
   m.scheduler_type = config::toString(cfg_.scheduler.type);
   m.optimizer_summary = external_optimizer_.empty() ? config::optimizerLine(cfg_.optimizer)
                                                     : "optimizer: client " + external_optimizer_;
@@ -222,8 +269,11 @@ checkpoint::Group Session::checkpointGroup(rendezvous::PrefixStore& store) const
 }
 
 checkpoint::ShardState shardStateOf(ZeroEngine& engine) {
-  checkpoint::ShardState s{&engine.backend(), {}};
-  for (const optim::StateBuffer& b : engine.stateBuffers()) s.buffers.push_back(b.data);
+  checkpoint::ShardState s;
+  for (const StatePart& p : engine.stateParts()) {
+    s.pieces.push_back({p.backend, p.offset, p.numel, {}});
+    for (const optim::StateBuffer& b : p.buffers) s.pieces.back().buffers.push_back(b.data);
+  }
   return s;
 }
 

@@ -38,6 +38,20 @@ std::vector<float> stagedValues(const shard::ShardPlan& plan,
   return out;
 }
 
+Placement placementOf(const EngineOptions& o, kernels::Backend& backend) {
+  if (o.offload_params && (o.stage != 3 || o.offload_backend == nullptr)) {
+    throw ConfigError(
+        "zero_optimization.offload_param: parameter offload needs stage 3 and a host backend");
+  }
+  Placement p;
+  p.device = &backend;
+  p.host = o.offload_backend;
+  p.ratio = o.offload_ratio;
+  p.sub_group_numel = o.sub_group_numel;
+  p.params_on_host = o.offload_params;
+  return p;
+}
+
 // This rank's segments of each parameter, for Lamb's per-parameter norms.
 std::vector<optim::Segment> segmentsOf(const shard::ShardPlan& plan, int rank) {
   std::vector<optim::Segment> out;
@@ -69,14 +83,15 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   const shard::Range own = plan_.ownerRange(comm.rank());
   {
     const std::vector<float> staged = stagedValues(plan_, initial, own);
-    optimizer_ = std::make_unique<optim::ShardOptimizer>(
-        optimizer, backend_, staged.data(), own.size(), segmentsOf(plan_, comm.rank()),
-        static_cast<int>(params.size()), options.param_groups);
+    optimizer_ = std::make_unique<PlacedOptimizer>(
+        optimizer, placementOf(options, backend_), staged.data(), own.size(),
+        segmentsOf(plan_, comm.rank()), static_cast<int>(params.size()), options.param_groups,
+        options.grad_dtype, options.param_dtype);
   }
   if (options.stage == 3) {
     comm::Communicator& gathers = options.gather_comm != nullptr ? *options.gather_comm : comm;
-    model_ =
-        makeShardedCopy(plan_, gathers, backend_, options.param_dtype, nullptr, options.timeout);
+    model_ = makeShardedCopy(plan_, gathers, backend_, modelShardBackend(), options.param_dtype,
+                             nullptr, options.timeout);
     rebuildModelCopy();  // no run is gathered yet: nothing to communicate
   } else {
     const std::vector<float> staged = stagedValues(plan_, initial, {0, plan_.totalNumel()});
@@ -95,6 +110,12 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   r.prescale = static_cast<float>(options.grad_prescale);
   r.all_reduce = options.stage == 0;
   r.timeout = options.timeout;
+  if (optimizer_->offloaded()) {  // the boundary's reduced buckets start for the host at once
+    r.on_reduced = [this](shard::Range done) {
+      const kernels::View grads = reducer_->ownedGradients();
+      if (atBoundary()) optimizer_->gradientsFinal({grads.data, grads.dtype}, done);
+    };
+  }
   // Stage 3 reduces as stage 2: each gradient (of a gathered parameter) into
   // buckets reduce-scattered during backward.
   reducer_ =
@@ -204,7 +225,7 @@ bool ZeroEngine::step(const std::vector<float>& lrs) {
   const float multiplier = optim::gradMultiplier(sq, div, scale, options_.gradient_clipping);
   const kernels::View model = model_->ownShard();
   if (external_step_) {
-    optimizer_->externalStep({grads.data, grads.dtype}, model, multiplier, external_step_);
+    shardOptimizer().externalStep({grads.data, grads.dtype}, model, multiplier, external_step_);
   } else {
     optimizer_->step({grads.data, grads.dtype}, model, multiplier, lrs,
                      [this](std::vector<double>& v) { allReduceDoubles(v); });
@@ -225,9 +246,33 @@ void ZeroEngine::resume(int64_t optimizer_step, const optim::LossScalerState* sc
 // The 16-bit model copy from the master weights: this rank's shard, then
 // every rank's view.
 void ZeroEngine::rebuildModelCopy() {
-  backend_.cast({optimizer_->master(), DType::kFloat32}, model_->ownShard(), plan_.shardNumel());
+  optimizer_->writeModel(model_->ownShard(), modelShardBackend());
   model_->publish();
 }
+
+namespace {
+
+// The parts of the shard's state stretch `r` (shard elements) lies in:
+// calls f(part, piece of r in it).
+template <typename F>
+void forEachPart(std::vector<StatePart>& parts, shard::Range r, F f) {
+  for (StatePart& p : parts) {
+    const shard::Range piece = shard::intersect(r, {p.offset, p.offset + p.numel});
+    if (piece.size() > 0) f(p, piece);
+  }
+}
+
+int bufferIndex(const std::vector<const char*>& names, const std::string& name) {
+  std::string kept;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return static_cast<int>(i);
+    kept += (kept.empty() ? "" : ", ") + std::string(names[i]);
+  }
+  throw UsageError("optimizer state \"" + name + "\": " +
+                   expectedGot("one of " + kept, "a buffer this optimizer does not keep"));
+}
+
+}  // namespace
 
 void ZeroEngine::setWeights(const std::vector<const float*>& values) {
   if (values.size() != plan_.params().size()) {
@@ -235,16 +280,22 @@ void ZeroEngine::setWeights(const std::vector<const float*>& values) {
                                              std::to_string(values.size())));
   }
   const int64_t base = plan_.ownerRange(comm_.rank()).begin;
+  std::vector<StatePart> parts = optimizer_->parts();
   for (const shard::ParamSlice& s : plan_.slicesInShard(comm_.rank())) {
     if (values[s.param] == nullptr) continue;
-    backend_.copyFromHost(optimizer_->master() + (s.flat.begin - base),
-                          values[s.param] + s.param_offset, s.flat.size() * sizeof(float));
+    const shard::Range r{s.flat.begin - base, s.flat.end - base};
+    forEachPart(parts, r, [&](StatePart& p, shard::Range piece) {
+      p.backend->copyFromHost(p.buffers[0].data + (piece.begin - p.offset),
+                              values[s.param] + s.param_offset + (piece.begin - r.begin),
+                              piece.size() * sizeof(float));
+    });
   }
   rebuildModelCopy();
 }
 
 void ZeroEngine::clearWindow() {
   reducer_->zero();
+  optimizer_->forgetGradients();
   reduced_early_ = false;
 }
 
@@ -280,24 +331,20 @@ int ZeroEngine::discardWindow() {
 }
 
 void ZeroEngine::gatherParamState(int i, const std::string& name, float* out) {
-  const float* shard = nullptr;
-  std::string kept;
-  for (const optim::StateBuffer& b : optimizer_->stateBuffers()) {
-    if (b.name == name) shard = b.data;
-    kept += (kept.empty() ? "" : ", ") + std::string(b.name);
-  }
-  if (shard == nullptr) {
-    throw UsageError("optimizer state \"" + name + "\": " +
-                     expectedGot("one of " + kept, "a buffer this optimizer does not keep"));
-  }
+  const int index = bufferIndex(optimizer_->bufferNames(), name);
   const shard::ParamSlot& slot = plan_.params().at(i);
   // Each rank writes its slices into a zeroed whole; a sum puts them together.
   kernels::DeviceBuffer whole(backend_, slot.numel * sizeof(float));
   const int64_t base = plan_.ownerRange(comm_.rank()).begin;
+  std::vector<StatePart> parts = optimizer_->parts();
   for (const shard::ParamSlice& s : plan_.slicesInShard(comm_.rank())) {
     if (s.param != i) continue;
-    backend_.copy(whole.floats() + s.param_offset, shard + (s.flat.begin - base),
-                  s.flat.size() * sizeof(float));
+    const shard::Range r{s.flat.begin - base, s.flat.end - base};
+    forEachPart(parts, r, [&](StatePart& p, shard::Range piece) {
+      kernels::copyBetween(backend_, whole.floats() + s.param_offset + (piece.begin - r.begin),
+                           *p.backend, p.buffers[index].data + (piece.begin - p.offset),
+                           piece.size() * sizeof(float));
+    });
   }
   comm_.allReduce(whole.data(), DType::kFloat32, slot.numel)->wait(options_.timeout);
   backend_.copyToHost(out, whole.data(), whole.size());
@@ -316,8 +363,8 @@ void ZeroEngine::setAccumulationSteps(int steps) {
 }
 
 MemoryReport ZeroEngine::memory() const {
-  return {model_->bytes(), reducer_->gradientBytes(), optimizer_->stateBytes(),
-          reducer_->bucketBytes()};
+  return {model_->bytes(), reducer_->gradientBytes(), optimizer_->deviceBytes(),
+          reducer_->bucketBytes(), optimizer_->hostBytes() + model_->offloadedBytes()};
 }
 
 }  // namespace zshard::zero

@@ -13,6 +13,7 @@
 #include "runtime/shard/shard_plan.h"
 #include "runtime/zero/gradient_reducer.h"
 #include "runtime/zero/model_copy.h"
+#include "runtime/zero/placed_optimizer.h"
 
 namespace zshard::zero {
 
@@ -50,15 +51,27 @@ struct EngineOptions {
   // the gather) instead of pairing mismatched collectives. nullptr: the
   // engine's communicator.
   comm::Communicator* gather_comm = nullptr;
+  // ZeRO-Offload (offload_optimizer): the host memory the optimizer state
+  // lives in, stepped there by the host kernels (nullptr: with the model on
+  // `backend`); `offload_ratio` of each shard goes there, the rest stays
+  // (Twin-Flow); the host steps `sub_group_numel` elements between
+  // transfers. Stage 3 offload_param: the 16-bit shard lives there too.
+  kernels::Backend* offload_backend = nullptr;
+  double offload_ratio = 1.0;
+  int64_t sub_group_numel = 0;  // 0: the whole offloaded part at once
+  bool offload_params = false;
 };
 
-// What the engine allocated, in bytes (the caller's activations are not ours).
+// What the engine allocated, in bytes (the caller's activations are not
+// ours): on the device (the backend's memory), and offloaded to the host.
 struct MemoryReport {
-  int64_t parameters = 0;  // the flat model copy
+  int64_t parameters = 0;  // the flat model copy (stage 3: shard and live runs)
   int64_t gradients = 0;   // stage 1: flat; stage 2: this rank's shard
   int64_t optimizer = 0;   // fp32 master and moments of this rank's shard
   int64_t buckets = 0;     // communication buffers
-  int64_t total() const { return parameters + gradients + optimizer + buckets; }
+  // Host memory of offload: optimizer state, its staging, parameter shard.
+  int64_t offloaded = 0;
+  int64_t total() const { return parameters + gradients + optimizer + buckets; }  // device
 };
 
 // ZeRO stage 1 or 2 data parallelism over raw host buffers: composes a
@@ -121,12 +134,15 @@ class ZeroEngine {
 
   // Checkpoint access (Session composes save and load from these).
   kernels::Backend& backend() { return backend_; }
-  // This rank's fp32 state buffers (device memory, plan().shardNumel() floats each).
-  std::vector<optim::StateBuffer> stateBuffers() { return optimizer_->stateBuffers(); }
+  // This rank's fp32 state, in parts by where each lives (see PlacedOptimizer).
+  std::vector<StatePart> stateParts() { return optimizer_->parts(); }
+  std::vector<const char*> stateBufferNames() { return optimizer_->bufferNames(); }
   // From now on the optimizer steps are `update`'s (see
-  // ShardOptimizer::externalStep); shardOptimizer() shows it the shard.
+  // ShardOptimizer::externalStep); shardOptimizer() shows it the shard
+  // (UsageError when the state is offloaded).
   void setExternalStep(std::function<void()> update) { external_step_ = std::move(update); }
-  optim::ShardOptimizer& shardOptimizer() { return *optimizer_; }
+  optim::ShardOptimizer& shardOptimizer() { return optimizer_->inPlace(); }
+  bool offloaded() const { return optimizer_->offloaded(); }
   optim::LossScalerState lossScalerState() const { return scaler_.state(); }
   // Whether gradients of an unfinished accumulation are held (a save then
   // would lose them).
@@ -169,6 +185,9 @@ class ZeroEngine {
   void checkAllUsed() const;
   void clearWindow();  // the reducer's buffers zeroed, nothing reduced early
   void rebuildModelCopy();
+  kernels::Backend& modelShardBackend() {
+    return options_.offload_params ? *options_.offload_backend : backend_;
+  }
   std::string paramName(int i) const;
 
   shard::ShardPlan plan_;
@@ -177,7 +196,7 @@ class ZeroEngine {
   kernels::Backend& backend_;
   std::unique_ptr<ModelCopy> model_;  // the 16-bit parameters
   std::unique_ptr<GradientReducer> reducer_;
-  std::unique_ptr<optim::ShardOptimizer> optimizer_;
+  std::unique_ptr<PlacedOptimizer> optimizer_;
   std::function<void()> external_step_;  // empty: the fused optimizer steps
   optim::LossScaler scaler_;
   kernels::DeviceBuffer scalar_scratch_;  // staging of the step's scalars, kept across steps

@@ -84,7 +84,7 @@ checkpoint::ModelInfo modelInfo(zero::ZeroEngine& engine) {
     m.shapes.push_back(kParams[k].shape);
   }
   m.optimizer_type = "AdamW";
-  for (const auto& b : engine.stateBuffers()) m.buffer_names.push_back(b.name);
+  for (const char* name : engine.stateBufferNames()) m.buffer_names.push_back(name);
   m.scheduler_type = "none";
   return m;
 }

@@ -51,7 +51,7 @@ ModelInfo modelInfo(zero::ZeroEngine& engine) {
   for (size_t i = 0; i < kShapes.size(); ++i) m.names.push_back("p" + std::to_string(i));
   m.shapes = kShapes;
   m.optimizer_type = "AdamW";
-  for (const optim::StateBuffer& b : engine.stateBuffers()) m.buffer_names.push_back(b.name);
+  for (const char* name : engine.stateBufferNames()) m.buffer_names.push_back(name);
   m.scheduler_type = "none";
   return m;
 }
@@ -198,7 +198,7 @@ TEST_F(CheckpointTest, CorruptShardIsRefusedOnEveryRankAndNothingChanges) {
   onThreads(2, [&](int rank, rendezvous::Store& store) {
     Rank r(store, rank, 2, 0.9f);
     const std::vector<float> before = r.weights(0);
-    const float master0 = r.engine->stateBuffers()[0].data[0];
+    const float master0 = r.engine->stateParts()[0].buffers[0].data[0];
     rendezvous::PrefixStore op(store, "load");
     try {
       load({&op, rank, 2, 30s}, dir_.string(), "t4", {}, r.engine->plan(), modelInfo(*r.engine),
@@ -209,7 +209,7 @@ TEST_F(CheckpointTest, CorruptShardIsRefusedOnEveryRankAndNothingChanges) {
                 std::string::npos)
           << e.what();
     }
-    EXPECT_EQ(r.engine->stateBuffers()[0].data[0], master0);
+    EXPECT_EQ(r.engine->stateParts()[0].buffers[0].data[0], master0);
     EXPECT_EQ(r.weights(0), before);
   });
 }
@@ -305,9 +305,10 @@ TEST_F(CheckpointTest, ARankThatNeverSavesIsNamed) {
     Rank r(store, 0, 1, 0.3f);
     auto plan = shard::ShardPlan::build({{{8}, DType::kFloat32}}, 2, 4);
     std::vector<float> buffer(plan.shardNumel() * 3);
-    ShardState state{
-        &kernels::cpuBackend(),
-        {buffer.data(), buffer.data() + plan.shardNumel(), buffer.data() + 2 * plan.shardNumel()}};
+    ShardState state = ShardState::whole(
+        kernels::cpuBackend(),
+        {buffer.data(), buffer.data() + plan.shardNumel(), buffer.data() + 2 * plan.shardNumel()},
+        plan.shardNumel());
     ModelInfo model = modelInfo(*r.engine);
     model.names = {"w"};
     model.shapes = {{8}};
@@ -331,7 +332,7 @@ TEST_F(CheckpointTest, ReaderReadsOnlyTheBlocksItNeedsAndChecksEach) {
   for (size_t i = 0; i < values.size(); ++i) values[i] = float(i);
   const std::string path = (dir_ / "f.bin").string();
   const ShardFileInfo info =
-      writeShardFile(path, kernels::cpuBackend(), {values.data()}, 10000, 256, 0);
+      writeShardFile(path, {{&kernels::cpuBackend(), 0, 10000, {values.data()}}}, 256, 0);
   EXPECT_EQ(info.bytes, 40000);
   EXPECT_EQ(info.block_digests.size(), 157u);  // ceil(40000 / 256)
   VerifiedShardReader reader(path, info);

@@ -46,7 +46,7 @@ void onShardedCopies(const std::function<void(const shard::ShardPlan&, const std
     const shard::ShardPlan p = plan(world);
     const std::vector<float> flat = flatValues(p);
     onRanks(world, [&](int rank, comm::Communicator& comm) {
-      auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+      auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(), DType::kFloat32,
                                   ownValues(p, flat, rank), 20s);
       body(p, flat, *copy);
     });
@@ -107,7 +107,7 @@ std::vector<std::string> failuresOfTwoRanks(const std::function<void(int, ModelC
   const shard::ShardPlan p = plan(2);
   const std::vector<float> flat = flatValues(p);
   const auto failures = fixture::onRanks(2, [&](int rank, comm::Communicator& comm) {
-    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(), DType::kFloat32,
                                 ownValues(p, flat, rank), 20s);
     act(rank, *copy);
   });
@@ -142,7 +142,7 @@ TEST(ModelCopy, PublishRefreshesLiveRunsFromTheNewShards) {
   const shard::ShardPlan p = plan(world);
   const std::vector<float> flat = flatValues(p);
   onRanks(world, [&](int rank, comm::Communicator& comm) {
-    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), DType::kFloat32,
+    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(), DType::kFloat32,
                                 ownValues(p, flat, rank), 20s);
     const float* run = static_cast<const float*>(copy->gather(0, 3));
     float* own = static_cast<float*>(copy->ownShard().data);
