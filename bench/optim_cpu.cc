@@ -15,36 +15,15 @@
 #include <vector>
 
 #include "bench/peer.h"
+#include "bench/timing.h"
 #include "kernels/kernels.h"
 
 namespace {
 
+using zshard::bench::bestSeconds;
+using zshard::bench::parallelCopy;
+
 constexpr double kBytesPerElement = 28;
-constexpr int kRepeats = 7;
-
-template <typename F>
-double bestSeconds(F&& f) {
-  double best = 1e30;
-  for (int i = 0; i < kRepeats; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
-// Parallel memcpy with the same threads and chunking style as the kernels.
-void parallelCopy(char* dst, const char* src, size_t bytes) {
-  const size_t chunk = 1 << 20;
-  const long chunks = static_cast<long>((bytes + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static)
-  for (long c = 0; c < chunks; ++c) {
-    const size_t begin = c * chunk;
-    std::memcpy(dst + begin, src + begin, std::min(chunk, bytes - begin));
-  }
-}
-
 double torchElementsPerSecond(const std::string& python, int64_t n, std::string& version) {
   return zshard::bench::runPeer(python + " " ZSHARD_BENCH_DIR "/torch_adamw.py " +
                                     std::to_string(n) + " 5 " +

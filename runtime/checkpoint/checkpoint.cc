@@ -207,10 +207,11 @@ constexpr int64_t kChunkFloats = 16 << 20;
 
 // Pass 1 of a load: reads and verifies every block this rank's new shard
 // needs from buffers [0, count), changing nothing.
-void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int count) {
+void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int count,
+                   const std::vector<int>& saved_index) {
   for (int b = 0; b < count; ++b) {
     for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
-      set.verify(b, s.param, s.param_offset, s.flat.size());
+      set.verify(b, saved_index.at(s.param), s.param_offset, s.flat.size());
     }
   }
 }
@@ -220,7 +221,8 @@ void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int co
 // parameters. The blocks are checked again as they are read.
 // Buffer b of one piece of this rank's shard from the saved shards (zeros
 // where no parameter lies).
-void fillPiece(ShardSet& set, const shard::ShardPlan& plan, int rank, int b, const StatePiece& piece) {
+void fillPiece(ShardSet& set, const shard::ShardPlan& plan, int rank, int b,
+               const StatePiece& piece, const std::vector<int>& saved_index) {
   kernels::Backend& backend = *piece.backend;
   float* dst = piece.buffers.at(b);
   const int64_t base = plan.ownerRange(rank).begin + piece.offset;
@@ -236,11 +238,11 @@ void fillPiece(ShardSet& set, const shard::ShardPlan& plan, int rank, int b, con
     for (int64_t done = 0; done < part.size(); done += kChunkFloats) {
       const int64_t n = std::min(kChunkFloats, part.size() - done);
       if (backend.onHost()) {
-        set.read(b, s.param, from + done, n, dst + at + done);
+        set.read(b, saved_index.at(s.param), from + done, n, dst + at + done);
         continue;
       }
       bounce.resize(n);
-      set.read(b, s.param, from + done, n, bounce.data());
+      set.read(b, saved_index.at(s.param), from + done, n, bounce.data());
       backend.copyFromHost(dst + at + done, bounce.data(), n * sizeof(float));
     }
     filled = at + part.size();
@@ -258,12 +260,13 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   if (result.path.empty()) return result;  // DeepSpeed: no `latest`, nothing to resume
   result.found = true;
   std::unique_ptr<ShardSet> set;
+  std::vector<int> saved_index;  // each parameter's index in the checkpoint
   const int count = options.optimizer_states ? static_cast<int>(model.buffer_names.size()) : 1;
   std::string mine;
   try {
     set = std::make_unique<ShardSet>(result.path, readManifest(result.path));
     const pb::CheckpointManifest& m = set->manifest();
-    checkCompatible(m, result.path, model, options);
+    saved_index = checkCompatible(m, result.path, model, options);
     if (options.optimizer_states && model.optimizer_state_per_rank &&
         m.world_size() != g.world_size) {
       throw ConfigError(
@@ -276,7 +279,7 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
     for (const std::string& d : settingDifferences(m, model)) {
       if (g.rank == 0) log(LogLevel::kWarning, "checkpoint " + result.path + ": " + d);
     }
-    verifyMyShard(*set, plan, g.rank, count);
+    verifyMyShard(*set, plan, g.rank, count, saved_index);
     result.counters = countersOf(m);
     result.client_state = m.client_state();
     result.saved_world_size = m.world_size();
@@ -289,7 +292,7 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   for (const StatePiece& piece : state.pieces) {
     for (int b = 0; b < static_cast<int>(piece.buffers.size()); ++b) {
       if (b < count) {
-        fillPiece(*set, plan, g.rank, b, piece);
+        fillPiece(*set, plan, g.rank, b, piece, saved_index);
       } else {
         piece.backend->zero(piece.buffers[b], piece.numel * sizeof(float));
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -29,7 +30,8 @@ std::string joined(const std::vector<std::string>& names) {
   return out.empty() ? "none" : out;
 }
 
-void checkParams(const pb::CheckpointManifest& m, const std::string& path, const ModelInfo& model) {
+std::vector<int> checkParams(const pb::CheckpointManifest& m, const std::string& path,
+                             const ModelInfo& model) {
   const auto here = [](const std::string& name, const std::vector<int64_t>& shape) {
     return "'" + name + "' " + shapeText(shape);
   };
@@ -38,15 +40,23 @@ void checkParams(const pb::CheckpointManifest& m, const std::string& path, const
                       expectedGot(std::to_string(model.names.size()) + " parameters (this model)",
                                   std::to_string(m.params_size()) + " in the checkpoint"));
   }
-  for (int i = 0; i < m.params_size(); ++i) {
-    const pb::CheckpointParam& p = m.params(i);
-    const std::vector<int64_t> saved(p.shape().begin(), p.shape().end());
-    if (p.name() != model.names[i] || saved != model.shapes[i]) {
-      throw ConfigError("checkpoint \"" + path + "\" is of another model: parameter " +
-                        std::to_string(i) + " is " + here(p.name(), saved) +
-                        " in the checkpoint but " + here(model.names[i], model.shapes[i]) +
-                        " in this model");
+  std::map<std::string, int> saved_index;
+  for (int i = 0; i < m.params_size(); ++i) saved_index.emplace(m.params(i).name(), i);
+  std::vector<int> index_of;
+  for (size_t i = 0; i < model.names.size(); ++i) {
+    const auto it = saved_index.find(model.names[i]);
+    if (it == saved_index.end()) {
+      throw ConfigError("checkpoint \"" + path + "\" is of another model: this model's parameter " +
+                        here(model.names[i], model.shapes[i]) + " is not in the checkpoint");
     }
+    const pb::CheckpointParam& p = m.params(it->second);
+    const std::vector<int64_t> saved(p.shape().begin(), p.shape().end());
+    if (saved != model.shapes[i]) {
+      throw ConfigError("checkpoint \"" + path + "\" is of another model: parameter " +
+                        here(p.name(), saved) + " in the checkpoint is " +
+                        here(model.names[i], model.shapes[i]) + " in this model");
+    }
+    index_of.push_back(it->second);
   }
   std::vector<std::string> unknown;
   for (const std::string& n : m.module_state_names()) {
@@ -58,6 +68,7 @@ void checkParams(const pb::CheckpointManifest& m, const std::string& path, const
                       "\": the checkpoint has buffers or frozen parameters this model does not: " +
                       joined(unknown) + "; nothing was loaded");
   }
+  return index_of;
 }
 
 bool sameSlice(const pb::CheckpointSlice& a, const pb::CheckpointSlice& b) {
@@ -174,9 +185,9 @@ pb::CheckpointManifest readManifest(const std::string& tag_dir) {
   return m;
 }
 
-void checkCompatible(const pb::CheckpointManifest& m, const std::string& path,
-                     const ModelInfo& model, const LoadOptions& options) {
-  checkParams(m, path, model);
+std::vector<int> checkCompatible(const pb::CheckpointManifest& m, const std::string& path,
+                                 const ModelInfo& model, const LoadOptions& options) {
+  std::vector<int> index_of = checkParams(m, path, model);
   const std::vector<std::string> saved(m.buffer_names().begin(), m.buffer_names().end());
   if (saved.empty() || saved[0] != "master") {
     throw IoError("checkpoint \"" + path +
@@ -194,6 +205,7 @@ void checkCompatible(const pb::CheckpointManifest& m, const std::string& path,
                       ", this run's config has " + model.scheduler_type +
                       "; load with load_lr_scheduler_states=False to restart the schedule");
   }
+  return index_of;
 }
 
 }  // namespace zshard::checkpoint

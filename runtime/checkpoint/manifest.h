@@ -39,8 +39,11 @@ std::vector<std::string> settingDifferences(const pb::CheckpointManifest& manife
 // checkpoint does not belong to this model (parameter names, shapes, a
 // buffer or frozen parameter the model lacks), or,
 // when loading optimizer states, to this optimizer (type, state buffers),
-// or, when loading the scheduler state, to this scheduler type.
-void checkCompatible(const pb::CheckpointManifest& manifest, const std::string& path,
-                     const ModelInfo& model, const LoadOptions& options);
+// or, when loading the scheduler state, to this scheduler type. Returns,
+// for each of the model's parameters, its index in the checkpoint:
+// parameters match by name, so a run that orders them differently (another
+// stage, other parameter groups) loads the same checkpoint.
+std::vector<int> checkCompatible(const pb::CheckpointManifest& manifest, const std::string& path,
+                                 const ModelInfo& model, const LoadOptions& options);
 
 }  // namespace zshard::checkpoint

@@ -113,11 +113,15 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   if (options_.offload_backend != nullptr) {
     const int threads = shareHostCores(topology_);
     if (topology_.rank == 0) {
-      log(LogLevel::kInfo, "offload: the optimizer state is in " +
-                               options_.offload_backend->name() + " memory, stepped by " +
-                               std::to_string(threads) + " host thread(s) per rank (" +
-                               std::to_string(topology_.local_size) +
-                               " rank(s) on this node; OMP_NUM_THREADS overrides)");
+      log(LogLevel::kInfo,
+          "offload: the optimizer state is in " + options_.offload_backend->name() +
+              " memory, stepped by " + std::to_string(threads) + " host thread(s) per rank (" +
+              std::to_string(topology_.local_size) +
+              " rank(s) on this node; OMP_NUM_THREADS overrides)" +
+              (!use_gpu_ &&
+                       (cfg.zero.offload_optimizer_pin_memory || cfg.zero.offload_param_pin_memory)
+                   ? "; pin_memory: CPU workers have no device to pin for"
+                   : ""));
     }
   }
 }

@@ -119,7 +119,7 @@ def test_damaged_shard_is_refused_by_name(saved, tmp_path, damage, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--hidden", "32"], "is of another model: parameter 0 is '0.weight' [24, 16] in the checkpoint but "
+    (["--hidden", "32"], "is of another model: parameter '0.weight' [24, 16] in the checkpoint is "
                          "'0.weight' [32, 16] in this model"),
     (["--optimizer", "SGD"], "is of another optimizer: it holds AdamW state (master, exp_avg, exp_avg_sq)"),
     (["--no-buffer"], "the checkpoint has buffers or frozen parameters this model does not: calibration; "

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
 
@@ -82,19 +84,56 @@ TEST(Support, OneCycleWithSgdWarnsThatMomentumIsNotCycled) {
   EXPECT_TRUE(found);
 }
 
-TEST(Support, OffloadIsRefusedNamingTheKey) {
-  for (const auto& [body, path] : std::vector<std::pair<std::string, std::string>>{
-           {R"("zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}})",
-            "zero_optimization.offload_param.device"},
-           {R"("zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}})",
-            "zero_optimization.offload_optimizer.device"}}) {
+TEST(Support, OffloadIsTypedWithItsSettings) {
+  const Config c = load(R"("zero_optimization": {"stage": 3, "sub_group_size": 1000,
+      "offload_optimizer": {"device": "cpu", "pin_memory": true, "ratio": 0.25},
+      "offload_param": {"device": "cpu"}})");
+  EXPECT_EQ(c.zero.offload_optimizer, OffloadDevice::kCpu);
+  EXPECT_EQ(c.zero.offload_param, OffloadDevice::kCpu);
+  EXPECT_TRUE(c.zero.offload_optimizer_pin_memory);
+  EXPECT_FALSE(c.zero.offload_param_pin_memory);
+  EXPECT_EQ(c.zero.offload_ratio, 0.25);
+  EXPECT_EQ(c.zero.sub_group_size, 1000);
+  EXPECT_FALSE(load(R"("zero_optimization": {"stage": 2})").zero.sub_group_size.has_value());
+}
+
+TEST(Support, OffloadThatCannotRunIsRefusedNamingTheKey) {
+  for (
+      const auto& [body, path, words] :
+      std::vector<std::tuple<std::string, std::string, std::string>>{
+          {R"("zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}})",
+           "zero_optimization.offload_param.device", "needs offload_optimizer"},
+          {R"("zero_optimization": {"stage": 2, "offload_optimizer": {"device": "nvme", "nvme_path": "/x"}})",
+           "zero_optimization.offload_optimizer.device", "NVMe offload"},
+          {R"("zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu"},
+               "offload_param": {"device": "nvme", "nvme_path": "/x"}})",
+           "zero_optimization.offload_param.device", "NVMe offload"},
+          {R"("optimizer": {"type": "Lamb"}, "zero_optimization": {"stage": 2,
+               "offload_optimizer": {"device": "cpu", "ratio": 0.5}})",
+           "zero_optimization.offload_optimizer.ratio", "Lamb"}}) {
     try {
       load(body);
       ADD_FAILURE() << body;
     } catch (const InvalidConfigError& e) {
-      EXPECT_EQ(e.errors().at(0).path, path);
-      EXPECT_NE(e.errors()[0].message.find("is not supported yet"), std::string::npos);
+      EXPECT_EQ(e.errors().at(0).path, path) << body;
+      EXPECT_NE(e.errors()[0].message.find(words), std::string::npos) << e.errors()[0].message;
     }
+  }
+}
+
+TEST(Support, OffloadSettingsThatChangeNothingAreWarnedAbout) {
+  for (const auto& [body, path] : std::vector<std::pair<std::string, std::string>>{
+           {R"("zero_optimization": {"stage": 2, "offload_optimizer": {"ratio": 0.5}})",
+            "zero_optimization.offload_optimizer"},
+           {R"("zero_optimization": {"stage": 2, "sub_group_size": 100})",
+            "zero_optimization.sub_group_size"},
+           {R"("zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu",
+               "buffer_count": 8}})",
+            "zero_optimization.offload_optimizer.buffer_count"}}) {
+    const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8, )" + body + "}");
+    bool found = false;
+    for (const Diagnostic& w : loaded.warnings) found = found || w.path == path;
+    EXPECT_TRUE(found) << body;
   }
 }
 
