@@ -87,8 +87,8 @@ PlacedOptimizer::Part* PlacedOptimizer::devicePart() {
 
 void PlacedOptimizer::queue(kernels::ConstView grads, shard::Range r) {
   const size_t e = dtypeSize(grad_dtype_);
-  const uint64_t ticket = placement_.device->copyToHostAsync(
-      grad_staging_.data() + r.begin * e, at(grads, r.begin).data, r.size() * e);
+  const uint64_t ticket = placement_.device->copyToHostAsync(grad_staging_.data() + r.begin * e,
+                                                             at(grads, r.begin).data, r.size() * e);
   queued_.emplace_back(r, ticket);
 }
 
@@ -122,21 +122,21 @@ uint64_t PlacedOptimizer::ticketCovering(shard::Range r) const {
 
 void PlacedOptimizer::step(kernels::ConstView grads, kernels::View model, float multiplier,
                            const std::vector<float>& lrs, const optim::SumAcrossRanks& sum) {
-  // The device part first: on a GPU its kernels run while the host steps.
+  // The rest of the gradients start for the host, then the device part's
+  // kernels: on a GPU they run while the host steps.
+  if (hostPart() != nullptr) queueRest(grads);
   if (Part* d = devicePart()) {
     d->optimizer->step(at(grads, d->offset), at(model, d->offset), multiplier, lrs, sum);
   }
-  if (Part* h = hostPart()) stepHost(*h, grads, model, multiplier, lrs, sum);
+  if (Part* h = hostPart()) stepHost(*h, model, multiplier, lrs, sum);
   queued_.clear();
 }
 
 // The host part, sub-group by sub-group: wait for its gradients, step it,
 // start its 16-bit values back to the device; the last copy is waited for.
-void PlacedOptimizer::stepHost(Part& host, kernels::ConstView grads, kernels::View model,
-                               float multiplier, const std::vector<float>& lrs,
-                               const optim::SumAcrossRanks& sum) {
+void PlacedOptimizer::stepHost(Part& host, kernels::View model, float multiplier,
+                               const std::vector<float>& lrs, const optim::SumAcrossRanks& sum) {
   kernels::Backend& device = *placement_.device;
-  queueRest(grads);
   const kernels::ConstView staged{grad_staging_.data(), grad_dtype_};
   const kernels::View target =
       placement_.params_on_host ? model : kernels::View{model_staging_.data(), param_dtype_};
@@ -144,8 +144,8 @@ void PlacedOptimizer::stepHost(Part& host, kernels::ConstView grads, kernels::Vi
   uint64_t back = 0;
   const auto copyBack = [&](shard::Range r) {
     if (placement_.params_on_host) return;
-    back = device.copyFromHostAsync(at(model, r.begin).data, at(target, r.begin).data,
-                                    r.size() * e);
+    back =
+        device.copyFromHostAsync(at(model, r.begin).data, at(target, r.begin).data, r.size() * e);
   };
   if (!host.optimizer->elementwise()) {
     device.waitTransfer(ticketCovering({0, offloaded_}));
@@ -153,8 +153,8 @@ void PlacedOptimizer::stepHost(Part& host, kernels::ConstView grads, kernels::Vi
     copyBack({0, offloaded_});
   } else {
     host.optimizer->beginStep();
-    const int64_t group =
-        placement_.sub_group_numel > 0 ? placement_.sub_group_numel : std::max<int64_t>(1, offloaded_);
+    const int64_t group = placement_.sub_group_numel > 0 ? placement_.sub_group_numel
+                                                         : std::max<int64_t>(1, offloaded_);
     for (int64_t begin = 0; begin < offloaded_; begin += group) {
       const shard::Range g{begin, std::min(offloaded_, begin + group)};
       device.waitTransfer(ticketCovering(g));
@@ -173,8 +173,8 @@ void PlacedOptimizer::writeModel(kernels::View model, kernels::Backend& model_ba
       continue;
     }
     p.backend->cast(master, {model_staging_.data(), param_dtype_}, p.numel);
-    kernels::copyBetween(model_backend, at(model, p.offset).data, *p.backend,
-                         model_staging_.data(), p.numel * dtypeSize(param_dtype_));
+    kernels::copyBetween(model_backend, at(model, p.offset).data, *p.backend, model_staging_.data(),
+                         p.numel * dtypeSize(param_dtype_));
   }
 }
 

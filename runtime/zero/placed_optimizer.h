@@ -101,14 +101,14 @@ class PlacedOptimizer {
   void queue(kernels::ConstView grads, shard::Range r);
   void queueRest(kernels::ConstView grads);
   uint64_t ticketCovering(shard::Range r) const;
-  void stepHost(Part& host, kernels::ConstView grads, kernels::View model, float multiplier,
-                const std::vector<float>& lrs, const optim::SumAcrossRanks& sum);
+  void stepHost(Part& host, kernels::View model, float multiplier, const std::vector<float>& lrs,
+                const optim::SumAcrossRanks& sum);
 
   Placement placement_;
   DType grad_dtype_, param_dtype_;
   int64_t offloaded_ = 0;  // k: elements [0, k) live on the host
   std::vector<Part> parts_;
-  kernels::DeviceBuffer grad_staging_, model_staging_;  // host, k elements each
+  kernels::DeviceBuffer grad_staging_, model_staging_;     // host, k elements each
   std::vector<std::pair<shard::Range, uint64_t>> queued_;  // gradient copies started
 };
 

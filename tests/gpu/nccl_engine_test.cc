@@ -64,7 +64,7 @@ const std::vector<shard::ParamSpec> kParams = {
 
 // Runs 20 steps of one engine; returns its final parameters as floats.
 std::vector<float> train(comm::Communicator& comm, kernels::Backend& backend, int stage,
-                         DType dtype) {
+                         DType dtype, double offload_ratio = -1) {
   std::vector<std::vector<float>> init;
   std::vector<const float*> ptrs;
   for (const auto& p : kParams) {
@@ -87,6 +87,11 @@ std::vector<float> train(comm::Communicator& comm, kernels::Backend& backend, in
   o.bucket_numel = 700;
   o.accumulation_steps = 2;
   o.gradient_clipping = 0.5;
+  if (offload_ratio >= 0) {  // pinned host memory, stepped in sub-groups between transfers
+    o.offload_backend = &backend.hostBackend(/*pinned=*/true);
+    o.offload_ratio = offload_ratio;
+    o.sub_group_numel = 512;
+  }
   zero::ZeroEngine engine(kParams, ptrs, comm, adam, o);
   for (int t = 0; t < 40; ++t) {
     for (int k = static_cast<int>(kParams.size()) - 1; k >= 0; --k) {
@@ -135,6 +140,27 @@ TEST(ZeroEngineOnGpu, MatchesTheHostEngine) {
       EXPECT_LE(worst / scale, tolerance) << dtypeName(dtype) << " stage " << stage;
       std::printf("%s stage %d: max relative difference GPU vs host engine %.3g\n",
                   dtypeName(dtype), stage, worst / scale);
+    }
+  }
+}
+
+// ZeRO-Offload on the GPU: gradients copied to pinned host memory as
+// buckets finish, the host steps sub-groups while the previous one's
+// parameters go back; the same bits as the state on the device (the CUDA
+// kernels are the CPU kernels' twins).
+TEST(ZeroEngineOnGpu, OffloadedStateGivesTheBitsOfStateOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  kernels::Backend& gpu = kernels::cudaBackend(0);
+  for (DType dtype : {DType::kFloat32, DType::kBFloat16}) {
+    for (int stage : {1, 2}) {
+      for (double ratio : {1.0, 0.5}) {
+        rendezvous::HashStore a, b;
+        auto device = comm::makeNcclCommunicator(a, 0, 1, gpu, 0);
+        const std::vector<float> kept = train(*device, gpu, stage, dtype);
+        auto offload = comm::makeNcclCommunicator(b, 0, 1, gpu, 0);
+        const std::vector<float> moved = train(*offload, gpu, stage, dtype, ratio);
+        EXPECT_EQ(moved, kept) << dtypeName(dtype) << " stage " << stage << " ratio " << ratio;
+      }
     }
   }
 }

@@ -48,3 +48,13 @@ def test_checkpoints_move_between_offloaded_and_device_runs_on_other_rank_counts
     offloaded = run(2, 3, "cpu-params", tmp_path / "c", 8, 10, load=tmp_path / "ck2", worlds_before=before)
     on_device = run(2, 3, "none", tmp_path / "d", 8, 10, load=tmp_path / "ck2", worlds_before=before)
     assert same_bits(offloaded, on_device)
+
+
+def test_a_client_torch_optimizer_is_offloaded_and_an_untested_one_refused():
+    env = dict(os.environ, ZSHARD_PYTHON=sys.executable)
+    for kind, want in (("torch", "CLIENT OK"), ("untested", "CLIENT REFUSED")):
+        r = subprocess.run([ZLAUNCH, "--nproc-per-node", "2", os.path.join(HERE, "offload_client_check.py"), kind],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0 and r.stdout.count(want) == 2, r.stdout + r.stderr
+        if kind == "untested":
+            assert "zero_optimization.offload_optimizer" in r.stdout, r.stdout
