@@ -36,7 +36,9 @@ std::string envToken(const char* why) {
 
 void serveIfNodeZero(NodePlan& plan, int port) {
   if (plan.node_rank == 0) {
-    plan.server = std::make_unique<rendezvous::TcpStoreServer>(plan.token, "0.0.0.0", port);
+    // Only where the other nodes connect (loopback for one node).
+    plan.server = std::make_unique<rendezvous::TcpStoreServer>(
+        plan.token, rendezvous::listenAddressFor(plan.store_host), port);
     plan.store_port = plan.server->port();
   }
 }
@@ -54,7 +56,7 @@ NodePlan viaPmix(int local_size) {
   plan.local_size = local_size;
   if (plan.node_rank == 0) {
     plan.token = rendezvous::newJobToken();
-    plan.store_host = hostName();
+    plan.store_host = plan.node_count == 1 ? "127.0.0.1" : hostName();
     serveIfNodeZero(plan, 0);
   }
   // One round: every controller publishes its worker count; node 0 also

@@ -31,11 +31,18 @@ std::string requiredToken(const char* source) {
   return token;
 }
 
-// "host port token" of a store rank 0 serves.
-std::string published(const TcpStoreServer& server, const std::string& token) {
+// Where peers reach a store this process serves: loopback when they are
+// all on this machine, else this machine's name.
+std::string servingHost(bool one_machine) {
   char host[256] = "127.0.0.1";
-  gethostname(host, sizeof host - 1);
-  return std::string(host) + " " + std::to_string(server.port()) + " " + token;
+  if (!one_machine) gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// "host port token" of a store rank 0 serves.
+std::string published(const std::string& host, const TcpStoreServer& server,
+                      const std::string& token) {
+  return host + " " + std::to_string(server.port()) + " " + token;
 }
 
 std::unique_ptr<Store> connect(const std::string& info) {
@@ -66,8 +73,9 @@ JobStore::JobStore(const Topology& t) {
     std::string mine;
     if (t.rank == 0) {
       const std::string token = newJobToken();
-      server_ = std::make_unique<TcpStoreServer>(token, "0.0.0.0");
-      mine = published(*server_, token);
+      const std::string host = servingHost(t.node_count == 1);
+      server_ = std::make_unique<TcpStoreServer>(token, listenAddressFor(host));
+      mine = published(host, *server_, token);
     }
     pmix.set("jobstore/" + std::to_string(t.rank), mine);
     client_ = connect(pmix.get("jobstore/0"));
@@ -75,7 +83,8 @@ JobStore::JobStore(const Topology& t) {
     const std::string token =
         t.source == "zlaunch" ? requiredToken("zlaunch") : requiredToken(t.source.c_str());
     if (t.source != "zlaunch" && t.rank == 0) {
-      server_ = std::make_unique<TcpStoreServer>(token, "0.0.0.0", t.master_port);
+      server_ =
+          std::make_unique<TcpStoreServer>(token, listenAddressFor(t.master_addr), t.master_port);
     }
     client_ = std::make_unique<TcpStore>(t.master_addr, t.master_port, token);
   }
@@ -118,8 +127,9 @@ JobStore& processJobStore() {
 std::string serveProcessJobStore(const std::string& given) {
   requireNoStoreYet("serveProcessJobStore");
   const std::string token = given.empty() ? newJobToken() : given;
-  servedByThisProcess() = std::make_unique<TcpStoreServer>(token, "0.0.0.0");
-  return published(*servedByThisProcess(), token);
+  const std::string host = servingHost(false);
+  servedByThisProcess() = std::make_unique<TcpStoreServer>(token, listenAddressFor(host));
+  return published(host, *servedByThisProcess(), token);
 }
 
 void joinProcessJobStore(const std::string& info) {

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -18,7 +19,8 @@ namespace zshard::rendezvous {
 
 namespace {
 
-constexpr uint32_t kMaxFrame = 64u << 20;
+// What recvFrame reserves at a time: memory follows the bytes received.
+constexpr size_t kRecvChunk = 64 << 10;
 
 std::string errnoText() {
   return std::strerror(errno);
@@ -154,7 +156,7 @@ Socket connectTcp(const std::string& host, int port, Clock::time_point deadline)
 }
 
 void sendFrame(const Socket& s, const std::string& payload, Clock::time_point deadline) {
-  if (payload.size() > kMaxFrame)
+  if (payload.size() > kMaxFrameBytes)
     throw CommError("frame too large: " + std::to_string(payload.size()));
   const uint32_t n = static_cast<uint32_t>(payload.size());
   std::string frame = {char(n & 255), char((n >> 8) & 255), char((n >> 16) & 255), char(n >> 24)};
@@ -162,15 +164,36 @@ void sendFrame(const Socket& s, const std::string& payload, Clock::time_point de
   sendAll(s, frame.data(), frame.size(), deadline);
 }
 
-std::string recvFrame(const Socket& s, Clock::time_point deadline) {
+std::string recvFrame(const Socket& s, Clock::time_point deadline, size_t max_bytes) {
   unsigned char header[4];
   recvAll(s, reinterpret_cast<char*>(header), 4, deadline);
   const uint32_t n = header[0] | (header[1] << 8) | (header[2] << 16) | (uint32_t(header[3]) << 24);
-  if (n > kMaxFrame)
-    throw CommError("peer sent a frame of " + std::to_string(n) + " bytes (at most 64 MiB)");
-  std::string payload(n, '\0');
-  recvAll(s, payload.data(), n, deadline);
+  if (n > max_bytes) {
+    throw CommError("peer announced a frame of " + std::to_string(n) + " bytes (at most " +
+                    std::to_string(max_bytes) + " here)");
+  }
+  std::string payload;
+  while (payload.size() < n) {
+    const size_t at = payload.size();
+    payload.resize(std::min<size_t>(n, at + kRecvChunk));
+    recvAll(s, payload.data() + at, payload.size() - at, deadline);
+  }
   return payload;
+}
+
+bool isLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr a{};
+  return ::inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+std::string listenAddressFor(const std::string& host) {
+  if (isLoopback(host)) return "127.0.0.1";
+  const sockaddr_in addr = resolve(host, 0);
+  if ((ntohl(addr.sin_addr.s_addr) >> 24) == 127) return "0.0.0.0";
+  char ip[INET_ADDRSTRLEN] = "0.0.0.0";
+  ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
+  return ip;
 }
 
 }  // namespace zshard::rendezvous

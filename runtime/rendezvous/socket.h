@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 namespace zshard::rendezvous {
@@ -38,9 +39,25 @@ std::string peerAddress(const Socket& s);
 // Throws TimeoutError naming host:port.
 Socket connectTcp(const std::string& host, int port, Clock::time_point deadline);
 
-// Length-prefixed frames (4-byte little-endian length, at most 64 MiB).
-// Throw TimeoutError past `deadline`, CommError when the peer is gone.
+// The address a server binds so that clients connecting to `host` reach
+// it, and as little else as possible: 127.0.0.1 for a loopback address or
+// "localhost"; every interface (0.0.0.0) for a machine name that resolves to
+// a loopback address here (Debian maps its own name to 127.0.1.1) but to
+// another address on other machines; else that name's IPv4 address.
+std::string listenAddressFor(const std::string& host);
+
+// Whether `host` is a loopback name or address (a one-machine job's).
+bool isLoopback(const std::string& host);
+
+inline constexpr size_t kMaxFrameBytes = size_t{64} << 20;
+
+// Length-prefixed frames (4-byte little-endian length, at most
+// `max_bytes`, which is also all that is allocated before the bytes
+// arrive: memory grows with what the peer actually sends). Throw
+// TimeoutError past `deadline`, CommError when the peer is gone or
+// announces more than `max_bytes`.
 void sendFrame(const Socket& s, const std::string& payload, Clock::time_point deadline);
-std::string recvFrame(const Socket& s, Clock::time_point deadline);
+std::string recvFrame(const Socket& s, Clock::time_point deadline,
+                      size_t max_bytes = kMaxFrameBytes);
 
 }  // namespace zshard::rendezvous

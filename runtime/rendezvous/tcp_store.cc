@@ -1,6 +1,10 @@
 #include "runtime/rendezvous/tcp_store.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "proto/control.pb.h"
 #include "runtime/core/error.h"
@@ -37,8 +41,25 @@ Message parseFrame(const std::string& bytes, const char* what) {
 
 // ---- server ---------------------------------------------------------------
 
-TcpStoreServer::TcpStoreServer(std::string token, const std::string& host, int port)
-    : token_(std::move(token)), listener_(listenTcp(host, port)), port_(boundPort(listener_)) {
+namespace {
+
+// A proof frame is a nonce and an HMAC: this is plenty.
+constexpr size_t kMaxHandshakeFrame = 512;
+// The longest a GET/WAIT may ask the server to wait (a day).
+constexpr int64_t kMaxWaitMs = 24LL * 3600 * 1000;
+
+bool outOfDescriptors(int e) {
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+}  // namespace
+
+TcpStoreServer::TcpStoreServer(std::string token, const std::string& host, int port,
+                               TcpStoreLimits limits)
+    : token_(std::move(token)),
+      limits_(limits),
+      listener_(listenTcp(host, port)),
+      port_(boundPort(listener_)) {
   if (token_.empty()) throw Error("TcpStoreServer: expected a job token, got an empty one");
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
@@ -47,63 +68,144 @@ TcpStoreServer::~TcpStoreServer() {
   stopping_ = true;
   listener_.shutdown();
   acceptor_.join();
-  std::list<std::thread> threads;
+  std::list<std::unique_ptr<Connection>> all;
   {
-    std::lock_guard<std::mutex> lock(clients_mutex_);
-    for (int fd : client_fds_) ::shutdown(fd, SHUT_RDWR);
-    threads.swap(client_threads_);
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    all.swap(connections_);
   }
-  for (std::thread& t : threads) t.join();
+  for (auto& c : all) c->socket.shutdown();  // each fd stays open until its Connection goes
+  for (auto& c : all) c->thread.join();
+  reportRefusals(true);
 }
 
+int TcpStoreServer::openConnections() {
+  reapEnded();
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  return static_cast<int>(connections_.size());
+}
+
+// Accepts until shutdown, waking every half second to join ended
+// connections and report refusals; running out of descriptors backs off
+// instead of spinning.
 void TcpStoreServer::acceptLoop() {
   while (!stopping_) {
+    pollfd p{listener_.fd(), POLLIN, 0};
+    const int ready = ::poll(&p, 1, 500);
+    reapEnded();
+    reportRefusals(false);
+    if (ready <= 0 || stopping_) continue;
     const int fd = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_) return;
-      continue;
+    if (fd >= 0) {
+      admit(fd);
+    } else if (outOfDescriptors(errno)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    std::lock_guard<std::mutex> lock(clients_mutex_);
-    client_fds_.push_back(fd);
-    client_threads_.emplace_back([this, fd] {
-      Socket client(fd);
-      setNoDelay(client);
-      serve(std::move(client));
-    });
   }
 }
 
-bool TcpStoreServer::authenticate(const Socket& client) {
-  pb::Challenge challenge;
-  challenge.set_nonce(randomBytes(kNonceBytes));
-  challenge.set_protocol_version(kProtocolVersion);
-  sendFrame(client, challenge.SerializeAsString(), after(kIoTimeout));
-  const auto proof = parseFrame<pb::Proof>(recvFrame(client, after(kIoTimeout)), "proof");
-  if (!constantTimeEqual(proof.hmac(), proofFor(token_, "client", challenge.nonce())) ||
-      proof.nonce().size() != kNonceBytes) {
-    ++refused_;
-    log(LogLevel::kWarning, "store server: refused client " + peerAddress(client) +
-                                ": it does not know this job's token (another job or user?)");
+void TcpStoreServer::admit(int fd) {
+  auto c = std::make_unique<Connection>();
+  c->socket = Socket(fd);
+  c->peer = peerAddress(c->socket);
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  if (static_cast<int>(connections_.size()) >= limits_.max_connections ||
+      handshakes_.load() >= limits_.max_handshakes) {
+    noteRefused(c->peer, "too many connections at once");
+    return;  // closed as `c` goes
+  }
+  ++handshakes_;
+  Connection* raw = c.get();
+  setNoDelay(raw->socket);
+  raw->thread = std::thread([this, raw] {
+    serve(*raw);
+    raw->ended = true;
+  });
+  connections_.push_back(std::move(c));
+}
+
+void TcpStoreServer::reapEnded() {
+  std::list<std::unique_ptr<Connection>> ended;
+  {
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      auto next = std::next(it);
+      if ((*it)->ended) ended.splice(ended.end(), connections_, it);
+      it = next;
+    }
+  }
+  for (auto& c : ended) c->thread.join();
+}
+
+bool TcpStoreServer::authenticate(const Connection& c) {
+  const Socket& client = c.socket;
+  const auto deadline = after(limits_.handshake_timeout);
+  try {
+    pb::Challenge challenge;
+    challenge.set_nonce(randomBytes(kNonceBytes));
+    challenge.set_protocol_version(kProtocolVersion);
+    sendFrame(client, challenge.SerializeAsString(), deadline);
+    const auto proof =
+        parseFrame<pb::Proof>(recvFrame(client, deadline, kMaxHandshakeFrame), "proof");
+    if (!constantTimeEqual(proof.hmac(), proofFor(token_, "client", challenge.nonce())) ||
+        proof.nonce().size() != kNonceBytes) {
+      noteRefused(c.peer, "it does not know this job's token (another job or user?)");
+      return false;
+    }
+    pb::Proof reply;
+    reply.set_hmac(proofFor(token_, "server", proof.nonce()));
+    sendFrame(client, reply.SerializeAsString(), deadline);
+    return true;
+  } catch (const Error& e) {
+    noteRefused(c.peer, std::string("no proof of the job's token (") + e.what() + ")");
     return false;
   }
-  pb::Proof reply;
-  reply.set_hmac(proofFor(token_, "server", proof.nonce()));
-  sendFrame(client, reply.SerializeAsString(), after(kIoTimeout));
-  return true;
 }
 
-void TcpStoreServer::serve(Socket client) {
-  try {
-    if (!authenticate(client)) return;
-    while (!stopping_) {
-      const std::string request = recvFrame(client, Clock::time_point::max());
-      sendFrame(client, handle(request), after(kIoTimeout));
-    }
-  } catch (const Error&) {
-    // Client gone or shutting down: nothing to answer.
+void TcpStoreServer::noteRefused(const std::string& peer, const std::string& why) {
+  ++refused_;
+  std::lock_guard<std::mutex> lock(report_mutex_);
+  ++unreported_;
+  last_refusal_ = peer + ": " + why;
+  if (Clock::now() - last_report_ < limits_.refusal_report_interval) return;
+  // The first refusal of an interval is reported at once, the rest with the next report.
+  log(LogLevel::kWarning, "store server: refused client " + last_refusal_ +
+                              "; further refusals are counted and reported every " +
+                              std::to_string(limits_.refusal_report_interval.count() / 1000) +
+                              " s");
+  unreported_ = 0;
+  last_report_ = Clock::now();
+}
+
+void TcpStoreServer::reportRefusals(bool force) {
+  std::lock_guard<std::mutex> lock(report_mutex_);
+  if (unreported_ == 0 ||
+      (!force && Clock::now() - last_report_ < limits_.refusal_report_interval)) {
+    return;
   }
-  std::lock_guard<std::mutex> lock(clients_mutex_);
-  client_fds_.remove(client.fd());
+  log(LogLevel::kWarning, "store server: refused " + std::to_string(unreported_) +
+                              " more client(s) since the last report (the latest " + last_refusal_ +
+                              ")");
+  unreported_ = 0;
+  last_report_ = Clock::now();
+}
+
+// A malformed frame or request, or a client gone, ends this connection
+// only; the server goes on.
+void TcpStoreServer::serve(Connection& c) {
+  const bool authenticated = authenticate(c);
+  --handshakes_;
+  if (!authenticated) return;
+  try {
+    while (!stopping_) {
+      const std::string request =
+          recvFrame(c.socket, Clock::time_point::max(), limits_.max_request_bytes);
+      sendFrame(c.socket, handle(request), after(kIoTimeout));
+    }
+  } catch (const std::exception& e) {
+    if (!stopping_) {
+      log(LogLevel::kDebug, "store server: closed the connection of " + c.peer + ": " + e.what());
+    }
+  }
 }
 
 std::string TcpStoreServer::handle(const std::string& bytes) {
@@ -111,6 +213,7 @@ std::string TcpStoreServer::handle(const std::string& bytes) {
   pb::StoreResponse resp;
   resp.set_ok(true);
   const std::vector<std::string> keys(req.keys().begin(), req.keys().end());
+  if (keys.empty()) throw CommError("malformed store request: no key");
   switch (req.op()) {
     case pb::StoreRequest::SET: table_.set(keys.at(0), req.value()); break;
     case pb::StoreRequest::ADD: resp.set_counter(table_.add(keys.at(0), req.delta())); break;
@@ -118,7 +221,7 @@ std::string TcpStoreServer::handle(const std::string& bytes) {
     case pb::StoreRequest::DELETE: resp.set_ok(table_.remove(keys.at(0))); break;
     case pb::StoreRequest::GET:
     case pb::StoreRequest::WAIT: {
-      const auto deadline = after(Millis(req.timeout_ms()));
+      const auto deadline = after(Millis(std::clamp<int64_t>(req.timeout_ms(), 0, kMaxWaitMs)));
       while (!table_.check(keys)) {
         if (stopping_ || Clock::now() >= deadline) {
           resp.set_ok(false);
