@@ -18,6 +18,7 @@
 #include "launcher/gpu_monitor.h"
 #include "launcher/output_pump.h"
 #include "launcher/process.h"
+#include "launcher/process_guard.h"
 #include "runtime/core/error.h"
 #include "runtime/rendezvous/hmac.h"
 
@@ -93,15 +94,17 @@ std::vector<std::string> workerArgv(const LaunchOptions& o, int local_rank) {
 struct Worker {
   int rank = 0;
   int local_rank = 0;
-  std::unique_ptr<Process> process;
+  std::unique_ptr<Process> process;  // destroyed after the pump (which reads its pipes)
   std::unique_ptr<OutputPump> pump;
   bool done = false;
+  bool told_to_stop = false;  // got its one SIGTERM (or SIGINT) already
   int status = 0;
 };
 
 class Controller {
  public:
-  Controller(const LaunchOptions& o, NodePlan& plan) : o_(o), plan_(plan) {
+  Controller(const LaunchOptions& o, NodePlan& plan, ProcessGuard& guard)
+      : o_(o), plan_(plan), guard_(guard) {
     run_id_ = o.run_id.empty() ? "run" : o.run_id;
     omp_threads_ = std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN) / plan.local_size);
     alias_path_ = deepspeedAliasPath(o.deepspeed_alias, python());
@@ -172,6 +175,7 @@ class Controller {
       w.rank = plan_.rank_offset + l;
       w.process = std::make_unique<Process>(workerArgv(o_, local_rank_arg_ ? l : -1),
                                             workerEnv(generation, l));
+      guard_.watchGroup(w.process->pid());
       const bool console = o_.log_dir.empty() || o_.tee;
       w.pump = std::make_unique<OutputPump>(w.rank, w.process->stdoutFd(), w.process->stderrFd(),
                                             o_.log_dir, console);
@@ -183,7 +187,7 @@ class Controller {
   // out, naming the ranks that never reached it) is the cause when there is
   // one; the first worker to end badly is then its symptom.
   std::string rootCause(const Worker& w, int generation) const {
-    w.pump->join();  // the whole stderr is in the tail now
+    w.pump->finish();  // the whole stderr is in the tail now
     std::string line = "rank " + std::to_string(w.rank) + " (node " +
                        std::to_string(plan_.node_rank) + ", local rank " +
                        std::to_string(w.local_rank) + ") ended with " + describeStatus(w.status);
@@ -213,8 +217,12 @@ class Controller {
     while (true) {
       std::this_thread::sleep_for(kTick);
       if (const int sig = g_signal.exchange(0); sig != 0) {
-        for (Worker& w : workers_) w.process->signalGroup(sig);
-        if (sig == SIGINT || sig == SIGTERM) {
+        const bool stop = sig == SIGINT || sig == SIGTERM;
+        for (Worker& w : workers_) {
+          w.process->signalGroup(sig);
+          w.told_to_stop = w.told_to_stop || stop;
+        }
+        if (stop) {
           interrupted_by_ = sig;
           store.set(failure, "zlaunch: stopped by signal " + std::to_string(sig) + " on node " +
                                  std::to_string(plan_.node_rank));
@@ -247,10 +255,13 @@ class Controller {
     }
   }
 
-  // SIGTERM to every worker group, SIGKILL to those left after the grace period.
+  // SIGTERM to every worker group not told to stop yet (exactly one each:
+  // a save-on-preemption handler must not be re-entered), SIGKILL to those
+  // left after the grace period.
   void stopAll() {
     for (Worker& w : workers_) {
-      if (!w.done) w.process->signalGroup(SIGTERM);
+      if (!w.done && !w.told_to_stop) w.process->signalGroup(SIGTERM);
+      w.told_to_stop = true;
     }
     const auto deadline = Clock::now() + std::chrono::duration<double>(o_.grace_period);
     while (Clock::now() < deadline) {
@@ -260,10 +271,17 @@ class Controller {
       if (!running) break;
       std::this_thread::sleep_for(kTick);
     }
-    for (Worker& w : workers_) {
-      if (!w.done) w.process->signalGroup(SIGKILL);
-    }
-    workers_.clear();  // reaps (Process destructor) and joins the pumps
+    retire();
+  }
+
+  // The generation's workers are over: each reaped with its group, then
+  // what left their groups (re-parented to zlaunch, the subreaper) killed,
+  // so that no pipe is held open and nothing runs on.
+  void retire() {
+    for (Worker& w : workers_) w.process->killAndReap();
+    guard_.killOrphans();
+    for (Worker& w : workers_) guard_.forgetGroup(w.process->pid());
+    workers_.clear();  // joins the pumps (end of file now, or their drain period)
   }
 
   // Every node reports `what` for this generation; wait until all did.
@@ -281,7 +299,7 @@ class Controller {
     start(generation);
     const Outcome outcome = watch(generation);
     if (outcome == Outcome::kSuccess) {
-      workers_.clear();
+      retire();
     } else {
       stopAll();
     }
@@ -311,6 +329,7 @@ class Controller {
 
   const LaunchOptions& o_;
   NodePlan& plan_;
+  ProcessGuard& guard_;
   std::string run_id_;
   long omp_threads_ = 1;
   bool local_rank_arg_ = false;  // workers get --local_rank=N
@@ -328,9 +347,10 @@ int defaultLocalSize() {
 
 int runController(const LaunchOptions& options, NodePlan& plan) {
   installSignalHandlers();
+  ProcessGuard guard("/proc/self/exe");  // before the monitor's threads: it forks
   GpuMonitor monitor(plan.local_size, options.monitor_interval);
   monitor.start();
-  const int code = Controller(options, plan).run();
+  const int code = Controller(options, plan, guard).run();
   monitor.stop();
   std::cerr << monitor.report();
   return code;

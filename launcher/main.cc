@@ -8,6 +8,7 @@
 #include "launcher/controller.h"
 #include "launcher/hostfile.h"
 #include "launcher/node_rendezvous.h"
+#include "launcher/process_guard.h"
 #include "launcher/slurm_launch.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
@@ -45,6 +46,10 @@ int run(const zshard::launcher::CommandLine& cl) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == zshard::launcher::kProcessGuardFlag) {
+    zshard::launcher::runProcessGuard();
+    return 0;
+  }
   const std::vector<std::string> args(argv + 1, argv + argc);
   argv_ = argv;
   try {

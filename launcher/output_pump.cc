@@ -23,11 +23,24 @@ OutputPump::OutputPump(int rank, int stdout_fd, int stderr_fd, const std::string
   thread_ = std::thread([this, stdout_fd, stderr_fd] { run(stdout_fd, stderr_fd); });
 }
 
-OutputPump::~OutputPump() {
-  join();
+namespace {
+
+int64_t nowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-void OutputPump::join() {
+}  // namespace
+
+OutputPump::~OutputPump() {
+  finish();
+}
+
+void OutputPump::finish(std::chrono::milliseconds drain) {
+  int64_t none = 0;
+  stop_at_.compare_exchange_strong(
+      none, nowNanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(drain).count());
   if (thread_.joinable()) thread_.join();
 }
 
@@ -55,7 +68,9 @@ void OutputPump::run(int out_fd, int err_fd) {
   int open_count = 2;
   char buffer[4096];
   while (open_count > 0) {
-    if (::poll(fds, 2, -1) < 0) continue;
+    const int64_t stop_at = stop_at_.load();
+    if (stop_at != 0 && nowNanos() >= stop_at) break;
+    if (::poll(fds, 2, 100) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
@@ -73,6 +88,9 @@ void OutputPump::run(int out_fd, int err_fd) {
         pending[i].erase(0, newline + 1);
       }
     }
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!pending[i].empty()) emit(i == 1, pending[i]);
   }
 }
 

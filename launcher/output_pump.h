@@ -1,5 +1,8 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -12,12 +15,16 @@ namespace zshard::launcher {
 // stdout/stderr with a "[rank N] " prefix (whole lines, one write each),
 // optionally to <log_dir>/rank<N>.log (with --tee, also still to the
 // console), and keeps the last lines of stderr for the root-cause report.
-// Runs on its own thread until both pipes close; join() waits for that.
+// Runs on its own thread until both pipes close, or until a drain period
+// after finish() (a process outside the worker's group may hold the pipes).
 class OutputPump {
  public:
   OutputPump(int rank, int stdout_fd, int stderr_fd, const std::string& log_dir, bool console);
-  ~OutputPump();
-  void join();
+  ~OutputPump();  // finish(kDrain)
+  // The worker ended: reads what is still coming for at most `drain`, then
+  // stops (the pipes are left to their owner) and joins.
+  void finish(std::chrono::milliseconds drain = kDrain);
+  static constexpr std::chrono::milliseconds kDrain{2000};
   // The last few stderr lines, oldest first.
   std::string stderrTail() const;
 
@@ -30,6 +37,8 @@ class OutputPump {
   std::ofstream log_;
   mutable std::mutex mutex_;
   std::deque<std::string> tail_;
+  // Steady-clock nanoseconds after which run() stops; 0 while none is set.
+  std::atomic<int64_t> stop_at_{0};
   std::thread thread_;
 };
 

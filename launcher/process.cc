@@ -58,12 +58,16 @@ Process::Process(const std::vector<std::string>& argv,
   err_fd_ = err[0];
 }
 
+void Process::killAndReap() {
+  signalGroup(SIGKILL);
+  if (reaped_) return;
+  int status;
+  waitpid(pid_, &status, 0);
+  reaped_ = true;
+}
+
 Process::~Process() {
-  if (!reaped_) {
-    signalGroup(SIGKILL);
-    int status;
-    waitpid(pid_, &status, 0);
-  }
+  killAndReap();
   if (out_fd_ >= 0) close(out_fd_);
   if (err_fd_ >= 0) close(err_fd_);
 }

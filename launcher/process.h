@@ -25,7 +25,11 @@ class Process {
   // Sends `signal` to the whole process group.
   void signalGroup(int signal) const;
   // Non-blocking reap; true (and the raw status) once the process ended.
+  // Once reaped, whatever it left in its group is killed.
   bool poll(int& status);
+  // Blocking reap (SIGKILL first to what is left of the group), for a
+  // worker that was already told to stop.
+  void killAndReap();
   bool running() const { return !reaped_; }
 
  private:
