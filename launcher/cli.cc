@@ -40,6 +40,13 @@ double secondsValue(const std::string& name, const std::string& text) {
   return v;
 }
 
+double positiveSeconds(const std::string& name, const std::string& text) {
+  const double v = secondsValue(name, text);
+  if (v <= 0)
+    throw UsageError(name + ": " + expectedGot("more than 0 seconds", "\"" + text + "\""));
+  return v;
+}
+
 // Options that take a value, and what to do with it.
 using Setter = std::function<void(LaunchOptions&, const std::string&)>;
 
@@ -70,6 +77,14 @@ const std::map<std::string, Setter>& launchOptions() {
       {"--grace-period",
        [](LaunchOptions& o, const std::string& v) {
          o.grace_period = secondsValue("--grace-period", v);
+       }},
+      {"--collective-timeout",
+       [](LaunchOptions& o, const std::string& v) {
+         o.collective_timeout = positiveSeconds("--collective-timeout", v);
+       }},
+      {"--store-timeout",
+       [](LaunchOptions& o, const std::string& v) {
+         o.store_timeout = positiveSeconds("--store-timeout", v);
        }},
       {"--run-id", [](LaunchOptions& o, const std::string& v) { o.run_id = v; }},
       {"--deepspeed-alias",
@@ -217,6 +232,10 @@ std::string usageText() {
          "  --log-dir DIR        also write each rank's output to DIR/rank<N>.log\n"
          "  --tee                with --log-dir, keep printing to the console too\n"
          "  --grace-period S     seconds between SIGTERM and SIGKILL when stopping (5)\n"
+         "  --collective-timeout S  a collective waiting longer is a hang, reported naming\n"
+         "                       the ranks behind (300; the config's zshard.timeouts wins)\n"
+         "  --store-timeout S    the job store must answer within S (30): past it, the\n"
+         "                       store's server counts as stalled\n"
          "  --run-id ID          names the run in the store and logs\n"
          "  --hostfile FILE      DeepSpeed hostfile (HOST slots=N); run zlaunch on each listed "
          "host\n"

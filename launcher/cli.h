@@ -15,8 +15,11 @@ struct LaunchOptions {
   int master_port = 0;  // 0: a free port (single node), else required
   int max_restarts = 0;
   std::string log_dir;
-  bool tee = false;                      // with --log-dir: also to the console
-  double grace_period = 5.0;             // seconds between SIGTERM and SIGKILL
+  bool tee = false;           // with --log-dir: also to the console
+  double grace_period = 5.0;  // seconds between SIGTERM and SIGKILL
+  // Seconds, for zlaunch and its workers (ZSHARD_COLLECTIVE_TIMEOUT /
+  // ZSHARD_STORE_TIMEOUT; unset: runtime/core/timeouts.h's defaults).
+  std::optional<double> collective_timeout, store_timeout;
   std::string run_id;                    // names the run in the store; default "run"
   double monitor_interval = 1.0;         // seconds between GPU samples
   std::string hostfile;                  // DeepSpeed's "HOST slots=N" file

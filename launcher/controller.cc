@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -193,12 +194,30 @@ class Controller {
                        std::to_string(w.local_rank) + ") ended with " + describeStatus(w.status);
     const std::string tail = w.pump->stderrTail();
     if (!tail.empty()) line += "; last stderr lines:\n  " + indent(tail);
+    // A rank that left early with exit code 0 is the likelier cause: its
+    // peers' collectives wait for it until they time out.
+    const std::string early = key(generation, "exit0");
+    if (plan_.store->check({early})) line = plan_.store->get(early) + "; then " + line;
     const std::string hang = key(generation, "job") + "/hang/last";
     if (plan_.store->check({hang})) {
       return "zlaunch: job failed: the runtime reported a hang: " + plan_.store->get(hang) +
              "\n  first process to end: " + line;
     }
     return "zlaunch: job failed: " + line;
+  }
+
+  // The first rank of the job to exit 0 while this node's other workers
+  // still run, for the root cause if the job then fails.
+  void noteCleanExit(const Worker& w, int generation) {
+    const std::string early = key(generation, "exit0");
+    if (plan_.store->check({early})) return;
+    const std::time_t now = std::time(nullptr);
+    char when[16];
+    std::strftime(when, sizeof when, "%H:%M:%S", std::localtime(&now));
+    plan_.store->set(early, "rank " + std::to_string(w.rank) + " (node " +
+                                std::to_string(plan_.node_rank) + ", local rank " +
+                                std::to_string(w.local_rank) + ") exited 0 at " + when +
+                                " while the job was running");
   }
 
   static std::string indent(const std::string& text) {
@@ -229,15 +248,22 @@ class Controller {
           return Outcome::kInterrupted;
         }
       }
-      bool all_done = true;
+      std::vector<Worker*> exited_clean;
       for (Worker& w : workers_) {
-        if (!w.done && w.process->poll(w.status)) w.done = true;
+        if (!w.done && w.process->poll(w.status)) {
+          w.done = true;
+          if (WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) exited_clean.push_back(&w);
+        }
+      }
+      bool all_done = true;
+      for (Worker& w : workers_) all_done = all_done && w.done;
+      if (!all_done && !exited_clean.empty()) noteCleanExit(*exited_clean.front(), generation);
+      for (Worker& w : workers_) {
         if (w.done && !(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) &&
             first_failed == nullptr) {
           first_failed = &w;
           failed_at = Clock::now();
         }
-        all_done = all_done && w.done;
       }
       // Let the other workers settle first: a peer that saw the collective
       // time out is still writing the hang report that names the culprit.

@@ -1,4 +1,5 @@
 // zlaunch: the zshard launcher.
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -19,6 +20,15 @@ constexpr int kUsageExit = 2;
 
 char** argv_ = nullptr;
 
+// The timeout flags as the variables zlaunch's own store client and its
+// workers read (runtime/core/timeouts.h).
+void exportTimeouts(const zshard::launcher::LaunchOptions& o) {
+  if (o.collective_timeout) {
+    setenv("ZSHARD_COLLECTIVE_TIMEOUT", std::to_string(*o.collective_timeout).c_str(), 1);
+  }
+  if (o.store_timeout) setenv("ZSHARD_STORE_TIMEOUT", std::to_string(*o.store_timeout).c_str(), 1);
+}
+
 int run(const zshard::launcher::CommandLine& cl) {
   using Action = zshard::launcher::CommandLine::Action;
   switch (cl.action) {
@@ -28,6 +38,7 @@ int run(const zshard::launcher::CommandLine& cl) {
                                               std::cout, std::cerr);
     case Action::kLaunch: {
       zshard::launcher::LaunchOptions o = cl.launch;
+      exportTimeouts(o);
       if (!o.config_path.empty()) {
         if (int code = zshard::launcher::validateLaunchConfig(o.config_path, std::cerr))
           return code;

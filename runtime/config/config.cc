@@ -61,12 +61,12 @@ bool operator==(const Config& a, const Config& b) {
                   a.dataloader_drop_last, a.zero_allow_untested_optimizer, a.prescale_gradients,
                   a.gradient_predivide_factor, a.precision, a.fp16_auto_cast,
                   a.communication_data_type, a.grad_accum_dtype, a.loss_scale, a.optimizer,
-                  a.scheduler, a.zero, a.checkpoint, a.auto_keys) ==
+                  a.scheduler, a.zero, a.checkpoint, a.auto_keys, a.collective_timeout) ==
          std::tie(b.batch, b.gradient_clipping, b.steps_per_print, b.wall_clock_breakdown,
                   b.dataloader_drop_last, b.zero_allow_untested_optimizer, b.prescale_gradients,
                   b.gradient_predivide_factor, b.precision, b.fp16_auto_cast,
                   b.communication_data_type, b.grad_accum_dtype, b.loss_scale, b.optimizer,
-                  b.scheduler, b.zero, b.checkpoint, b.auto_keys);
+                  b.scheduler, b.zero, b.checkpoint, b.auto_keys, b.collective_timeout);
 }
 
 const char* toString(Precision p) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -121,6 +122,8 @@ struct CheckpointConfig {
 
 struct Config {
   BatchConfig batch;
+  // zshard.timeouts.collective; unset: collectiveTimeout() (core/timeouts.h).
+  std::optional<std::chrono::milliseconds> collective_timeout;
   double gradient_clipping{};
   int64_t steps_per_print{};
   bool wall_clock_breakdown{};

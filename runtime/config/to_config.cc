@@ -120,6 +120,10 @@ LossScaleConfig toLossScale(const pb::Fp16& f) {
 Config toConfig(const pb::DeepSpeedConfig& cfg) {
   Config out;
   out.gradient_clipping = cfg.gradient_clipping();
+  if (cfg.zshard().timeouts().has_collective()) {
+    out.collective_timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(cfg.zshard().timeouts().collective() * 1000));
+  }
   out.steps_per_print = cfg.steps_per_print();
   out.wall_clock_breakdown = cfg.wall_clock_breakdown();
   out.dataloader_drop_last = cfg.dataloader_drop_last();

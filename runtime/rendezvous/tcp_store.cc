@@ -9,6 +9,7 @@
 #include "proto/control.pb.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/core/timeouts.h"
 #include "runtime/rendezvous/hmac.h"
 
 namespace zshard::rendezvous {
@@ -17,8 +18,6 @@ namespace {
 
 constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kNonceBytes = 32;
-// Handshakes and non-blocking requests must answer within this.
-constexpr Millis kIoTimeout = std::chrono::seconds(30);
 // Server-side waits are cut in slices so that shutdown is prompt.
 constexpr Millis kWaitSlice = std::chrono::milliseconds(200);
 
@@ -199,7 +198,7 @@ void TcpStoreServer::serve(Connection& c) {
     while (!stopping_) {
       const std::string request =
           recvFrame(c.socket, Clock::time_point::max(), limits_.max_request_bytes);
-      sendFrame(c.socket, handle(request), after(kIoTimeout));
+      sendFrame(c.socket, handle(request), after(storeIoTimeout()));
     }
   } catch (const std::exception& e) {
     if (!stopping_) {
@@ -246,10 +245,10 @@ std::string TcpStoreServer::handle(const std::string& bytes) {
 // ---- client ---------------------------------------------------------------
 
 TcpStore::TcpStore(const std::string& host, int port, const std::string& token, Millis timeout)
-    : where_(host + ":" + std::to_string(port)) {
+    : where_(host + ":" + std::to_string(port)), io_timeout_(storeIoTimeout()) {
   socket_ = connectTcp(host, port, after(timeout));
   const auto challenge =
-      parseFrame<pb::Challenge>(recvFrame(socket_, after(kIoTimeout)), "challenge");
+      parseFrame<pb::Challenge>(recvFrame(socket_, after(io_timeout_)), "challenge");
   if (challenge.protocol_version() != kProtocolVersion) {
     throw CommError("store at " + where_ + ": " +
                     expectedGot("protocol version " + std::to_string(kProtocolVersion),
@@ -258,10 +257,10 @@ TcpStore::TcpStore(const std::string& host, int port, const std::string& token, 
   pb::Proof proof;
   proof.set_hmac(proofFor(token, "client", challenge.nonce()));
   proof.set_nonce(randomBytes(kNonceBytes));
-  sendFrame(socket_, proof.SerializeAsString(), after(kIoTimeout));
+  sendFrame(socket_, proof.SerializeAsString(), after(io_timeout_));
   pb::Proof reply;
   try {
-    reply = parseFrame<pb::Proof>(recvFrame(socket_, after(kIoTimeout)), "proof");
+    reply = parseFrame<pb::Proof>(recvFrame(socket_, after(io_timeout_)), "proof");
   } catch (const CommError&) {
     throw AuthError("store at " + where_ +
                     " refused this process: wrong job token "
@@ -274,11 +273,23 @@ TcpStore::TcpStore(const std::string& host, int port, const std::string& token, 
   }
 }
 
+// A request, answered within what it asked to wait plus the store I/O
+// timeout; a server that does not answer is named, with why it may be
+// stalled and what sets the timeout.
 std::string TcpStore::call(const std::string& request, Millis timeout) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto deadline = after(timeout + kIoTimeout);
-  sendFrame(socket_, request, deadline);
-  return recvFrame(socket_, deadline);
+  const auto deadline = after(timeout + io_timeout_);
+  try {
+    sendFrame(socket_, request, deadline);
+    return recvFrame(socket_, deadline);
+  } catch (const TimeoutError&) {
+    throw TimeoutError("the job store at " + where_ + " did not answer within " +
+                       std::to_string((timeout + io_timeout_).count() / 1000) +
+                       " s: the process serving it (node 0's zlaunch, or rank 0) is stalled "
+                       "(stopped with Ctrl-Z, in a debugger, swapping) or its machine is "
+                       "unreachable; zlaunch --store-timeout S (ZSHARD_STORE_TIMEOUT) waits "
+                       "longer");
+  }
 }
 
 namespace {

@@ -105,6 +105,7 @@ class TcpStore : public Store {
   std::mutex mutex_;
   Socket socket_;
   std::string where_;
+  Millis io_timeout_;  // storeIoTimeout() (core/timeouts.h)
 };
 
 }  // namespace zshard::rendezvous

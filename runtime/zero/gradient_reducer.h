@@ -6,6 +6,7 @@
 
 #include "kernels/backend.h"
 #include "runtime/comm/communicator.h"
+#include "runtime/core/timeouts.h"
 #include "runtime/shard/shard_plan.h"
 
 namespace zshard::zero {
@@ -47,7 +48,7 @@ struct ReducerOptions {
   // Stage 0 (DeepSpeed's DDP-like mode): the boundary all-reduces the whole
   // buffer, so every rank holds every summed gradient, not only its shard.
   bool all_reduce = false;
-  comm::Millis timeout = std::chrono::seconds(300);
+  comm::Millis timeout = kDefaultCollectiveTimeout;
   // Stage 2 and 3: told this rank's shard elements (shard-relative) whose
   // reduction of the current micro step was added in, as each bucket
   // finishes during backward (the offloaded optimizer starts copying

@@ -15,6 +15,7 @@
 #include "runtime/config/support.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/core/timeouts.h"
 #include "runtime/optim/lr_schedule.h"
 
 namespace zshard::zero {
@@ -36,6 +37,7 @@ EngineOptions engineOptions(const config::Config& cfg, kernels::Backend& backend
   o.param_dtype = dtypeOf(cfg.precision);
   o.grad_dtype = dtypeOf(config::gradientPrecision(cfg));
   o.bucket_numel = cfg.zero.reduce_bucket_size;
+  o.timeout = cfg.collective_timeout.value_or(collectiveTimeout());
   o.overlap_comm = cfg.zero.overlap_comm;
   o.ignore_unused_parameters = cfg.zero.ignore_unused_parameters;
   o.accumulation_steps = static_cast<int>(
@@ -134,11 +136,13 @@ std::unique_ptr<comm::Communicator> Session::makeCommunicator(rendezvous::Store&
   if (use_gpu_) {
     comm::NcclOptions nccl;
     nccl.name = keyPrefix("nccl" + suffix);
+    nccl.timeout = options_.timeout;
     return comm::makeNcclCommunicator(store, topology_.rank, topology_.world_size, backend, device_,
                                       nccl);
   }
   comm::GlooOptions gloo;
   gloo.store_prefix = keyPrefix("gloo" + suffix);
+  gloo.timeout = options_.timeout;
   return comm::makeGlooCommunicator(store, topology_.rank, topology_.world_size, gloo);
 }
 

@@ -8,6 +8,7 @@
 
 #include "runtime/comm/communicator.h"
 #include "runtime/config/config.h"
+#include "runtime/core/timeouts.h"
 #include "runtime/optim/loss_scaler.h"
 #include "runtime/optim/shard_optimizer.h"
 #include "runtime/shard/shard_plan.h"
@@ -43,7 +44,7 @@ struct EngineOptions {
   // Dynamic (or static) loss scaling; used when `loss_scaling` is set (fp16).
   bool loss_scaling = false;
   optim::LossScalerOptions loss_scaler;
-  comm::Millis timeout = std::chrono::seconds(300);
+  comm::Millis timeout = kDefaultCollectiveTimeout;
   // Stage 3: the communicator the parameter gathers use (outliving the
   // engine), kept apart from the gradient reductions' so that a rank that
   // runs other modules than its peers meets their gathers, not their

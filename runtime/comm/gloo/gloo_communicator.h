@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/comm/communicator.h"
+#include "runtime/core/timeouts.h"
 
 namespace zshard::rendezvous {
 class Store;
@@ -15,7 +16,7 @@ struct GlooOptions {
   // Address this rank listens on for its peers (an interface's IP or name).
   std::string hostname = "127.0.0.1";
   // Every collective (and the initial full-mesh connect) must finish within this.
-  Millis timeout = std::chrono::seconds(300);
+  Millis timeout = kDefaultCollectiveTimeout;
   // Store keys of this communicator's connection setup; distinct per
   // communicator sharing one store.
   std::string store_prefix = "gloo";

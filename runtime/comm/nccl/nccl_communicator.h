@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/comm/communicator.h"
+#include "runtime/core/timeouts.h"
 
 namespace zshard::rendezvous {
 class Store;
@@ -15,7 +16,7 @@ class Backend;
 namespace zshard::comm {
 
 struct NcclOptions {
-  Millis timeout = std::chrono::seconds(300);
+  Millis timeout = kDefaultCollectiveTimeout;
   // Store keys of this communicator (its unique id, its hang reports);
   // distinct per communicator sharing one store.
   std::string name = "nccl";
