@@ -1,5 +1,6 @@
 #include "launcher/check_config_command.h"
 
+#include <algorithm>
 #include <ostream>
 
 #include "runtime/config/load.h"
@@ -31,9 +32,12 @@ namespace {
 
 int reportInvalid(const std::string& path, const config::InvalidConfigError& e, std::ostream& err) {
   for (const config::Diagnostic& d : e.errors()) err << "error: " << d.str() << "\n";
+  if (!e.moreLine().empty()) err << "error: " << e.moreLine() << "\n";
   printWarnings(e.warnings(), err);
-  err << path << ": " << e.errors().size() << (e.errors().size() == 1 ? " problem" : " problems")
-      << "\n";
+  const int64_t count =
+      static_cast<int64_t>(e.errors().size()) + std::max<int64_t>(0, e.moreErrors());
+  err << path << ": " << count << (count == 1 ? " problem" : " problems")
+      << (e.moreErrors() < 0 ? " or more" : "") << "\n";
   return 2;
 }
 

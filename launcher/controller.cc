@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -118,8 +119,13 @@ class Controller {
       if (outcome == Outcome::kSuccess) return finish(true);
       if (outcome == Outcome::kInterrupted) return finish(false, 128 + interrupted_by_);
       if (generation >= o_.max_restarts) return finish(false);
-      std::cerr << "zlaunch: restarting the job (restart " << generation + 1 << " of "
-                << o_.max_restarts << ")\n";
+      // Backing off (1, 2, 4 ... 30 s) gives a flaky node or file system
+      // time to recover instead of spending every restart at once.
+      const int wait_s = std::min(30, 1 << std::min(generation, 5));
+      std::cerr << "zlaunch: restarting the job in " << wait_s << " s (restart " << generation + 1
+                << " of " << o_.max_restarts << ")\n";
+      if (!sleepUnlessStopped(std::chrono::seconds(wait_s)))
+        return finish(false, 128 + interrupted_by_);
     }
   }
 
@@ -182,6 +188,20 @@ class Controller {
                                             o_.log_dir, console);
       workers_.push_back(std::move(w));
     }
+  }
+
+  // Sleeps `d`, or less when SIGINT/SIGTERM comes (false then).
+  bool sleepUnlessStopped(std::chrono::seconds d) {
+    const auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+      const int sig = g_signal.load();
+      if (sig == SIGINT || sig == SIGTERM) {
+        interrupted_by_ = g_signal.exchange(0);
+        return false;
+      }
+      std::this_thread::sleep_for(kTick);
+    }
+    return true;
   }
 
   // The ONE root-cause report. A runtime hang report (a collective timed

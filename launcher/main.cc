@@ -1,5 +1,8 @@
 // zlaunch: the zshard launcher.
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,6 +23,24 @@ constexpr int kUsageExit = 2;
 
 char** argv_ = nullptr;
 
+// --log-dir must be a directory zlaunch can write (made when missing):
+// otherwise every rank's output would be lost with exit code 0.
+int checkLogDir(const std::string& dir) {
+  if (dir.empty()) return 0;
+  std::error_code e;
+  std::filesystem::create_directories(dir, e);
+  if (!std::filesystem::is_directory(dir, e) || access(dir.c_str(), W_OK | X_OK) != 0) {
+    std::cerr << "zlaunch: --log-dir " << dir << ": expected a directory zlaunch can write, got "
+              << (std::filesystem::exists(dir, e) ? (std::filesystem::is_directory(dir, e)
+                                                         ? "one without write permission"
+                                                         : "something that is not a directory")
+                                                  : "a path that cannot be made")
+              << "; nothing was started\n";
+    return kUsageExit;
+  }
+  return 0;
+}
+
 // The timeout flags as the variables zlaunch's own store client and its
 // workers read (runtime/core/timeouts.h).
 void exportTimeouts(const zshard::launcher::LaunchOptions& o) {
@@ -39,6 +60,7 @@ int run(const zshard::launcher::CommandLine& cl) {
     case Action::kLaunch: {
       zshard::launcher::LaunchOptions o = cl.launch;
       exportTimeouts(o);
+      if (int code = checkLogDir(o.log_dir)) return code;
       if (!o.config_path.empty()) {
         if (int code = zshard::launcher::validateLaunchConfig(o.config_path, std::cerr))
           return code;

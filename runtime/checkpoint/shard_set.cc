@@ -16,6 +16,16 @@ std::string latestTag(const std::string& dir) {
   std::string tag = readFile(path);
   while (!tag.empty() && std::isspace(static_cast<unsigned char>(tag.back()))) tag.pop_back();
   if (tag.empty()) throw IoError("\"" + path + "\" is empty; expected a checkpoint tag");
+  // One name inside `dir`: a `latest` naming ../other/tag would load (and
+  // a later save would trust) a checkpoint from outside the save directory.
+  if (tag == "." || tag == ".." || tag.find('/') != std::string::npos ||
+      tag.find('\0') != std::string::npos) {
+    throw IoError(
+        "\"" + path + "\" names \"" + tag.substr(0, 200) +
+        "\": expected the name of a tag directory inside \"" + dir +
+        "\"; it was not written by save_checkpoint (or was changed): fix or remove it, or "
+        "pass the tag to load_checkpoint");
+  }
   return tag;
 }
 

@@ -150,20 +150,34 @@ LoadedConfig loadConfig(std::string_view json_text, const LoadOptions& options) 
   loaded.config.auto_keys = auto_keys;
   checkSupported(loaded.config, diags);
   if (options.require_resolved) checkAutoResolved(loaded.config, options, diags);
-  if (diags.hasErrors()) throw InvalidConfigError(diags.errors(), diags.warnings());
+  if (diags.hasErrors()) {
+    throw InvalidConfigError(diags.errors(), diags.warnings(),
+                             diags.full() && diags.moreErrors() == 0 ? -1 : diags.moreErrors());
+  }
   loaded.warnings = diags.warnings();
   return loaded;
 }
 
 LoadedConfig loadConfigFile(const std::string& path, const LoadOptions& options) {
-  std::error_code ignored;
-  std::ifstream in(path, std::ios::binary);
-  if (!std::filesystem::is_regular_file(path, ignored) || !in) {
-    throw InvalidConfigError({{Diagnostic::Severity::kError, "",
-                               expectedGot("a readable config file", "\"" + path + "\"",
-                                           "check the path and permissions")}},
-                             {});
+  const auto refuse = [&](const std::string& expected, const std::string& found) {
+    return InvalidConfigError(
+        {{Diagnostic::Severity::kError, "", expectedGot(expected, found, "check the path")}}, {});
+  };
+  std::error_code error;
+  // Checked before opening: opening a FIFO would wait for a writer.
+  if (!std::filesystem::is_regular_file(path, error)) {
+    throw refuse(
+        "a readable config file",
+        "\"" + path + "\"" +
+            (std::filesystem::exists(path, error) ? " (not a regular file)" : " (no such file)"));
   }
+  const auto bytes = std::filesystem::file_size(path, error);
+  if (!error && bytes > kMaxConfigBytes) {
+    throw refuse("a config file of at most " + std::to_string(kMaxConfigBytes >> 20) + " MiB",
+                 "\"" + path + "\" of " + std::to_string(bytes) + " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw refuse("a readable config file", "\"" + path + "\" (cannot be opened)");
   std::ostringstream text;
   text << in.rdbuf();
   return loadConfig(text.str(), options);

@@ -40,6 +40,9 @@ struct LoadedConfig {
 LoadedConfig loadConfig(std::string_view json_text, const LoadOptions& options = {});
 
 // Same for a file; an unreadable file is an InvalidConfigError naming it.
+// A file that is not a regular file (a FIFO, a device) or is larger than
+// kMaxConfigBytes is refused before it is read.
+inline constexpr uintmax_t kMaxConfigBytes = uintmax_t{16} << 20;
 LoadedConfig loadConfigFile(const std::string& path, const LoadOptions& options = {});
 
 }  // namespace zshard::config

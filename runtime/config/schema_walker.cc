@@ -226,7 +226,7 @@ class Walker {
                           expectedGot(std::to_string(options.GetExtension(pb::count)) + " elements",
                                       std::to_string(value.items.size())));
     }
-    for (size_t i = 0; i < value.items.size(); ++i) {
+    for (size_t i = 0; i < value.items.size() && !diags_.full(); ++i) {
       setScalar(field, value.items[i], msg, path + "[" + std::to_string(i) + "]",
                 static_cast<int>(i));
     }

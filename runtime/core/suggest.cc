@@ -1,5 +1,7 @@
 #include "runtime/core/suggest.h"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cctype>
 
@@ -35,10 +37,15 @@ int editDistance(std::string_view a, std::string_view b) {
 }
 
 std::string closestMatch(std::string_view word, const std::vector<std::string>& candidates) {
+  // Names are short: a word this long is no misspelling of one (and the
+  // distance would cost its length times every candidate's).
+  if (word.size() > kMaxSuggestedLength) return "";
   const int limit = std::max<int>(1, static_cast<int>(word.size()) / 3);
   std::string best;
   int best_distance = limit + 1;
   for (const std::string& candidate : candidates) {
+    const int gap = std::abs(static_cast<int>(candidate.size()) - static_cast<int>(word.size()));
+    if (gap > limit) continue;  // the distance is at least the difference in length
     const int d = editDistance(word, candidate);
     if (d < best_distance) {
       best_distance = d;

@@ -1,5 +1,6 @@
 // Runs the real zlaunch binary as a user would and checks exit codes and output.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -54,6 +55,34 @@ TEST(ZlaunchCli, EverySampleConfigPassesCheckConfig) {
   EXPECT_EQ(hf.exit_code, 0) << hf.output;
   EXPECT_NE(hf.output.find("auto (resolved at initialize): train_batch_size"), std::string::npos)
       << hf.output;
+}
+
+// --log-dir that cannot hold the ranks' logs (a file, an unwritable
+// directory) is refused before anything starts, instead of losing all
+// output with exit code 0.
+TEST(ZlaunchCli, ALogDirThatCannotBeWrittenIsRefusedBeforeStarting) {
+  const std::string file = writeTemp("not_a_dir", "x");
+  const std::string script = writeTemp("never_log.py", "print('WORKER RAN')\n");
+  for (const std::string& dir : {file, file + "/below"}) {
+    const Result r = zlaunch("--nproc-per-node 1 --log-dir " + dir + " " + script);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--log-dir " + dir + ": expected a directory zlaunch can write"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("WORKER RAN"), std::string::npos) << r.output;
+  }
+}
+
+// check-config on what is no config file returns at once (a FIFO used to
+// wait forever for a writer).
+TEST(ZlaunchCli, CheckConfigOnAFifoReturnsAtOnce) {
+  const std::string fifo = writeTemp("cfg_fifo_placeholder", "");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const Result r = zlaunch("check-config " + fifo);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("not a regular file"), std::string::npos) << r.output;
+  std::remove(fifo.c_str());
 }
 
 // zlaunch --config validates before it starts anything: exit 2, one line

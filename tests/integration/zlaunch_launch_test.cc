@@ -126,8 +126,9 @@ TEST(ZlaunchLaunch, RestartSucceedsOnTheSecondAttempt) {
   const Result r =
       sh(kZlaunch + " --nproc-per-node 3 --max-restarts 1 " + kProbe + " --fail-first-attempt 1");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("zlaunch: restarting the job (restart 1 of 1)"), std::string::npos)
+  EXPECT_NE(r.output.find("zlaunch: restarting the job in 1 s (restart 1 of 1)"), std::string::npos)
       << r.output;
+  EXPECT_GE(r.seconds, 1.0);                                     // backed off before the restart
   EXPECT_EQ(countLines(r.output, "of 3 local"), 3) << r.output;  // the second attempt's ranks
   const Result no = sh(kZlaunch + " --nproc-per-node 3 " + kProbe + " --fail-first-attempt 1");
   EXPECT_EQ(no.exit_code, 1) << no.output;

@@ -280,6 +280,22 @@ TEST_F(CheckpointTest, ParametersInAnotherOrderLoadByName) {
   });
 }
 
+// `latest` names a tag inside the save directory, nothing else.
+TEST_F(CheckpointTest, ALatestNamingAPathOutsideTheSaveDirIsRefused) {
+  saveOnTwo();
+  for (const std::string& tag : {"../t4", "t4/../../x", ".."}) {
+    { std::ofstream(dir_ / "latest") << tag; }
+    try {
+      CheckpointReader reader(dir_.string(), "");
+      ADD_FAILURE() << "followed latest = " << tag;
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("expected the name of a tag directory inside"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST_F(CheckpointTest, MissingLatestFindsNothingAndCorruptManifestIsRefused) {
   onThreads(1, [&](int, rendezvous::Store& store) {
     Rank r(store, 0, 1, 0.9f);

@@ -1,8 +1,11 @@
 #include "runtime/config/load.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 namespace zshard::config {
 namespace {
@@ -251,4 +254,55 @@ TEST(LoadConfig, UnreadableFileIsAConfigError) {
 }
 
 }  // namespace
+
+// Files that are no config are refused before they are read: a FIFO (which
+// would wait for a writer), a device (/dev/zero never ends), a file over
+// the size bound.
+TEST(LoadConfigFile, WhatIsNotARegularFileOfSaneSizeIsRefusedUnread) {
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("zshard_cfg_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string fifo = dir + "/fifo.json", big = dir + "/big.json";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  { std::ofstream(big) << "{}"; }
+  std::filesystem::resize_file(big, kMaxConfigBytes + 1);
+  for (const auto& [path, words] :
+       std::vector<std::pair<std::string, std::string>>{{fifo, "not a regular file"},
+                                                        {"/dev/zero", "not a regular file"},
+                                                        {big, "of at most 16 MiB"},
+                                                        {dir + "/missing.json", "no such file"}}) {
+    try {
+      loadConfigFile(path);
+      ADD_FAILURE() << path;
+    } catch (const InvalidConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// A hostile document costs bounded output: a megabyte-long unknown key gets
+// no "did you mean" (and a shortened path), a million wrong-type elements
+// give the first 20 errors and a line saying there may be more.
+TEST(LoadConfig, HostileDocumentsGiveBoundedDiagnostics) {
+  try {
+    loadConfig("{\"" + std::string(1 << 20, 'x') + "\": 1}");
+    ADD_FAILURE();
+  } catch (const InvalidConfigError& e) {
+    ASSERT_FALSE(e.errors().empty());
+    EXPECT_LT(e.errors()[0].str().size(), 300u);
+    EXPECT_EQ(e.errors()[0].message, "unknown key");  // no "did you mean"
+  }
+  std::string many = "{\"train_batch_size\": 8, \"comms_logger\": {\"prof_ops\": [";
+  for (int i = 0; i < 1000000; ++i) many += i ? ",1" : "1";
+  many += "]}}";
+  try {
+    loadConfig(many);
+    ADD_FAILURE();
+  } catch (const InvalidConfigError& e) {
+    EXPECT_LE(e.errors().size(), Diagnostics::kMaxKept);
+    EXPECT_NE(e.moreLine(), "");
+  }
+}
+
 }  // namespace zshard::config
