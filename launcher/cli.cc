@@ -86,6 +86,14 @@ const std::map<std::string, Setter>& launchOptions() {
        [](LaunchOptions& o, const std::string& v) {
          o.store_timeout = positiveSeconds("--store-timeout", v);
        }},
+      {"--rendezvous-timeout",
+       [](LaunchOptions& o, const std::string& v) {
+         o.rendezvous_timeout = positiveSeconds("--rendezvous-timeout", v);
+       }},
+      {"--node-timeout",
+       [](LaunchOptions& o, const std::string& v) {
+         o.node_timeout = positiveSeconds("--node-timeout", v);
+       }},
       {"--run-id", [](LaunchOptions& o, const std::string& v) { o.run_id = v; }},
       {"--deepspeed-alias",
        [](LaunchOptions& o, const std::string& v) {
@@ -236,6 +244,10 @@ std::string usageText() {
          "                       the ranks behind (300; the config's zshard.timeouts wins)\n"
          "  --store-timeout S    the job store must answer within S (30): past it, the\n"
          "                       store's server counts as stalled\n"
+         "  --rendezvous-timeout S  every node must join within S (120), else the job stops\n"
+         "                       naming the missing nodes\n"
+         "  --node-timeout S     a node whose zlaunch stops beating for S (6) is dead: every\n"
+         "                       other node stops, naming it\n"
          "  --run-id ID          names the run in the store and logs\n"
          "  --hostfile FILE      DeepSpeed hostfile (HOST slots=N); run zlaunch on each listed "
          "host\n"

@@ -20,6 +20,11 @@ struct LaunchOptions {
   // Seconds, for zlaunch and its workers (ZSHARD_COLLECTIVE_TIMEOUT /
   // ZSHARD_STORE_TIMEOUT; unset: runtime/core/timeouts.h's defaults).
   std::optional<double> collective_timeout, store_timeout;
+  // Seconds every node has to join the job before the rendezvous fails
+  // naming the missing ones; a node whose controller stops beating this
+  // long is dead and the job stops.
+  double rendezvous_timeout = 120.0;
+  double node_timeout = 6.0;
   std::string run_id;                    // names the run in the store; default "run"
   double monitor_interval = 1.0;         // seconds between GPU samples
   std::string hostfile;                  // DeepSpeed's "HOST slots=N" file

@@ -18,6 +18,7 @@
 
 #include "kernels/backend.h"
 #include "launcher/gpu_monitor.h"
+#include "launcher/node_liveness.h"
 #include "launcher/output_pump.h"
 #include "launcher/process.h"
 #include "launcher/process_guard.h"
@@ -106,8 +107,12 @@ struct Worker {
 class Controller {
  public:
   Controller(const LaunchOptions& o, NodePlan& plan, ProcessGuard& guard)
-      : o_(o), plan_(plan), guard_(guard) {
-    run_id_ = o.run_id.empty() ? "run" : o.run_id;
+      : o_(o),
+        plan_(plan),
+        guard_(guard),
+        run_id_(o.run_id.empty() ? "run" : o.run_id),
+        liveness_(*plan.store, run_id_, plan.node_rank, plan.node_count,
+                  std::chrono::milliseconds(static_cast<int64_t>(o.node_timeout * 1000))) {
     omp_threads_ = std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN) / plan.local_size);
     alias_path_ = deepspeedAliasPath(o.deepspeed_alias, python());
     local_rank_arg_ = passesLocalRankArg(o.local_rank_arg, o.script, o.module);
@@ -118,7 +123,7 @@ class Controller {
       const Outcome outcome = runGeneration(generation);
       if (outcome == Outcome::kSuccess) return finish(true);
       if (outcome == Outcome::kInterrupted) return finish(false, 128 + interrupted_by_);
-      if (generation >= o_.max_restarts) return finish(false);
+      if (generation >= o_.max_restarts || store_lost_) return finish(false);
       // Backing off (1, 2, 4 ... 30 s) gives a flaky node or file system
       // time to recover instead of spending every restart at once.
       const int wait_s = std::min(30, 1 << std::min(generation, 5));
@@ -247,8 +252,34 @@ class Controller {
   }
 
   // Watches workers, signals and the other nodes until this node's
-  // workers all succeeded, one failed somewhere, or a stop signal came.
+  // workers all succeeded, one failed somewhere, a node died, or a stop
+  // signal came. A job store that is gone (node 0's zlaunch died) is a
+  // failure named here; the store is not used again.
   Outcome watch(int generation) {
+    try {
+      return watchWorkers(generation);
+    } catch (const Error& e) {
+      if (plan_.node_rank == 0) throw;
+      store_lost_ = true;
+      std::cerr << "zlaunch: job failed: node 0's zlaunch, which serves the job store at "
+                << plan_.store_host << ":" << plan_.store_port << ", is gone (" << e.what()
+                << ")\n";
+      return Outcome::kFailed;
+    }
+  }
+
+  // The other nodes' heartbeats: a dead one fails the job, named once.
+  bool nodesDied(const std::string& failure) {
+    if (liveness_.poll().empty()) return false;
+    if (!plan_.store->check({failure})) {
+      const std::string cause = "zlaunch: job failed: " + liveness_.describeDead();
+      plan_.store->set(failure, cause);
+      std::cerr << cause << "\n";
+    }
+    return true;
+  }
+
+  Outcome watchWorkers(int generation) {
     rendezvous::Store& store = *plan_.store;
     const std::string failure = key(generation, "failure");
     Worker* first_failed = nullptr;
@@ -297,7 +328,7 @@ class Controller {
       }
       if (first_failed != nullptr) continue;
       if (all_done) return Outcome::kSuccess;
-      if (store.check({failure})) return Outcome::kFailed;
+      if (store.check({failure}) || nodesDied(failure)) return Outcome::kFailed;
     }
   }
 
@@ -330,16 +361,25 @@ class Controller {
     workers_.clear();  // joins the pumps (end of file now, or their drain period)
   }
 
-  // Every node reports `what` for this generation; wait until all did.
+  // Every live node reports `what` for this generation; wait until all
+  // did (a node found dead meanwhile is not waited for).
   void arriveAndWait(int generation, const std::string& what) {
-    rendezvous::Store& store = *plan_.store;
-    const std::string counter = key(generation, what);
-    store.add(counter, 1);
-    const auto deadline = Clock::now() + kPeerWait;
-    while (store.add(counter, 0) < plan_.node_count && Clock::now() < deadline) {
-      std::this_thread::sleep_for(kTick);
+    if (store_lost_) return;
+    try {
+      rendezvous::Store& store = *plan_.store;
+      const std::string counter = key(generation, what);
+      store.add(counter, 1);
+      const auto deadline = Clock::now() + kPeerWait;
+      while (store.add(counter, 0) < liveNodes() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(kTick);
+      }
+    } catch (const Error&) {
+      store_lost_ = plan_.node_rank != 0;
+      if (!store_lost_) throw;
     }
   }
+
+  int64_t liveNodes() { return plan_.node_count - static_cast<int64_t>(liveness_.poll().size()); }
 
   Outcome runGeneration(int generation) {
     start(generation);
@@ -353,7 +393,8 @@ class Controller {
     // until every node is out, and a restart begins everywhere at once.
     arriveAndWait(generation, "left");
     // This node may have finished before another node failed.
-    if (outcome == Outcome::kSuccess && plan_.store->check({key(generation, "failure")}))
+    if (outcome == Outcome::kSuccess && !store_lost_ &&
+        plan_.store->check({key(generation, "failure")}))
       return Outcome::kFailed;
     return outcome;
   }
@@ -361,14 +402,19 @@ class Controller {
   // The last word with the store: other nodes say goodbye, node 0 (the
   // server) waits for them before it exits and takes the store down.
   int finish(bool ok, int code = 1) {
+    if (store_lost_) return ok ? 0 : code;
     const std::string bye = run_id_ + "/bye";
-    if (plan_.node_rank != 0) {
-      plan_.store->add(bye, 1);
-    } else {
-      const auto deadline = Clock::now() + kPeerWait;
-      while (plan_.store->add(bye, 0) < plan_.node_count - 1 && Clock::now() < deadline) {
-        std::this_thread::sleep_for(kTick);
+    try {
+      if (plan_.node_rank != 0) {
+        plan_.store->add(bye, 1);
+      } else {
+        const auto deadline = Clock::now() + kPeerWait;
+        while (plan_.store->add(bye, 0) < liveNodes() - 1 && Clock::now() < deadline) {
+          std::this_thread::sleep_for(kTick);
+        }
       }
+    } catch (const Error&) {
+      if (plan_.node_rank == 0) throw;  // node 0 serves the store itself
     }
     return ok ? 0 : code;
   }
@@ -377,6 +423,8 @@ class Controller {
   NodePlan& plan_;
   ProcessGuard& guard_;
   std::string run_id_;
+  NodeLiveness liveness_;
+  bool store_lost_ = false;  // node 0's store is gone: nothing more to say to it
   long omp_threads_ = 1;
   bool local_rank_arg_ = false;  // workers get --local_rank=N
   std::string alias_path_;       // first on the workers' PYTHONPATH; "" for none

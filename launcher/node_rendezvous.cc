@@ -2,11 +2,15 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "runtime/core/error.h"
+#include "runtime/core/hex.h"
 #include "runtime/rendezvous/hmac.h"
 #include "runtime/rendezvous/pmix_client.h"
 #include "runtime/rendezvous/pmix_store.h"
@@ -43,11 +47,24 @@ void serveIfNodeZero(NodePlan& plan, int port) {
   }
 }
 
-void connect(NodePlan& plan) {
-  plan.store = std::make_unique<rendezvous::TcpStore>(plan.store_host, plan.store_port, plan.token);
+// Connects within the rendezvous timeout: a node 0 that never starts is a
+// clear error then, not a 5-minute silence.
+void connect(NodePlan& plan, const LaunchOptions& o) {
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(o.rendezvous_timeout * 1000));
+  try {
+    plan.store = std::make_unique<rendezvous::TcpStore>(plan.store_host, plan.store_port,
+                                                        plan.token, timeout);
+  } catch (const TimeoutError& e) {
+    throw TimeoutError("rendezvous: node 0 (" + plan.store_host + ":" +
+                       std::to_string(plan.store_port) + ") never came up within " +
+                       std::to_string(static_cast<int>(o.rendezvous_timeout)) +
+                       " s (--rendezvous-timeout): start zlaunch on node 0 too, with the same "
+                       "--master-addr/--master-port; " +
+                       e.what());
+  }
 }
 
-NodePlan viaPmix(int local_size) {
+NodePlan viaPmix(const LaunchOptions& o, int local_size) {
   rendezvous::PmixClient& pmix = rendezvous::PmixClient::instance();
   NodePlan plan;
   plan.mode = "pmix";
@@ -76,11 +93,11 @@ NodePlan viaPmix(int local_size) {
     plan.world_size += count;
     if (r == 0) in >> plan.store_host >> plan.store_port >> plan.token;
   }
-  connect(plan);
+  connect(plan, o);
   return plan;
 }
 
-NodePlan viaSlurm(int local_size) {
+NodePlan viaSlurm(const LaunchOptions& o, int local_size) {
   const rendezvous::Topology t = rendezvous::detectTopology();
   NodePlan plan;
   plan.mode = "slurm";
@@ -93,7 +110,7 @@ NodePlan viaSlurm(int local_size) {
   plan.store_port = t.master_port;
   plan.token = envToken("srun without --mpi=pmix has no private channel");
   serveIfNodeZero(plan, plan.store_port);
-  connect(plan);
+  connect(plan, o);
   return plan;
 }
 
@@ -109,7 +126,7 @@ NodePlan viaOptions(const LaunchOptions& o, int local_size) {
   plan.store_port = o.master_port;
   plan.token = o.nnodes == 1 ? rendezvous::newJobToken() : envToken("--nnodes > 1");
   serveIfNodeZero(plan, plan.store_port);
-  connect(plan);
+  connect(plan, o);
   return plan;
 }
 
@@ -123,11 +140,116 @@ NodePlan::~NodePlan() = default;
 namespace {
 
 NodePlan findNodes(const LaunchOptions& options, int local_size) {
-  if (rendezvous::PmixClient::available()) return viaPmix(local_size);
+  if (rendezvous::PmixClient::available()) return viaPmix(options, local_size);
   const char* step = std::getenv("SLURM_STEP_ID");
   const char* tasks = std::getenv("SLURM_NTASKS");
-  if (step != nullptr && tasks != nullptr && std::atoi(tasks) > 1) return viaSlurm(local_size);
+  if (step != nullptr && tasks != nullptr && std::atoi(tasks) > 1)
+    return viaSlurm(options, local_size);
   return viaOptions(options, local_size);
+}
+
+// What each node was started with, to compare at the rendezvous.
+struct NodeRecord {
+  std::string host;
+  int nnodes = 0, nproc = 0;
+  std::string config;  // a digest of the --config file's bytes ("none" without one)
+
+  std::string encode() const {
+    return host + " " + std::to_string(nnodes) + " " + std::to_string(nproc) + " " + config;
+  }
+  static NodeRecord decode(const std::string& text) {
+    NodeRecord r;
+    std::istringstream in(text);
+    in >> r.host >> r.nnodes >> r.nproc >> r.config;
+    return r;
+  }
+};
+
+NodeRecord myRecord(const NodePlan& plan, const LaunchOptions& o) {
+  NodeRecord r{hostName(), plan.mode == "explicit" ? o.nnodes : plan.node_count, plan.local_size,
+               "none"};
+  if (!o.config_path.empty()) {
+    std::ifstream in(o.config_path, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    r.config = toHex(rendezvous::hmacSha256("zlaunch-config", bytes.str())).substr(0, 12);
+  }
+  return r;
+}
+
+// One line naming the first setting node `r` was started with that differs
+// from node 0's; "" when they agree. Worker counts may differ only under
+// PMIx (each node publishes its own).
+std::string difference(const NodePlan& plan, int r, const NodeRecord& mine,
+                       const NodeRecord& zero) {
+  const std::string who = "node " + std::to_string(r) + " (" + mine.host + ")";
+  const std::string zero_who = "node 0 (" + zero.host + ")";
+  if (mine.nnodes != zero.nnodes) {
+    return "rendezvous: " + who + " was started with --nnodes " + std::to_string(mine.nnodes) +
+           ", " + zero_who + " with --nnodes " + std::to_string(zero.nnodes) +
+           "; start every node with the same";
+  }
+  if (plan.mode != "pmix" && mine.nproc != zero.nproc) {
+    return "rendezvous: " + who + " runs " + std::to_string(mine.nproc) + " workers, " + zero_who +
+           " " + std::to_string(zero.nproc) +
+           " (--nproc-per-node or the node's GPUs); every node must run the same number";
+  }
+  if (mine.config != zero.config) {
+    return "rendezvous: " + who + " was given another --config than " + zero_who + " (digest " +
+           mine.config + " vs " + zero.config + "); give every node the same file";
+  }
+  return "";
+}
+
+// Every node publishes what it was started with; node 0 waits for all
+// (within --rendezvous-timeout), compares them, and publishes a verdict
+// every node reads and reports the same way: a missing node, or the first
+// setting that differs, named, before any worker starts.
+void checkNodesAgree(NodePlan& plan, const LaunchOptions& o) {
+  if (plan.node_count <= 1) return;
+  rendezvous::Store& store = *plan.store;
+  const auto limit = std::chrono::milliseconds(static_cast<int64_t>(o.rendezvous_timeout * 1000));
+  const NodeRecord mine = myRecord(plan, o);
+  store.set("launch/node/" + std::to_string(plan.node_rank), mine.encode());
+  std::string verdict;
+  if (plan.node_rank == 0) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::vector<int> missing;
+    for (int r = 1; r < plan.node_count; ++r) {
+      const std::string k = "launch/node/" + std::to_string(r);
+      while (!store.check({k}) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (!store.check({k})) {
+        missing.push_back(r);
+      } else if (verdict.empty()) {
+        verdict = difference(plan, r, NodeRecord::decode(store.get(k)), mine);
+      }
+    }
+    if (!missing.empty()) {
+      std::string list;
+      for (int r : missing) list += (list.empty() ? "" : ", ") + std::to_string(r);
+      verdict = "rendezvous: node(s) " + list + " of " + std::to_string(plan.node_count) +
+                " never joined within " + std::to_string(static_cast<int>(o.rendezvous_timeout)) +
+                " s (--rendezvous-timeout); start zlaunch on every node (node 0 is " + mine.host +
+                ", store " + plan.store_host + ":" + std::to_string(plan.store_port) + ")";
+    }
+    store.set("launch/verdict", verdict.empty() ? "ok" : verdict);
+    if (!verdict.empty()) {
+      // Let the nodes that came read it before the store goes down.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      while (store.add("launch/verdict_read", 0) <
+                 plan.node_count - 1 - static_cast<int64_t>(missing.size()) &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      throw Error(verdict);
+    }
+    return;
+  }
+  verdict = store.get("launch/verdict", limit + std::chrono::seconds(10));
+  store.add("launch/verdict_read", 1);
+  if (verdict != "ok") throw Error(verdict);
 }
 
 // Node 0 asks the kernel for a free port (torch's rank 0 binds it soon
@@ -145,6 +267,7 @@ void shareTorchPort(NodePlan& plan) {
 
 NodePlan rendezvousNodes(const LaunchOptions& options, int local_size) {
   NodePlan plan = findNodes(options, local_size);
+  checkNodesAgree(plan, options);
   shareTorchPort(plan);
   return plan;
 }
