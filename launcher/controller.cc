@@ -36,6 +36,9 @@ constexpr auto kPeerWait = std::chrono::minutes(10);
 // hang report (its CollectiveRunner gives peers 1 s to report; the rest is
 // margin for a loaded machine) before it stops every worker and names the cause.
 constexpr auto kSettle = std::chrono::milliseconds(2500);
+// A worker that saved a checkpoint on a preemption signal exits with this
+// (EX_TEMPFAIL; python/zshard/preemption.py), and so does zlaunch then.
+constexpr int kPreemptedExit = 75;
 
 std::atomic<int> g_signal{0};  // last SIGINT/SIGTERM/SIGUSR1/SIGUSR2 received
 void onSignal(int sig) {
@@ -123,6 +126,13 @@ class Controller {
       const Outcome outcome = runGeneration(generation);
       if (outcome == Outcome::kSuccess) return finish(true);
       if (outcome == Outcome::kInterrupted) return finish(false, 128 + interrupted_by_);
+      if (outcome == Outcome::kPreempted) {
+        if (plan_.node_rank == 0) {
+          std::cerr << "zlaunch: the job was preempted: its ranks saved a checkpoint and exited "
+                    << kPreemptedExit << "; run it again (scontrol requeue) to resume\n";
+        }
+        return finish(false, kPreemptedExit);
+      }
       if (generation >= o_.max_restarts || store_lost_) return finish(false);
       // Backing off (1, 2, 4 ... 30 s) gives a flaky node or file system
       // time to recover instead of spending every restart at once.
@@ -135,7 +145,7 @@ class Controller {
   }
 
  private:
-  enum class Outcome { kSuccess, kFailed, kInterrupted };
+  enum class Outcome { kSuccess, kFailed, kInterrupted, kPreempted };
 
   std::string key(int generation, const std::string& name) const {
     return run_id_ + "/gen" + std::to_string(generation) + "/" + name;
@@ -193,6 +203,10 @@ class Controller {
                                             o_.log_dir, console);
       workers_.push_back(std::move(w));
     }
+  }
+
+  static bool exitedWith(const Worker& w, int code) {
+    return WIFEXITED(w.status) && WEXITSTATUS(w.status) == code;
   }
 
   // Sleeps `d`, or less when SIGINT/SIGTERM comes (false then).
@@ -300,17 +314,19 @@ class Controller {
         }
       }
       std::vector<Worker*> exited_clean;
+      bool preempted = false;
       for (Worker& w : workers_) {
         if (!w.done && w.process->poll(w.status)) {
           w.done = true;
-          if (WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) exited_clean.push_back(&w);
+          if (exitedWith(w, 0)) exited_clean.push_back(&w);
         }
+        preempted = preempted || (w.done && exitedWith(w, kPreemptedExit));
       }
       bool all_done = true;
       for (Worker& w : workers_) all_done = all_done && w.done;
       if (!all_done && !exited_clean.empty()) noteCleanExit(*exited_clean.front(), generation);
       for (Worker& w : workers_) {
-        if (w.done && !(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) &&
+        if (w.done && !exitedWith(w, 0) && !exitedWith(w, kPreemptedExit) &&
             first_failed == nullptr) {
           first_failed = &w;
           failed_at = Clock::now();
@@ -327,7 +343,7 @@ class Controller {
         return Outcome::kFailed;
       }
       if (first_failed != nullptr) continue;
-      if (all_done) return Outcome::kSuccess;
+      if (all_done) return preempted ? Outcome::kPreempted : Outcome::kSuccess;
       if (store.check({failure}) || nodesDied(failure)) return Outcome::kFailed;
     }
   }

@@ -450,6 +450,14 @@ PYBIND11_MODULE(_C, m) {
                              [](const ConfigHandle& c) { return c.loaded.config.fp16_auto_cast; })
       .def_property_readonly("stage",
                              [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
+      .def_property_readonly("checkpoint_dir",
+                             [](const ConfigHandle& c) { return c.loaded.config.checkpoint.dir; })
+      .def_property_readonly(
+          "save_on_signal",
+          [](const ConfigHandle& c) { return c.loaded.config.checkpoint.save_on_signal; })
+      .def_property_readonly(
+          "resume_latest",
+          [](const ConfigHandle& c) { return c.loaded.config.checkpoint.resume_latest; })
       .def_property_readonly(
           "dataloader_drop_last",
           [](const ConfigHandle& c) { return c.loaded.config.dataloader_drop_last; })
@@ -594,6 +602,9 @@ PYBIND11_MODULE(_C, m) {
           "the shard's fp32 master and staged gradients (DLPack) and each group's runs")
       .def_property_readonly("cycles_momentum",
                              [](PySession& s) { return s.get().cyclesMomentum(); })
+      .def(
+          "any_rank", [](PySession& s, bool flag) { return s.get().anyRank(flag); },
+          py::arg("flag"), "whether flag is true on any rank (collective; the same everywhere)")
       .def_property_readonly("loss_scale", [](PySession& s) { return s.get().lossScale(); })
       .def_property_readonly("global_steps", [](PySession& s) { return s.get().globalSteps(); })
       .def_property_readonly("skipped_steps", [](PySession& s) { return s.get().skippedSteps(); })

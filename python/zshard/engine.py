@@ -18,7 +18,7 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import (_C, client_optimizer, comm, dataloader, optimizer_view, prefetch, stage3,
+from zshard import (_C, client_optimizer, comm, dataloader, optimizer_view, prefetch, preemption, stage3,
                     untested_optimizer, zero_init)
 
 
@@ -87,6 +87,7 @@ class ZshardEngine(torch.nn.Module):
         self._grad_dtype = _DTYPES[cfg.gradient_precision]
         self._auto_cast = cfg.fp16_auto_cast
         self._cfg = cfg
+        self._preemption = preemption.Preemption(self, cfg.checkpoint_dir) if cfg.save_on_signal else None
         self._step_applied = False
         self.micro_steps = 0  # engine.step() calls, as DeepSpeed counts them
         self._timers = {"forward": 0.0, "backward": 0.0, "step": 0.0}
@@ -264,6 +265,8 @@ class ZshardEngine(torch.nn.Module):
         self._timers["step"] += time.time() - t0
         if self._session.global_steps != before and self._session.global_steps % self._session.steps_per_print == 0:
             self._report()
+        if stepped and self._preemption is not None:
+            self._preemption.after_step()
         return stepped
 
     def _report(self):
@@ -852,4 +855,6 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     engine._drop_last = cfg.dataloader_drop_last
     loader = engine.deepspeed_io(training_data, collate_fn=collate_fn) if training_data is not None else None
     log(_startup_line(cfg, params, topo, device))
+    if cfg.resume_latest:
+        preemption.resume_if_saved(engine, cfg.checkpoint_dir)
     return engine, engine.optimizer, loader, engine.lr_scheduler

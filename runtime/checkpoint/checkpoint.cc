@@ -123,6 +123,28 @@ void removeStaleFiles(const std::string& tag_dir, const pb::CheckpointManifest& 
   }
 }
 
+// The newest `keep` tags of `dir` (by their manifest's time) stay, with
+// `tag` always among them; the older ones go. Only directories holding a
+// manifest count: nothing else in the save directory is touched. Best
+// effort: a tag that cannot be removed is left (and named at debug level).
+void rotateTags(const std::string& dir, const std::string& tag, int keep) {
+  if (keep <= 0) return;
+  std::vector<std::pair<fs::file_time_type, fs::path>> tags;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const fs::path manifest = entry.path() / kManifestName;
+    if (!entry.is_directory(ec) || !fs::exists(manifest, ec)) continue;
+    if (entry.path().filename() == tag) continue;
+    tags.emplace_back(fs::last_write_time(manifest, ec), entry.path());
+  }
+  std::sort(tags.begin(), tags.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = static_cast<size_t>(keep - 1); i < tags.size(); ++i) {
+    fs::remove_all(tags[i].second, ec);
+    if (ec) log(LogLevel::kDebug, "checkpoint: could not remove " + tags[i].second.string());
+  }
+}
+
 // Rank 0: after every shard is in place, the manifest, then `latest`.
 void commit(const SaveRequest& req, const std::string& tag_dir, const shard::ShardPlan& plan,
             pb::CheckpointManifest m, const std::vector<std::string>& shards) {
@@ -138,6 +160,7 @@ void commit(const SaveRequest& req, const std::string& tag_dir, const shard::Sha
   writeFileAtomically((fs::path(tag_dir) / kManifestName).string(), encodeManifest(m));
   if (req.save_latest) writeFileAtomically((fs::path(req.dir) / kLatestName).string(), req.tag);
   removeStaleFiles(tag_dir, m);
+  rotateTags(req.dir, req.tag, req.keep_last);
 }
 
 // This rank's part of a save: its shard file, described for the manifest.

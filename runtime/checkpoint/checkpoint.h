@@ -84,6 +84,9 @@ struct SaveRequest {
   bool save_latest = true;
   std::string client_state;  // rank 0's is kept
   std::string rank_state;    // every rank's is kept (RNG states)
+  // Keep only the newest `keep_last` tags of `dir` (0: all): older tags
+  // with a manifest are removed once the new `latest` is durable.
+  int keep_last = 0;
 };
 
 // Saves this rank's shard; returns "<dir>/<tag>" once rank 0 has committed

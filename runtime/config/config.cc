@@ -54,7 +54,8 @@ bool operator==(const ZeroConfig& a, const ZeroConfig& b) {
   return fields(a) == fields(b);
 }
 bool operator==(const CheckpointConfig& a, const CheckpointConfig& b) {
-  return a.tag_validation == b.tag_validation;
+  return std::tie(a.tag_validation, a.dir, a.save_on_signal, a.resume_latest, a.keep_last) ==
+         std::tie(b.tag_validation, b.dir, b.save_on_signal, b.resume_latest, b.keep_last);
 }
 bool operator==(const Config& a, const Config& b) {
   return std::tie(a.batch, a.gradient_clipping, a.steps_per_print, a.wall_clock_breakdown,

@@ -118,6 +118,12 @@ struct ZeroConfig {
 
 struct CheckpointConfig {
   std::string tag_validation;  // Ignore | Warn | Fail
+  // zshard.checkpoint: where preemption saves and auto-resume look, and
+  // how many tags each save keeps (0: all).
+  std::string dir;
+  bool save_on_signal{};
+  bool resume_latest{};
+  int keep_last{};
 };
 
 struct Config {

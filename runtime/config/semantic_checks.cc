@@ -50,6 +50,16 @@ void checkOffload(const pb::ZeroOptimization& zero, Diagnostics& diags) {
   }
 }
 
+// Preemption saves and auto-resume need the directory they use.
+void checkZshardCheckpoint(const pb::ZshardCheckpoint& c, Diagnostics& diags) {
+  if ((c.save_on_signal() || c.resume() == "latest") && c.dir().empty()) {
+    diags.error("zshard.checkpoint.dir",
+                std::string("required with ") +
+                    (c.save_on_signal() ? "save_on_signal" : "resume \"latest\"") +
+                    ": the directory preemption saves go to and runs resume from");
+  }
+}
+
 void checkScheduler(const pb::Scheduler& sched, Diagnostics& diags) {
   const pb::SchedulerParams& p = sched.params();
   const std::string& type = sched.type();
@@ -97,6 +107,7 @@ void normalizeDeprecated(pb::DeepSpeedConfig& cfg) {
 void checkSemantics(const pb::DeepSpeedConfig& cfg, Diagnostics& diags) {
   checkPrecision(cfg, diags);
   checkOffload(cfg.zero_optimization(), diags);
+  checkZshardCheckpoint(cfg.zshard().checkpoint(), diags);
   if (cfg.has_scheduler()) checkScheduler(cfg.scheduler(), diags);
 }
 

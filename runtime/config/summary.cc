@@ -69,8 +69,8 @@ std::string zeroLine(const ZeroConfig& z) {
   s << (z.ignore_unused_parameters ? ", unused parameters count as zero gradients"
                                    : ", an unused parameter is an error");
   if (z.offload_optimizer == OffloadDevice::kCpu) {
-    s << "; offload_optimizer cpu: " << z.offload_ratio * 100
-      << "% of each shard's fp32 state in " << (z.offload_optimizer_pin_memory ? "pinned" : "pageable")
+    s << "; offload_optimizer cpu: " << z.offload_ratio * 100 << "% of each shard's fp32 state in "
+      << (z.offload_optimizer_pin_memory ? "pinned" : "pageable")
       << " host memory, stepped there by the CPU kernels";
     if (z.sub_group_size) s << " in sub-groups of " << *z.sub_group_size << " elements";
   }
@@ -126,6 +126,18 @@ std::string summarize(const Config& c) {
   s << zeroLine(c.zero) << "\n";
   if (clippingThreshold(c) > 0)
     s << "gradient clipping: global norm " << clippingThreshold(c) << "\n";
+  if (c.collective_timeout) {
+    s << "collective timeout: " << c.collective_timeout->count() / 1000.0 << " s\n";
+  }
+  const CheckpointConfig& k = c.checkpoint;
+  if (k.save_on_signal || k.resume_latest || k.keep_last > 0) {
+    s << "checkpoints:"
+      << (k.save_on_signal ? " saved to " + k.dir + " on SIGUSR1/SIGTERM (exit 75)," : "")
+      << (k.resume_latest ? " resumed from " + k.dir + "'s latest at initialize()," : "")
+      << (k.keep_last > 0 ? " the newest " + std::to_string(k.keep_last) + " tags kept"
+                          : " every tag kept")
+      << "\n";
+  }
   if (!c.auto_keys.empty()) {
     s << "auto (resolved at initialize):";
     for (const std::string& key : c.auto_keys) s << " " << key;

@@ -144,7 +144,10 @@ Config toConfig(const pb::DeepSpeedConfig& cfg) {
   out.optimizer = toOptimizer(cfg.optimizer());
   out.scheduler = toScheduler(cfg.scheduler());
   out.zero = toZero(cfg.zero_optimization());
-  out.checkpoint = CheckpointConfig{cfg.checkpoint().tag_validation()};
+  const pb::ZshardCheckpoint& ours = cfg.zshard().checkpoint();
+  out.checkpoint =
+      CheckpointConfig{cfg.checkpoint().tag_validation(), ours.dir(), ours.save_on_signal(),
+                       ours.resume() == "latest", ours.keep_last()};
   return out;
 }
 

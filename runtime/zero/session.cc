@@ -205,6 +205,15 @@ void Session::setExternalOptimizer(const std::string& name, std::function<void()
   engine_->setExternalStep(std::move(update));
 }
 
+bool Session::anyRank(bool flag) {
+  const std::vector<double> all =
+      comm::gatherValues(*comm_, engine_->backend(), {flag ? 1.0 : 0.0}, options_.timeout);
+  for (double v : all) {
+    if (v != 0) return true;
+  }
+  return false;
+}
+
 bool Session::cyclesMomentum() const {
   return optim::scheduledBetas(cfg_.scheduler, cfg_.optimizer.type, 0).has_value();
 }
@@ -321,7 +330,9 @@ std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
   engine_->backend().synchronize();
   const checkpoint::Counters counters{engine_->optimizerSteps(), global_steps_, scheduler_steps_,
                                       engine_->lossScalerState()};
-  return checkpoint::save(checkpointGroup(store), request, engine_->plan(), model,
+  checkpoint::SaveRequest rotated = request;
+  rotated.keep_last = cfg_.checkpoint.keep_last;
+  return checkpoint::save(checkpointGroup(store), rotated, engine_->plan(), model,
                           shardStateOf(*engine_), counters);
 }
 

@@ -99,6 +99,9 @@ class Session {
   // Whether the config's schedule cycles the betas (OneCycle), overriding
   // every parameter group's own.
   bool cyclesMomentum() const;
+  // Whether `flag` is true on any rank (a small all-gather): every rank
+  // gets the same answer, so all act at the same step. Collective.
+  bool anyRank(bool flag);
   double lossScale() const { return engine_->lossScale(); }
   int64_t globalSteps() const { return global_steps_; }
   int64_t skippedSteps() const { return engine_->skippedSteps(); }

@@ -280,6 +280,33 @@ TEST_F(CheckpointTest, ParametersInAnotherOrderLoadByName) {
   });
 }
 
+// keep_last: each save keeps the newest K tags (the new one always), and
+// nothing in the directory that is not a tag.
+TEST_F(CheckpointTest, KeepLastRemovesOlderTagsOnlyAfterTheNewLatest) {
+  fs::create_directories(dir_ / "notes");
+  onThreads(1, [&](int rank, rendezvous::Store& store) {
+    Rank r(store, rank, 1, 0.4f);
+    for (int t = 1; t <= 4; ++t) {
+      r.train(t - 1, 1);
+      rendezvous::PrefixStore op(store, "rot" + std::to_string(t));
+      SaveRequest req{dir_.string(), "t" + std::to_string(t), true, "", ""};
+      req.keep_last = 2;
+      save({&op, 0, 1, 30s}, req, r.engine->plan(), modelInfo(*r.engine),
+           zero::shardStateOf(*r.engine), r.counters());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // distinct manifest times
+    }
+  });
+  EXPECT_FALSE(fs::exists(dir_ / "t1"));
+  EXPECT_FALSE(fs::exists(dir_ / "t2"));
+  EXPECT_TRUE(fs::exists(dir_ / "t3" / "manifest.zshard"));
+  EXPECT_TRUE(fs::exists(dir_ / "t4" / "manifest.zshard"));
+  EXPECT_TRUE(fs::exists(dir_ / "notes"));
+  std::ifstream latest(dir_ / "latest");
+  std::string tag;
+  latest >> tag;
+  EXPECT_EQ(tag, "t4");
+}
+
 // `latest` names a tag inside the save directory, nothing else.
 TEST_F(CheckpointTest, ALatestNamingAPathOutsideTheSaveDirIsRefused) {
   saveOnTwo();

@@ -306,3 +306,26 @@ TEST(LoadConfig, HostileDocumentsGiveBoundedDiagnostics) {
 }
 
 }  // namespace zshard::config
+
+namespace zshard::config {
+
+TEST(LoadConfig, ZshardsOwnBlockIsTypedAndItsDirRequired) {
+  const Config c = loadConfig(R"({"train_batch_size": 8, "zshard": {
+      "timeouts": {"collective": 2.5},
+      "checkpoint": {"dir": "/ck", "save_on_signal": true, "resume": "latest", "keep_last": 3}}})")
+                       .config;
+  EXPECT_EQ(c.collective_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(c.checkpoint.dir, "/ck");
+  EXPECT_TRUE(c.checkpoint.save_on_signal);
+  EXPECT_TRUE(c.checkpoint.resume_latest);
+  EXPECT_EQ(c.checkpoint.keep_last, 3);
+  EXPECT_FALSE(loadConfig(R"({"train_batch_size": 8})").config.collective_timeout.has_value());
+  try {
+    loadConfig(R"({"train_batch_size": 8, "zshard": {"checkpoint": {"save_on_signal": true}}})");
+    ADD_FAILURE() << "save_on_signal without a directory";
+  } catch (const InvalidConfigError& e) {
+    EXPECT_EQ(e.errors().at(0).path, "zshard.checkpoint.dir");
+  }
+}
+
+}  // namespace zshard::config
