@@ -145,6 +145,18 @@ void rotateTags(const std::string& dir, const std::string& tag, int keep) {
   }
 }
 
+// What a save killed while writing `latest` left in the save directory
+// ("latest.tmp.<pid>"): rank 0's next save removes it.
+void removeStaleTemporaries(const std::string& dir) {
+  std::error_code ec;
+  const std::string prefix = std::string(kLatestName) + ".tmp.";
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec) && entry.path().filename().string().rfind(prefix, 0) == 0) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
 // Rank 0: after every shard is in place, the manifest, then `latest`.
 void commit(const SaveRequest& req, const std::string& tag_dir, const shard::ShardPlan& plan,
             pb::CheckpointManifest m, const std::vector<std::string>& shards) {
@@ -160,6 +172,7 @@ void commit(const SaveRequest& req, const std::string& tag_dir, const shard::Sha
   writeFileAtomically((fs::path(tag_dir) / kManifestName).string(), encodeManifest(m));
   if (req.save_latest) writeFileAtomically((fs::path(req.dir) / kLatestName).string(), req.tag);
   removeStaleFiles(tag_dir, m);
+  removeStaleTemporaries(req.dir);
   rotateTags(req.dir, req.tag, req.keep_last);
 }
 

@@ -129,6 +129,19 @@ TEST(MultiNode, NodeZerosZlaunchKilledStopsNodeOneNamingTheStore) {
   EXPECT_EQ(leftovers("sleep " + j.marker), 0);
 }
 
+// A one-node job's store listens on loopback only (it listened on every
+// interface): the listening socket of ZSHARD_STORE_ADDR's port, from the
+// kernel's table, is 127.0.0.1's.
+TEST(MultiNode, AOneNodeJobsStoreListensOnLoopbackOnly) {
+  const zshard::testing::ShellResult r =
+      runShell(kZlaunch +
+               " --nproc-per-node 1 sh -c 'port=$(printf %04X ${ZSHARD_STORE_ADDR##*:}); "
+               "grep -i \" [0-9A-F]*:$port 00000000:0000 0A \" /proc/net/tcp'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(": 0100007F:"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(": 00000000:"), std::string::npos) << r.output;
+}
+
 TEST(MultiNode, ANodeThatNeverComesIsNamedWithinTheRendezvousTimeout) {
   const std::string port = freePort();
   const zshard::testing::ShellResult zero =

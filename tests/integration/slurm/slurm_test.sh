@@ -13,7 +13,12 @@
 #     4 Python workers on 2 nodes resumes on 3 workers on one node and
 #     retraces the uninterrupted run (PYTHON_ROOT: the built zshard package);
 #  8. a DeepSpeed MNIST-style script runs unchanged with one task per worker
-#     (no ZSHARD_JOB_TOKEN needed: the store address goes through torch's).
+#     (no ZSHARD_JOB_TOKEN needed: the store address goes through torch's);
+#  9. preemption: SIGUSR1 to a two-node step (scancel --signal, what
+#     --signal=USR1@T sends) makes every rank save and the step exit 75; the
+#     rerun on one node with 3 workers resumes by itself and ends where an
+#     uninterrupted run would; 10. kill -9 of node 1's zlaunch ends the step
+#     within seconds.
 set -uo pipefail
 zlaunch=$1 probe=$2 python_root=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -135,6 +140,50 @@ print('ok' if err < 1e-6 and got['lrs'] == ref['lrs'] else f'relative error {err
   rc=$?
   check "import deepspeed script, task per worker, alias on the path" \
     "$([ $rc = 0 ] && grep -q 'torch_distributed_metrics MATCH' <<<"$out" && grep -q "import deepspeed: zshard's alias" <<<"$out" && echo ok || echo "exit $rc: $out")"
+fi
+
+# 10. kill -9 of node 1's zlaunch: node 0's stops within seconds (heartbeats),
+#     not after two 10-minute barriers (1201 s before).
+timeout 120 srun -N2 --ntasks-per-node=1 --mpi=pmix -J zliveness "$zlaunch" --nproc-per-node 1 \
+  --grace-period 1 sleep 97.531 >"$dir/liveness.log" 2>&1 &
+step=$!
+node1=""
+for _ in $(seq 300); do
+  for pid in $(pgrep -f "zlaunch --nproc-per-node 1 --grace-period 1 sleep 97.531"); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_NODEID=1" && node1=$pid
+  done
+  [ -n "$node1" ] && [ "$(pgrep -fc '^sleep 97.531')" -ge 2 ] && break
+  sleep 0.1
+done
+start=$(date +%s.%N)
+kill -9 "$node1"
+wait $step
+elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+echo "node 0 stopped ${elapsed} s after kill -9 of node 1's zlaunch under Slurm"
+check "liveness: node 1's zlaunch killed, the step ends within 15 s" \
+  "$(awk -v e="$elapsed" 'BEGIN { print (e < 15) ? "ok" : "took " e " s" }')"
+check "liveness: no worker left" "$([ "$(pgrep -fc '^sleep 97.531')" = 0 ] && echo ok || echo left)"
+
+# 9. Preemption across node counts (python/preempt_check.py).
+if [ -n "$python_root" ]; then
+  worker="$here/../../python/preempt_check.py"
+  export PYTHONPATH="$python_root" ZSHARD_PYTHON=/usr/bin/python3
+  mkdir -p "$dir/preempt"
+  timeout 120 srun -N2 --ntasks-per-node=1 --mpi=pmix -J zpreempt "$zlaunch" --nproc-per-node 1 \
+    --grace-period 10 "$worker" "$dir/preempt" 12 >"$dir/preempt.log" 2>&1 &
+  step=$!
+  for _ in $(seq 600); do grep -q "STEP 3" "$dir/preempt.log" 2>/dev/null && break; sleep 0.1; done
+  job=$(squeue -h -n zpreempt -o %A | head -1)
+  scancel --signal=USR1 "$job"
+  wait $step
+  rc=$?
+  out=$(cat "$dir/preempt.log")
+  check "preemption: the two-node step saved and exited 75" \
+    "$([ $rc = 75 ] && grep -q 'preempted (SIGUSR1): checkpoint saved' <<<"$out" && echo ok || echo "exit $rc: $out")"
+  out=$(timeout 120 srun -N1 -n1 --mpi=pmix "$zlaunch" --nproc-per-node 3 "$worker" "$dir/preempt" 12 2>&1)
+  rc=$?
+  check "preemption: resumed on 1 node x 3 workers, the same training" \
+    "$([ $rc = 0 ] && grep -q 'resumed from' <<<"$out" && grep -q 'PREEMPT MATCH' <<<"$out" && echo ok || echo "exit $rc: $out")"
 fi
 
 echo "$failures failures"

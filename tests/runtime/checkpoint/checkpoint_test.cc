@@ -284,6 +284,7 @@ TEST_F(CheckpointTest, ParametersInAnotherOrderLoadByName) {
 // nothing in the directory that is not a tag.
 TEST_F(CheckpointTest, KeepLastRemovesOlderTagsOnlyAfterTheNewLatest) {
   fs::create_directories(dir_ / "notes");
+  { std::ofstream(dir_ / "latest.tmp.99999") << "t0"; }  // a save killed writing `latest`
   onThreads(1, [&](int rank, rendezvous::Store& store) {
     Rank r(store, rank, 1, 0.4f);
     for (int t = 1; t <= 4; ++t) {
@@ -301,6 +302,7 @@ TEST_F(CheckpointTest, KeepLastRemovesOlderTagsOnlyAfterTheNewLatest) {
   EXPECT_TRUE(fs::exists(dir_ / "t3" / "manifest.zshard"));
   EXPECT_TRUE(fs::exists(dir_ / "t4" / "manifest.zshard"));
   EXPECT_TRUE(fs::exists(dir_ / "notes"));
+  EXPECT_FALSE(fs::exists(dir_ / "latest.tmp.99999"));
   std::ifstream latest(dir_ / "latest");
   std::string tag;
   latest >> tag;

@@ -205,6 +205,45 @@ TEST(TcpStoreServer, ConnectionsOverTheLimitAreClosedAtOnce) {
   expectServing(server, "secret");
 }
 
+// A server that proves the token and then never answers (its process was
+// stopped with Ctrl-Z, is in a debugger or swapping): the client's error
+// names the store, why it may be stalled and what sets the timeout, after
+// the store I/O timeout (ZSHARD_STORE_TIMEOUT, zlaunch --store-timeout).
+TEST(TcpStore, AStoreThatStopsAnsweringIsNamedWithWhyAndTheSetting) {
+  Socket listener = listenTcp("127.0.0.1", 0);
+  const int port = boundPort(listener);
+  std::thread stalled([&] {
+    Socket c(::accept(listener.fd(), nullptr, nullptr));
+    pb::Challenge challenge;
+    challenge.set_nonce(randomBytes(32));
+    challenge.set_protocol_version(1);
+    sendFrame(c, challenge.SerializeAsString(), soon());
+    pb::Proof proof;
+    proof.ParseFromString(recvFrame(c, soon()));
+    pb::Proof reply;
+    reply.set_hmac(hmacSha256("secret", "server" + proof.nonce()));
+    sendFrame(c, reply.SerializeAsString(), soon());
+    recvFrame(c, soon());  // the request, never answered
+    std::this_thread::sleep_for(2s);
+  });
+  setenv("ZSHARD_STORE_TIMEOUT", "1", 1);
+  try {
+    TcpStore client("127.0.0.1", port, "secret", 5s);
+    client.set("k", "v");
+    ADD_FAILURE() << "a silent store answered";
+  } catch (const TimeoutError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("the job store at 127.0.0.1:" + std::to_string(port) +
+                        " did not answer within 1 s"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("is stalled"), std::string::npos) << what;
+    EXPECT_NE(what.find("--store-timeout"), std::string::npos) << what;
+  }
+  unsetenv("ZSHARD_STORE_TIMEOUT");
+  stalled.join();
+}
+
 TEST(ListenAddress, OnlyWhereClientsConnect) {
   EXPECT_EQ(listenAddressFor("127.0.0.1"), "127.0.0.1");
   EXPECT_EQ(listenAddressFor("localhost"), "127.0.0.1");
