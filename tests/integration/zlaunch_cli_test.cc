@@ -75,13 +75,19 @@ TEST(ZlaunchCli, ALogDirThatCannotBeWrittenIsRefusedBeforeStarting) {
 
 // check-config on what is no config file returns at once (a FIFO used to
 // wait forever for a writer).
-TEST(ZlaunchCli, CheckConfigOnAFifoReturnsAtOnce) {
+TEST(ZlaunchCli, CheckConfigOnAFifoOrDeviceReturnsAtOnce) {
   const std::string fifo = writeTemp("cfg_fifo_placeholder", "");
   std::remove(fifo.c_str());
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  const Result r = zlaunch("check-config " + fifo);
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("not a regular file"), std::string::npos) << r.output;
+  for (const std::string& path : {fifo, std::string("/dev/zero")}) {
+    const Result r = zlaunch("check-config " + path);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("not a regular file"), std::string::npos) << r.output;
+  }
+  // And zlaunch --config: refused before any worker reads it.
+  const Result launch = zlaunch("--nproc-per-node 1 --config /dev/zero /bin/true");
+  EXPECT_EQ(launch.exit_code, 2) << launch.output;
+  EXPECT_NE(launch.output.find("not a regular file"), std::string::npos) << launch.output;
   std::remove(fifo.c_str());
 }
 

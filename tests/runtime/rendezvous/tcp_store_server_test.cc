@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -188,6 +189,29 @@ TEST(TcpStoreServer, MalformedAuthenticatedRequestsCloseOnlyThatConnection) {
   bystander.set("k", "v");
   EXPECT_EQ(bystander.get("k", 1s), "v");
   expectServing(server, "secret");
+}
+
+// Random bytes, before and after proving the token: each connection is
+// closed or answered, never the server; bounded (2,000 frames, loopback).
+TEST(TcpStoreServer, RandomFramesNeverTakeTheServerDown) {
+  CapturedLog log;
+  TcpStoreLimits limits;
+  limits.handshake_timeout = 300ms;
+  TcpStoreServer server("secret", "127.0.0.1", 0, limits);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    const bool authenticated = i % 2 == 1;
+    Socket s = authenticated ? authenticatedSocket(server.port(), "secret")
+                             : connectTcp("127.0.0.1", server.port(), soon());
+    if (!authenticated) recvFrame(s, soon());  // the challenge
+    std::string junk(rng() % 64, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    const std::string frame = rng() % 2 ? header(static_cast<uint32_t>(junk.size())) + junk : junk;
+    ::send(s.fd(), frame.data(), frame.size(), MSG_NOSIGNAL);
+  }
+  expectServing(server, "secret");
+  for (int i = 0; i < 250 && server.openConnections() > 1; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_LE(server.openConnections(), 1);
 }
 
 TEST(TcpStoreServer, ConnectionsOverTheLimitAreClosedAtOnce) {
