@@ -12,6 +12,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/hex.h"
 #include "runtime/rendezvous/hmac.h"
+#include "runtime/rendezvous/hostlist.h"
 #include "runtime/rendezvous/pmix_client.h"
 #include "runtime/rendezvous/pmix_store.h"
 #include "runtime/rendezvous/socket.h"
@@ -227,8 +228,15 @@ void checkNodesAgree(NodePlan& plan, const LaunchOptions& o) {
       }
     }
     if (!missing.empty()) {
+      // Under Slurm the allocation names each node's host.
+      const char* nodelist = std::getenv("SLURM_JOB_NODELIST");
+      const std::vector<std::string> hosts =
+          nodelist != nullptr ? rendezvous::expandHostlist(nodelist) : std::vector<std::string>{};
       std::string list;
-      for (int r : missing) list += (list.empty() ? "" : ", ") + std::to_string(r);
+      for (int r : missing) {
+        list += (list.empty() ? "" : ", ") + std::to_string(r);
+        if (static_cast<size_t>(r) < hosts.size()) list += " (" + hosts[r] + ")";
+      }
       verdict = "rendezvous: node(s) " + list + " of " + std::to_string(plan.node_count) +
                 " never joined within " + std::to_string(static_cast<int>(o.rendezvous_timeout)) +
                 " s (--rendezvous-timeout); start zlaunch on every node (node 0 is " + mine.host +

@@ -144,12 +144,14 @@ TEST(MultiNode, AOneNodeJobsStoreListensOnLoopbackOnly) {
 
 TEST(MultiNode, ANodeThatNeverComesIsNamedWithinTheRendezvousTimeout) {
   const std::string port = freePort();
+  // The hosts come from the allocation's node list when there is one (the
+  // variable alone here: without a Slurm job the explicit flags decide).
   const zshard::testing::ShellResult zero =
-      runShell("ZSHARD_JOB_TOKEN=t0ken " + kZlaunch + " " + twoNodes(port) +
-               "--node-rank 0 --nproc-per-node 1 --rendezvous-timeout 2 sleep 1");
+      runShell("ZSHARD_JOB_TOKEN=t0ken SLURM_JOB_NODELIST='gpu[07-08]' " + kZlaunch + " " +
+               twoNodes(port) + "--node-rank 0 --nproc-per-node 1 --rendezvous-timeout 2 sleep 1");
   EXPECT_EQ(zero.exit_code, 1) << zero.output;
   EXPECT_LT(zero.seconds, 10.0) << zero.output;
-  EXPECT_NE(zero.output.find("rendezvous: node(s) 1 of 2 never joined within 2 s"),
+  EXPECT_NE(zero.output.find("rendezvous: node(s) 1 (gpu08) of 2 never joined within 2 s"),
             std::string::npos)
       << zero.output;
   const zshard::testing::ShellResult one =
