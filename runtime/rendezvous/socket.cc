@@ -164,9 +164,13 @@ void sendFrame(const Socket& s, const std::string& payload, Clock::time_point de
   sendAll(s, frame.data(), frame.size(), deadline);
 }
 
-std::string recvFrame(const Socket& s, Clock::time_point deadline, size_t max_bytes) {
+std::string recvFrame(const Socket& s, Clock::time_point deadline, size_t max_bytes,
+                      std::chrono::milliseconds body_within) {
   unsigned char header[4];
   recvAll(s, reinterpret_cast<char*>(header), 4, deadline);
+  if (body_within != std::chrono::milliseconds::max()) {
+    deadline = std::min(deadline, Clock::now() + body_within);
+  }
   const uint32_t n = header[0] | (header[1] << 8) | (header[2] << 16) | (uint32_t(header[3]) << 24);
   if (n > max_bytes) {
     throw CommError("peer announced a frame of " + std::to_string(n) + " bytes (at most " +

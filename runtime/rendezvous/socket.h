@@ -54,10 +54,12 @@ inline constexpr size_t kMaxFrameBytes = size_t{64} << 20;
 // Length-prefixed frames (4-byte little-endian length, at most
 // `max_bytes`, which is also all that is allocated before the bytes
 // arrive: memory grows with what the peer actually sends). Throw
-// TimeoutError past `deadline`, CommError when the peer is gone or
-// announces more than `max_bytes`.
+// TimeoutError past `deadline` (and, once a frame's length arrived, past
+// `body_within` more when given: a peer that stalls inside a frame), and
+// CommError when the peer is gone or announces more than `max_bytes`.
 void sendFrame(const Socket& s, const std::string& payload, Clock::time_point deadline);
 std::string recvFrame(const Socket& s, Clock::time_point deadline,
-                      size_t max_bytes = kMaxFrameBytes);
+                      size_t max_bytes = kMaxFrameBytes,
+                      std::chrono::milliseconds body_within = std::chrono::milliseconds::max());
 
 }  // namespace zshard::rendezvous

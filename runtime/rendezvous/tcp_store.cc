@@ -196,8 +196,10 @@ void TcpStoreServer::serve(Connection& c) {
   if (!authenticated) return;
   try {
     while (!stopping_) {
-      const std::string request =
-          recvFrame(c.socket, Clock::time_point::max(), limits_.max_request_bytes);
+      // Idle between requests as long as it likes; inside one, no longer
+      // than the store I/O timeout.
+      const std::string request = recvFrame(c.socket, Clock::time_point::max(),
+                                            limits_.max_request_bytes, storeIoTimeout());
       sendFrame(c.socket, handle(request), after(storeIoTimeout()));
     }
   } catch (const std::exception& e) {

@@ -214,6 +214,30 @@ TEST(TcpStoreServer, RandomFramesNeverTakeTheServerDown) {
   EXPECT_LE(server.openConnections(), 1);
 }
 
+// A token holder that stalls inside a request (its length sent, not all
+// its bytes) loses its connection after the store I/O timeout, instead of
+// holding it (and its thread) for ever; an idle one keeps it.
+TEST(TcpStoreServer, AClientStallingInsideARequestIsDroppedIdleOnesAreKept) {
+  CapturedLog log;
+  setenv("ZSHARD_STORE_TIMEOUT", "1", 1);
+  TcpStoreServer server("secret");
+  Socket idle = authenticatedSocket(server.port(), "secret");
+  Socket stalled = authenticatedSocket(server.port(), "secret");
+  sendRaw(stalled, header(100) + "only ten b");
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(closedByServer(stalled));
+  EXPECT_LT(Clock::now() - t0, 4s);
+  pb::StoreRequest set;
+  set.set_op(pb::StoreRequest::SET);
+  set.add_keys("k");
+  set.set_value("v");
+  sendFrame(idle, set.SerializeAsString(), soon());  // after 1 s of idleness: still served
+  pb::StoreResponse response;
+  EXPECT_TRUE(response.ParseFromString(recvFrame(idle, soon())));
+  EXPECT_TRUE(response.ok());
+  unsetenv("ZSHARD_STORE_TIMEOUT");
+}
+
 TEST(TcpStoreServer, ConnectionsOverTheLimitAreClosedAtOnce) {
   CapturedLog log;
   TcpStoreLimits limits;
