@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,21 +17,15 @@
 #include "runtime/core/logging.h"
 #include "runtime/rendezvous/socket.h"
 #include "runtime/rendezvous/tcp_store.h"
+#include "tests/support/proc_status.h"
 
 namespace {
+
+using zshard::testing::statusField;
 
 using namespace zshard;
 using namespace zshard::rendezvous;
 using namespace std::chrono_literals;
-
-int64_t statusField(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
 
 struct Sample {
   int64_t rss_kb = 0, threads = 0;

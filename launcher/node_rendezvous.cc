@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -217,15 +218,17 @@ void checkNodesAgree(NodePlan& plan, const LaunchOptions& o) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     std::vector<int> missing;
     for (int r = 1; r < plan.node_count; ++r) {
-      const std::string k = "launch/node/" + std::to_string(r);
-      while (!store.check({k}) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (!store.check({k})) {
+      const auto left = std::max(std::chrono::milliseconds(0),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     deadline - std::chrono::steady_clock::now()));
+      std::string record;
+      try {
+        record = store.get("launch/node/" + std::to_string(r), left);
+      } catch (const TimeoutError&) {
         missing.push_back(r);
-      } else if (verdict.empty()) {
-        verdict = difference(plan, r, NodeRecord::decode(store.get(k)), mine);
+        continue;
       }
+      if (verdict.empty()) verdict = difference(plan, r, NodeRecord::decode(record), mine);
     }
     if (!missing.empty()) {
       // Under Slurm the allocation names each node's host.

@@ -178,8 +178,7 @@ void commit(const SaveRequest& req, const std::string& tag_dir, const shard::Sha
 
 // This rank's part of a save: its shard file, described for the manifest.
 std::string writeMyShard(const Group& g, const std::string& tag_dir, const std::string& save_id,
-                         const shard::ShardPlan& plan, const ShardState& state,
-                         const std::string& rank_state) {
+                         const ShardState& state, const std::string& rank_state) {
   fs::create_directories(tag_dir);
   const std::string file = shardFileName(g.rank, g.world_size, save_id);
   const ShardFileInfo info =
@@ -214,7 +213,7 @@ std::string save(const Group& g, const SaveRequest& req, const shard::ShardPlan&
       throw UsageError("save_checkpoint: every rank must save the same tag: " +
                        expectedGot("\"" + tag0 + "\" (rank 0's)", "\"" + req.tag + "\""));
     }
-    mine = writeMyShard(g, tag_dir, save_id, plan, state, req.rank_state);
+    mine = writeMyShard(g, tag_dir, save_id, state, req.rank_state);
   } catch (const std::exception& e) {
     mine = kErrorPrefix + std::string(e.what());
   }

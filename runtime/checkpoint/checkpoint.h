@@ -66,7 +66,6 @@ struct ShardState {
   static ShardState whole(kernels::Backend& backend, std::vector<float*> buffers, int64_t numel) {
     return {{{&backend, 0, numel, std::move(buffers)}}};
   }
-  size_t bufferCount() const { return pieces.empty() ? 0 : pieces.front().buffers.size(); }
 };
 
 // The ranks taking part: every rank of the job calls save()/load() with a

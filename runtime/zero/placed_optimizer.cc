@@ -198,8 +198,9 @@ optim::ShardOptimizer& PlacedOptimizer::inPlace() {
   if (offloaded()) {
     throw UsageError(
         "the optimizer state is offloaded (zero_optimization.offload_optimizer): a client "
-        "optimizer cannot step it in place; use an optimizer from the config (Adam, AdamW, "
-        "SGD, Lamb), or remove offload_optimizer");
+        "optimizer cannot step it in place (as DeepSpeed's zero_force_ds_cpu_optimizer); use an "
+        "optimizer from the config (Adam, AdamW, SGD, Lamb, stepped on the host by zshard), or "
+        "remove offload_optimizer");
   }
   return *parts_.front().optimizer;
 }

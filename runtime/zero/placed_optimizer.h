@@ -75,14 +75,12 @@ class PlacedOptimizer {
   // The one ShardOptimizer (a client optimizer steps it in place); a
   // UsageError when the state is offloaded.
   optim::ShardOptimizer& inPlace();
-  std::vector<optim::StateBuffer> stateBuffers() { return inPlace().stateBuffers(); }
   std::vector<const char*> bufferNames();
 
   int64_t stepCount() const { return parts_.front().optimizer->stepCount(); }
   void setStepCount(int64_t step);
   void setBetas(const std::array<double, 2>& betas);
   bool offloaded() const { return offloaded_ > 0; }
-  int64_t offloadedNumel() const { return offloaded_; }
   // Bytes held on the device (state) and in host memory (state + staging).
   int64_t deviceBytes() const;
   int64_t hostBytes() const;

@@ -194,13 +194,7 @@ int64_t Session::scheduleIteration() const {
 }
 
 void Session::setExternalOptimizer(const std::string& name, std::function<void()> update) {
-  if (engine_->offloaded()) {
-    throw ConfigError(
-        "zero_optimization.offload_optimizer: the client optimizer " + name +
-        " cannot step offloaded state (as DeepSpeed's zero_force_ds_cpu_optimizer); give the "
-        "optimizer in the config (Adam, AdamW, SGD or Lamb, stepped on the host by zshard), "
-        "or remove offload_optimizer");
-  }
+  engine_->shardOptimizer();  // refuses offloaded state, as the shard view Python takes first does
   external_optimizer_ = name;
   engine_->setExternalStep(std::move(update));
 }

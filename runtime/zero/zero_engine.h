@@ -143,12 +143,11 @@ class ZeroEngine {
   // (UsageError when the state is offloaded).
   void setExternalStep(std::function<void()> update) { external_step_ = std::move(update); }
   optim::ShardOptimizer& shardOptimizer() { return optimizer_->inPlace(); }
-  bool offloaded() const { return optimizer_->offloaded(); }
   optim::LossScalerState lossScalerState() const { return scaler_.state(); }
   // Whether gradients of an unfinished accumulation are held (a save then
   // would lose them).
   bool midAccumulation() const { return micro_steps_ % options_.accumulation_steps != 0; }
-  // After stateBuffers() were overwritten (a loaded checkpoint): continues
+  // After stateParts()' buffers were overwritten (a loaded checkpoint): continues
   // from `optimizer_step` (and the scaler state, when given), drops any
   // accumulated gradients and rebuilds the model copy from the master
   // weights on every rank. Collective: every rank calls it.

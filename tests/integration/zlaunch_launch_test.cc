@@ -17,6 +17,8 @@
 
 namespace {
 
+using zshard::testing::leftovers;
+
 using Clock = std::chrono::steady_clock;
 
 using Result = zshard::testing::ShellResult;
@@ -27,14 +29,6 @@ Result sh(const std::string& command) {
 
 const std::string kZlaunch = ZLAUNCH_PATH;
 const std::string kProbe = PROBE_PATH;
-
-// Processes still running whose command line contains `marker` (the first
-// character bracketed so that the searching shell does not match itself).
-int leftovers(const std::string& marker) {
-  const std::string pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
-  const std::string out = sh("pgrep -f -c -- '" + pattern + "' || true").output;
-  return out.empty() ? 0 : std::stoi(out);
-}
 
 int countLines(const std::string& text, const std::string& needle) {
   int n = 0;

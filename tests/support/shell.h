@@ -15,6 +15,16 @@ struct ShellResult {
   double seconds = 0;
 };
 
+inline ShellResult runShell(const std::string& command);
+
+// Processes still running whose command line contains `marker` (the first
+// character bracketed so that the searching shell does not match itself).
+inline int leftovers(const std::string& marker) {
+  const std::string pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
+  const std::string out = runShell("pgrep -f -c -- '" + pattern + "' || true").output;
+  return out.empty() ? 0 : std::stoi(out);
+}
+
 inline ShellResult runShell(const std::string& command) {
   ShellResult r;
   const auto t0 = std::chrono::steady_clock::now();

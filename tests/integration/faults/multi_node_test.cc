@@ -16,6 +16,8 @@
 
 namespace {
 
+using zshard::testing::leftovers;
+
 using Clock = std::chrono::steady_clock;
 using zshard::testing::runShell;
 
@@ -24,12 +26,6 @@ const std::string kZlaunch = ZLAUNCH_PATH;
 std::string freePort() {
   static int next = 0;
   return std::to_string(21000 + (getpid() * 7 + 97 * next++) % 20000);
-}
-
-int leftovers(const std::string& marker) {
-  const std::string pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
-  const std::string out = runShell("pgrep -f -c -- '" + pattern + "' || true").output;
-  return out.empty() ? 0 : std::stoi(out);
 }
 
 // `zlaunch ARGS` in the background, its output in `log`.

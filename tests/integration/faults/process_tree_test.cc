@@ -19,17 +19,12 @@
 
 namespace {
 
+using zshard::testing::leftovers;
+
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 const std::string kZlaunch = ZLAUNCH_PATH;
-
-int leftovers(const std::string& marker) {
-  const std::string pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
-  const std::string out =
-      zshard::testing::runShell("pgrep -f -c -- '" + pattern + "' || true").output;
-  return out.empty() ? 0 : std::stoi(out);
-}
 
 // zlaunch started in the background with `args`; its pid.
 pid_t startZlaunch(const std::vector<std::string>& args) {

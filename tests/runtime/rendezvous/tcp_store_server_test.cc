@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
@@ -20,20 +19,14 @@
 #include "runtime/rendezvous/hmac.h"
 #include "runtime/rendezvous/socket.h"
 #include "runtime/rendezvous/tcp_store.h"
+#include "tests/support/proc_status.h"
 
 namespace zshard::rendezvous {
 namespace {
 
-using namespace std::chrono_literals;
+using zshard::testing::statusField;
 
-int64_t statusField(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
+using namespace std::chrono_literals;
 
 Clock::time_point soon() {
   return Clock::now() + 5s;
