@@ -74,6 +74,7 @@ const std::map<std::string, Setter>& launchOptions() {
          o.max_restarts = intValue("--max-restarts", v, 0, 1000);
        }},
       {"--log-dir", [](LaunchOptions& o, const std::string& v) { o.log_dir = v; }},
+      {"--trace", [](LaunchOptions& o, const std::string& v) { o.trace_dir = v; }},
       {"--grace-period",
        [](LaunchOptions& o, const std::string& v) {
          o.grace_period = secondsValue("--grace-period", v);
@@ -180,8 +181,23 @@ void checkLaunch(const LaunchOptions& o) {
 
 }  // namespace
 
+CommandLine parseReport(const std::vector<std::string>& args) {
+  CommandLine cl;
+  cl.action = CommandLine::Action::kReport;
+  if (args.size() == 2 && (args[1] == "--help" || args[1] == "-h")) {
+    cl.action = CommandLine::Action::kHelp;
+  } else if (args.size() != 2 || args[1].rfind("-", 0) == 0) {
+    throw UsageError("report takes one LOG_DIR (a zlaunch --log-dir), got " +
+                     std::to_string(args.size() - 1) + " argument(s)");
+  } else {
+    cl.report_dir = args[1];
+  }
+  return cl;
+}
+
 CommandLine parseCommandLine(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "check-config") return parseCheckConfig(args);
+  if (!args.empty() && args[0] == "report") return parseReport(args);
   CommandLine cl;
   LaunchOptions& o = cl.launch;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -224,6 +240,7 @@ std::string usageText() {
   return "usage: zlaunch [options] [--config ds.json] SCRIPT [ARGS...]\n"
          "       zlaunch [options] -m MODULE [ARGS...]\n"
          "       zlaunch check-config [--world-size N] [--allow-auto] FILE\n"
+         "       zlaunch report LOG_DIR   (re)make LOG_DIR/report.html\n"
          "       zlaunch --version\n"
          "\n"
          "Starts one worker per GPU of this node (--nproc-per-node; without GPUs, 1 CPU\n"
@@ -238,7 +255,9 @@ std::string usageText() {
          "  --master-addr HOST   node 0's address                 --master-port P its store port\n"
          "  --max-restarts N     restart the whole job up to N times after a failure\n"
          "  --log-dir DIR        also write each rank's output to DIR/rank<N>.log\n"
+         "                       and the run log: node 0 writes DIR/report.html at the end\n"
          "  --tee                with --log-dir, keep printing to the console too\n"
+         "  --trace DIR          every rank's timeline (Chrome trace) into DIR/trace.json\n"
          "  --grace-period S     seconds between SIGTERM and SIGKILL when stopping (5)\n"
          "  --collective-timeout S  a collective waiting longer is a hang, reported naming\n"
          "                       the ranks behind (300; the config's zshard.timeouts wins)\n"

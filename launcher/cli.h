@@ -14,8 +14,9 @@ struct LaunchOptions {
   std::string master_addr = "127.0.0.1";
   int master_port = 0;  // 0: a free port (single node), else required
   int max_restarts = 0;
-  std::string log_dir;
+  std::string log_dir;        // also: the run log and report (ZSHARD_LOG_DIR)
   bool tee = false;           // with --log-dir: also to the console
+  std::string trace_dir;      // every rank's Chrome trace (ZSHARD_TRACE_DIR)
   double grace_period = 5.0;  // seconds between SIGTERM and SIGKILL
   // Seconds, for zlaunch and its workers (ZSHARD_COLLECTIVE_TIMEOUT /
   // ZSHARD_STORE_TIMEOUT; unset: runtime/core/timeouts.h's defaults).
@@ -38,9 +39,10 @@ struct LaunchOptions {
 
 // What the zlaunch command line asks for.
 struct CommandLine {
-  enum class Action { kHelp, kVersion, kCheckConfig, kLaunch };
+  enum class Action { kHelp, kVersion, kCheckConfig, kReport, kLaunch };
   Action action = Action::kHelp;
   std::string config_path;        // check-config FILE
+  std::string report_dir;         // report LOG_DIR
   std::optional<int> world_size;  // check-config --world-size N
   bool allow_auto = false;        // check-config --allow-auto
   LaunchOptions launch;           // kLaunch

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "launcher/output_pump.h"
 #include "launcher/process.h"
 #include "launcher/process_guard.h"
+#include "launcher/report_command.h"
 #include "runtime/core/error.h"
 #include "runtime/rendezvous/hmac.h"
 
@@ -69,25 +71,19 @@ std::map<std::string, std::string> inheritedEnv() {
   return env;
 }
 
-std::string python() {
-  const char* p = std::getenv("ZSHARD_PYTHON");
-  if (p != nullptr && *p != '\0') return p;
-  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
 // A worker's command line; `local_rank` >= 0 adds DeepSpeed's --local_rank.
 std::vector<std::string> workerArgv(const LaunchOptions& o, int local_rank) {
   std::vector<std::string> argv;
   size_t script_index = 0;
   if (!o.module.empty()) {
-    argv = {python(), "-u", "-m", o.module};
+    argv = {pythonExecutable(), "-u", "-m", o.module};
     script_index = 3;
     argv.insert(argv.end(), o.script.begin(), o.script.end());
   } else {
     argv = o.script;
     const std::string& s = argv.front();
     if (s.size() > 3 && s.compare(s.size() - 3, 3, ".py") == 0) {
-      argv.insert(argv.begin(), {python(), "-u"});
+      argv.insert(argv.begin(), {pythonExecutable(), "-u"});
       script_index = 2;
     } else if (s.find('/') == std::string::npos && access(s.c_str(), X_OK) == 0) {
       argv.front() = "./" + s;
@@ -117,7 +113,7 @@ class Controller {
         liveness_(*plan.store, run_id_, plan.node_rank, plan.node_count,
                   std::chrono::milliseconds(static_cast<int64_t>(o.node_timeout * 1000))) {
     omp_threads_ = std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN) / plan.local_size);
-    alias_path_ = deepspeedAliasPath(o.deepspeed_alias, python());
+    alias_path_ = deepspeedAliasPath(o.deepspeed_alias, pythonExecutable());
     local_rank_arg_ = passesLocalRankArg(o.local_rank_arg, o.script, o.module);
   }
 
@@ -180,6 +176,9 @@ class Controller {
         {"PYTHONUNBUFFERED", "1"},
     };
     for (const auto& [k, v] : vars) env[k] = v;
+    // Where rank 0's run log (report) and every rank's trace go.
+    if (!o_.log_dir.empty()) env["ZSHARD_LOG_DIR"] = std::filesystem::absolute(o_.log_dir);
+    if (!o_.trace_dir.empty()) env["ZSHARD_TRACE_DIR"] = std::filesystem::absolute(o_.trace_dir);
     if (env.count("OMP_NUM_THREADS") == 0) env["OMP_NUM_THREADS"] = std::to_string(omp_threads_);
     if (!alias_path_.empty()) {
       const auto old = env.find("PYTHONPATH");
@@ -459,10 +458,16 @@ int runController(const LaunchOptions& options, NodePlan& plan) {
   installSignalHandlers();
   ProcessGuard guard("/proc/self/exe");  // before the monitor's threads: it forks
   GpuMonitor monitor(plan.local_size, options.monitor_interval);
+  if (!options.log_dir.empty()) {
+    monitor.recordTo(options.log_dir + "/gpu_node" + std::to_string(plan.node_rank) + ".csv");
+  }
   monitor.start();
   const int code = Controller(options, plan, guard).run();
   monitor.stop();
   std::cerr << monitor.report();
+  // The run report, whatever the outcome (a failed run is when it helps);
+  // its own failure changes nothing about the job's exit code.
+  if (!options.log_dir.empty() && plan.node_rank == 0) runReport(options.log_dir, std::cerr);
   return code;
 }
 

@@ -3,6 +3,7 @@
 #include "launcher/gpu_monitor.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -112,9 +113,19 @@ GpuMonitor::~GpuMonitor() {
   stop();
 }
 
+void GpuMonitor::recordTo(const std::string& path) {
+  if (!nvml_) return;
+  samples_.open(path, std::ios::trunc);
+  samples_ << "time,host,gpu,worker,utilisation,memory_mib\n";
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  host_ = host;
+}
+
 void GpuMonitor::start() {
   if (!nvml_ || running_) return;
   running_ = true;
+  started_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] {
     while (running_) {
       sample();
@@ -144,7 +155,14 @@ void GpuMonitor::sample() {
     }
     if (nvml_->memory(device, &mem) == 0)
       u.peak_memory_mib = std::max(u.peak_memory_mib, mem.used / 1048576.0);
+    if (samples_.is_open()) {
+      const double t =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+      samples_ << t << "," << host_ << "," << u.index << "," << (u.had_worker ? 1 : 0) << ","
+               << util.gpu << "," << mem.used / 1048576.0 << "\n";
+    }
   }
+  if (samples_.is_open()) samples_.flush();
 }
 
 std::string GpuMonitor::report() const {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -29,6 +31,10 @@ class GpuMonitor {
  public:
   GpuMonitor(int local_workers, double interval_seconds);
   ~GpuMonitor();
+  // Also append every sample to `path` (CSV: seconds since start, host,
+  // gpu, worker 0/1, utilisation %, memory MiB), what the run report plots.
+  // Call before start(); without NVML nothing is written.
+  void recordTo(const std::string& path);
   void start();
   void stop();
   std::string report() const;
@@ -42,6 +48,9 @@ class GpuMonitor {
   double interval_;
   std::atomic<bool> running_{false};
   std::thread thread_;
+  std::ofstream samples_;
+  std::string host_;
+  std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace zshard::launcher

@@ -13,6 +13,7 @@
 #include "launcher/hostfile.h"
 #include "launcher/node_rendezvous.h"
 #include "launcher/process_guard.h"
+#include "launcher/report_command.h"
 #include "launcher/slurm_launch.h"
 #include "runtime/core/build_info.h"
 #include "runtime/core/error.h"
@@ -54,6 +55,7 @@ int run(const zshard::launcher::CommandLine& cl) {
   using Action = zshard::launcher::CommandLine::Action;
   switch (cl.action) {
     case Action::kVersion: std::cout << zshard::buildReport(); return 0;
+    case Action::kReport: return zshard::launcher::runReport(cl.report_dir, std::cerr);
     case Action::kCheckConfig:
       return zshard::launcher::runCheckConfig(cl.config_path, cl.world_size, cl.allow_auto,
                                               std::cout, std::cerr);

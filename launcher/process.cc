@@ -95,4 +95,10 @@ std::string describeStatus(int status) {
   return "status " + std::to_string(status);
 }
 
+std::string pythonExecutable() {
+  const char* p = std::getenv("ZSHARD_PYTHON");
+  if (p != nullptr && *p != '\0') return p;
+  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
 }  // namespace zshard::launcher

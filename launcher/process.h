@@ -38,6 +38,10 @@ class Process {
   bool reaped_ = false;
 };
 
+// The Python that runs SCRIPT.py workers and zlaunch's own Python tools:
+// ZSHARD_PYTHON, else /usr/bin/python3 (Debian's, with torch), else python3.
+std::string pythonExecutable();
+
 // "exit code 3" / "signal 9 (Killed)" for a raw wait status.
 std::string describeStatus(int status);
 

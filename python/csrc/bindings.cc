@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "python/csrc/dlpack.h"
+#include "python/csrc/observe_bindings.h"
 #include "runtime/checkpoint/checkpoint_reader.h"
 #include "runtime/config/load.h"
 #include "runtime/config/summary.h"
@@ -359,6 +360,7 @@ PYBIND11_MODULE(_C, m) {
       base(e.what());
     }
   });
+  bindObserve(m);
   m.def("version", &zshardVersion, "zshard's version");
   m.def("build_report", &buildReport, "what this build has (CUDA, NCCL, PMIx, Gloo)");
   m.def("check_config", &checkConfig, py::arg("json"), py::arg("world_size") = std::nullopt,
@@ -450,6 +452,8 @@ PYBIND11_MODULE(_C, m) {
                              [](const ConfigHandle& c) { return c.loaded.config.fp16_auto_cast; })
       .def_property_readonly("stage",
                              [](const ConfigHandle& c) { return c.loaded.config.zero.stage; })
+      .def_property_readonly("observe",
+                             [](const ConfigHandle& c) { return c.loaded.config.observe; })
       .def_property_readonly("checkpoint_dir",
                              [](const ConfigHandle& c) { return c.loaded.config.checkpoint.dir; })
       .def_property_readonly(

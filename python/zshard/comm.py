@@ -13,8 +13,10 @@ The collectives are torch.distributed's, so every reduction and dtype its
 backend takes works; AVG on gloo is a SUM divided by the world size.
 """
 import datetime
+import functools
 import os
 import socket
+import time
 
 import torch
 import torch.distributed as dist
@@ -104,6 +106,33 @@ def init_distributed(dist_backend=None, auto_mpi_discovery=True, distributed_por
     share_job_store(topo, timeout)
 
 
+def _logged(op, tensor_arg, per_rank=False):
+    """Puts a synchronous call into the comms log (comms_logger) and the
+    trace like the engine's own collectives: `op` in DeepSpeed's names, the
+    size that of the positional argument `tensor_arg` (the whole buffer;
+    `per_rank`: one rank's part of it)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def logged(*args, **kwargs):
+            if not (_C.comms_enabled() or _C.trace_recording()) or kwargs.get("async_op"):
+                return fn(*args, **kwargs)
+            begin = time.monotonic_ns() // 1000
+            out = fn(*args, **kwargs)
+            tensor = args[tensor_arg] if len(args) > tensor_arg else None
+            nbytes = tensor.numel() * tensor.element_size() if isinstance(tensor, torch.Tensor) else 0
+            world = dist.get_world_size()
+            _C.comms_record(op, nbytes * (world if per_rank else 1), world, begin, time.monotonic_ns() // 1000)
+            return out
+        return logged
+    return wrap
+
+
+def log_summary(show_straggler=False):
+    """DeepSpeed's comm.log_summary(): the comms_logger table (rank 0)."""
+    if _C.topology()["rank"] == 0:
+        print(_C.comms_table(), flush=True)
+
+
 def is_initialized():
     return dist.is_initialized()
 
@@ -127,11 +156,13 @@ def get_local_rank():
     return _C.topology()["local_rank"]
 
 
+@_logged("barrier", 99)
 def barrier(group=None):
     _group()
     dist.barrier(group)
 
 
+@_logged("all_reduce", 0)
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """torch's all_reduce; AVG where the backend lacks it (gloo) is a SUM
     divided by the group's size."""
@@ -143,21 +174,25 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     return dist.all_reduce(tensor, op, group, async_op)
 
 
+@_logged("all_gather", 1, per_rank=True)
 def all_gather(tensor_list, tensor, group=None, async_op=False):
     _group()
     return dist.all_gather(tensor_list, tensor, group, async_op)
 
 
+@_logged("all_gather", 0)
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
     _group()
     return dist.all_gather_into_tensor(output_tensor, input_tensor, group, async_op)
 
 
+@_logged("reduce_scatter", 1)
 def reduce_scatter_tensor(output_tensor, input_tensor, op=ReduceOp.SUM, group=None, async_op=False):
     _group()
     return dist.reduce_scatter_tensor(output_tensor, input_tensor, op, group, async_op)
 
 
+@_logged("broadcast", 0)
 def broadcast(tensor, src, group=None, async_op=False):
     _group()
     return dist.broadcast(tensor, src, group, async_op)

@@ -150,9 +150,27 @@ def consolidate(ckpt_dir, out, tag=None, dtype="fp32", fmt=None):
     entries = _entries(reader, {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype])
     fmt = fmt or ("safetensors" if out.endswith(".safetensors") else "torch")
     tmp = out + ".tmp"
+    entries, progress = _with_progress(entries, out)
     (write_safetensors if fmt == "safetensors" else write_torch)(entries, tmp)
     os.replace(tmp, out)
+    progress.finish()
     return reader.bytes_read
+
+
+def _with_progress(entries, out):
+    """The entries, each producer counting its bytes into a progress line
+    (bytes, rate, ETA on a terminal; one summary line otherwise)."""
+    sizes = [torch.Size(shape).numel() * torch.tensor([], dtype=dtype).element_size()
+             for _, shape, dtype, _ in entries]
+    progress = _C.Progress(f"consolidate {out}", sum(sizes), True)
+
+    def counted(produce, size):
+        def run():
+            tensor = produce()
+            progress.advance(size)
+            return tensor
+        return run
+    return [(n, s, d, counted(p, size)) for (n, s, d, p), size in zip(entries, sizes)], progress
 
 
 def main(argv=None):

@@ -18,8 +18,8 @@ import warnings
 import torch
 import torch.utils.dlpack
 
-from zshard import (_C, client_optimizer, comm, dataloader, optimizer_view, prefetch, preemption, stage3,
-                    untested_optimizer, zero_init)
+from zshard import (_C, client_optimizer, comm, dataloader, observe, optimizer_view, prefetch, preemption,
+                    stage3, untested_optimizer, zero_init)
 
 
 def add_config_arguments(parser):
@@ -77,7 +77,7 @@ _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class ZshardEngine(torch.nn.Module):
     """What zshard.initialize returns first: DeepSpeed's engine surface."""
 
-    def __init__(self, model, params, session, cfg, fetcher=None):
+    def __init__(self, model, params, session, cfg, fetcher, observer):
         super().__init__()
         self._fetcher = fetcher  # stage 3: gathers and drops the parameters (stage3.py)
         self.module = model
@@ -90,8 +90,7 @@ class ZshardEngine(torch.nn.Module):
         self._preemption = preemption.Preemption(self, cfg.checkpoint_dir) if cfg.save_on_signal else None
         self._step_applied = False
         self.micro_steps = 0  # engine.step() calls, as DeepSpeed counts them
-        self._timers = {"forward": 0.0, "backward": 0.0, "step": 0.0}
-        self._window_start = time.time()
+        self._observer = observer  # monitors, trace, comms log, flops profiler (observe.py)
         topo = session.topology
         self.local_rank = topo["local_rank"]
         self.global_rank = topo["rank"]
@@ -174,12 +173,12 @@ class ZshardEngine(torch.nn.Module):
             self._fetcher.refresh_persistent()
 
     def forward(self, *inputs, **kwargs):
-        t0 = time.time()
+        began = self._observer.forward_start(self.global_steps)
         self._check_views()
         if self._auto_cast:  # fp16.auto_cast: floating inputs become fp16, as DeepSpeed does
             inputs, kwargs = _to_half(inputs), _to_half(kwargs)
         out = self.module(*inputs, **kwargs)
-        self._timers["forward"] += time.time() - t0
+        self._observer.forward_end(began)
         return out
 
     def backward(self, loss, release_loss=False, retain_graph=False, scale_wrt_gas=True):
@@ -187,7 +186,7 @@ class ZshardEngine(torch.nn.Module):
         an accumulation window (DeepSpeed's loss / gradient_accumulation_steps);
         scale_wrt_gas=False sums them instead. release_loss has nothing to
         release here."""
-        t0 = time.time()
+        began = self._observer.backward_start(loss)
         self._drop_reduced_grads()
         scale = self._session.loss_scale
         if not scale_wrt_gas:
@@ -197,7 +196,7 @@ class ZshardEngine(torch.nn.Module):
             self._fetcher.end_backward()
         if self._cfg.stage == 0 and self._session.reduce_boundary():
             self._show_reduced_grads()
-        self._timers["backward"] += time.time() - t0
+        self._observer.backward_end(began)
 
     def _show_reduced_grads(self):
         """Stage 0, as DeepSpeed: after the boundary's backward p.grad is the
@@ -245,7 +244,7 @@ class ZshardEngine(torch.nn.Module):
             raise _C.ZshardError("engine.step() at a gradient-accumulation boundary inside no_sync(): the "
                                  "optimizer step needs every rank's gradients; leave no_sync() before the "
                                  "boundary's backward and step")
-        t0 = time.time()
+        began = self._observer.step_start()
         self._check_views()
         self._drop_reduced_grads()
         if self._fetcher is not None and self._fetcher.live():
@@ -262,8 +261,9 @@ class ZshardEngine(torch.nn.Module):
                 self.optimizer.set_lr(self._session.lr)
         self._step_applied = stepped
         self.micro_steps += 1
-        self._timers["step"] += time.time() - t0
-        if self._session.global_steps != before and self._session.global_steps % self._session.steps_per_print == 0:
+        boundary = self._session.global_steps != before
+        self._observer.step_end(began, boundary, self)
+        if boundary and self._session.global_steps % self._session.steps_per_print == 0:
             self._report()
         if stepped and self._preemption is not None:
             self._preemption.after_step()
@@ -274,16 +274,17 @@ class ZshardEngine(torch.nn.Module):
         if self.global_rank != 0:
             return
         s = self._session
-        elapsed = time.time() - self._window_start
+        totals = self._observer.totals
+        elapsed = time.monotonic() - totals.started
+        times = totals.take()
         samples = s.train_batch_size * s.steps_per_print
         line = (f"[zshard] step={s.global_steps} skipped={s.skipped_steps} lr={self.get_lr()[0]:.3e} "
                 f"loss_scale={s.loss_scale:g} grad_norm={s.grad_norm:.4g} "
                 f"step_time={elapsed / s.steps_per_print:.4f}s samples/sec={samples / elapsed:.1f}")
         if s.wall_clock_breakdown:
-            line += " | " + " ".join(f"{k}={v * 1e3 / s.steps_per_print:.2f}ms" for k, v in self._timers.items())
+            line += " | " + " ".join(f"{k}={times[k] / 1e3 / s.steps_per_print:.2f}ms"
+                                     for k in ("forward", "backward", "step"))
         print(line, file=sys.stderr, flush=True)
-        self._timers = dict.fromkeys(self._timers, 0.0)
-        self._window_start = time.time()
 
     def zero_grad(self, set_to_none=True):
         """Drops the gradients of the unfinished accumulation window (the
@@ -320,6 +321,7 @@ class ZshardEngine(torch.nn.Module):
                                                  if self._client_scheduler is not None else None)})
         self._session.save_checkpoint(os.fspath(save_dir), str(tag), self._names, list(module_state), client,
                                       _to_bytes(self._rank_state()), save_latest)
+        self._observer.flush()  # the monitors' files as far as the checkpoint
         return True
 
     def load_checkpoint(self, load_dir, tag=None, load_module_strict=True, load_optimizer_states=True,
@@ -842,7 +844,7 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     else:
         for i, p in enumerate(params):
             p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
-    engine = ZshardEngine(model, params, session, cfg, fetcher)
+    engine = ZshardEngine(model, params, session, cfg, fetcher, observe.Observer(cfg, session, model, topo))
     if fetcher is not None:
         engine._stage3_hooks = fetcher.start(model)
     engine.optimizer = optimizer_view.EngineOptimizer(groups, {"lr": session.lr}, client)

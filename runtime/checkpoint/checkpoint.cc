@@ -11,6 +11,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/hex.h"
 #include "runtime/core/logging.h"
+#include "runtime/observe/progress.h"
 
 namespace zshard::checkpoint {
 
@@ -243,10 +244,11 @@ constexpr int64_t kChunkFloats = 16 << 20;
 // Pass 1 of a load: reads and verifies every block this rank's new shard
 // needs from buffers [0, count), changing nothing.
 void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int count,
-                   const std::vector<int>& saved_index) {
+                   const std::vector<int>& saved_index, observe::Progress& progress) {
   for (int b = 0; b < count; ++b) {
     for (const shard::ParamSlice& s : plan.slicesInShard(rank)) {
       set.verify(b, saved_index.at(s.param), s.param_offset, s.flat.size());
+      progress.advance(s.flat.size() * static_cast<int64_t>(sizeof(float)));
     }
   }
 }
@@ -257,7 +259,8 @@ void verifyMyShard(ShardSet& set, const shard::ShardPlan& plan, int rank, int co
 // Buffer b of one piece of this rank's shard from the saved shards (zeros
 // where no parameter lies).
 void fillPiece(ShardSet& set, const shard::ShardPlan& plan, int rank, int b,
-               const StatePiece& piece, const std::vector<int>& saved_index) {
+               const StatePiece& piece, const std::vector<int>& saved_index,
+               observe::Progress& progress) {
   kernels::Backend& backend = *piece.backend;
   float* dst = piece.buffers.at(b);
   const int64_t base = plan.ownerRange(rank).begin + piece.offset;
@@ -272,6 +275,7 @@ void fillPiece(ShardSet& set, const shard::ShardPlan& plan, int rank, int b,
     if (at > filled) backend.zero(dst + filled, (at - filled) * sizeof(float));
     for (int64_t done = 0; done < part.size(); done += kChunkFloats) {
       const int64_t n = std::min(kChunkFloats, part.size() - done);
+      progress.advance(n * static_cast<int64_t>(sizeof(float)));
       if (backend.onHost()) {
         set.read(b, saved_index.at(s.param), from + done, n, dst + at + done);
         continue;
@@ -297,6 +301,11 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   std::unique_ptr<ShardSet> set;
   std::vector<int> saved_index;  // each parameter's index in the checkpoint
   const int count = options.optimizer_states ? static_cast<int>(model.buffer_names.size()) : 1;
+  // Read twice (verified first, then into place): this rank's part of it.
+  observe::Progress progress(
+      "checkpoint load, rank " + std::to_string(g.rank) + "'s shard",
+      2 * count * plan.ownerRange(g.rank).size() * static_cast<int64_t>(sizeof(float)),
+      g.rank == 0);
   std::string mine;
   try {
     set = std::make_unique<ShardSet>(result.path, readManifest(result.path));
@@ -314,7 +323,7 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
     for (const std::string& d : settingDifferences(m, model)) {
       if (g.rank == 0) log(LogLevel::kWarning, "checkpoint " + result.path + ": " + d);
     }
-    verifyMyShard(*set, plan, g.rank, count, saved_index);
+    verifyMyShard(*set, plan, g.rank, count, saved_index, progress);
     result.counters = countersOf(m);
     result.client_state = m.client_state();
     result.saved_world_size = m.world_size();
@@ -327,13 +336,14 @@ LoadResult load(const Group& g, const std::string& dir, const std::string& tag,
   for (const StatePiece& piece : state.pieces) {
     for (int b = 0; b < static_cast<int>(piece.buffers.size()); ++b) {
       if (b < count) {
-        fillPiece(*set, plan, g.rank, b, piece, saved_index);
+        fillPiece(*set, plan, g.rank, b, piece, saved_index, progress);
       } else {
         piece.backend->zero(piece.buffers[b], piece.numel * sizeof(float));
       }
     }
     piece.backend->synchronize();
   }
+  progress.finish();
   return result;
 }
 

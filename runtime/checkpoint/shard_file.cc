@@ -13,6 +13,7 @@
 #include "runtime/checkpoint/digest.h"
 #include "runtime/core/error.h"
 #include "runtime/core/fault_point.h"
+#include "runtime/observe/progress.h"
 
 namespace zshard::checkpoint {
 
@@ -33,7 +34,11 @@ namespace {
 class ShardWriter {
  public:
   ShardWriter(const std::string& path, int64_t block_bytes, int64_t total, int rank)
-      : writer_(path), hasher_(block_bytes), total_(total), rank_(rank) {}
+      : writer_(path),
+        hasher_(block_bytes),
+        total_(total),
+        rank_(rank),
+        progress_("checkpoint save, rank " + std::to_string(rank) + "'s shard", total, rank == 0) {}
 
   void append(kernels::Backend& backend, const char* bytes, int64_t size) {
     for (int64_t at = 0; at < size;) {
@@ -48,6 +53,7 @@ class ShardWriter {
       writer_.append({host, static_cast<size_t>(n)});
       at += n;
       written_ += n;
+      progress_.advance(n);
       if (!halfway_ && 2 * written_ >= total_) {
         halfway_ = true;
         faultPoint("checkpoint.mid_shard", rank_);
@@ -57,6 +63,7 @@ class ShardWriter {
 
   std::vector<std::string> commit() {
     writer_.commit();
+    progress_.finish();
     return hasher_.finish();
   }
 
@@ -67,6 +74,7 @@ class ShardWriter {
   int64_t total_, written_ = 0;
   int rank_;
   bool halfway_ = false;
+  observe::Progress progress_;
 };
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/observe/comms_log.h"
+#include "runtime/observe/trace.h"
 #include "runtime/rendezvous/store.h"
 
 namespace zshard::comm {
@@ -38,14 +40,26 @@ struct CollectiveRunner::Task : public Work {
 
   void wait(Millis timeout) override {
     std::unique_lock<std::mutex> lock(mutex);
-    if (!finished.wait_for(lock, timeout, [&] { return complete; })) {
-      lock.unlock();
-      throw TimeoutError(runner->hangReport(
-          info, "did not complete within " + std::to_string(timeout.count()) + " ms"));
-    }
+    if (!complete) waitTimed(lock, timeout);
     if (!error.empty()) {
       if (timed_out) throw TimeoutError(error);
       throw CommError(error);
+    }
+  }
+
+  // Blocks until complete; the time counts as exposed communication (and
+  // is a "wait" slice on the caller's track when tracing).
+  void waitTimed(std::unique_lock<std::mutex>& lock, Millis timeout) {
+    const int64_t begin = observe::nowMicros();
+    const bool ok = finished.wait_for(lock, timeout, [&] { return complete; });
+    const int64_t end = observe::nowMicros();
+    observe::addWaited(end - begin);
+    observe::Trace& trace = observe::Trace::get();
+    if (trace.recording()) trace.slice("wait " + info.describe(), "wait", begin, end);
+    if (!ok) {
+      lock.unlock();
+      throw TimeoutError(runner->hangReport(
+          info, "did not complete within " + std::to_string(timeout.count()) + " ms"));
     }
   }
 
@@ -98,6 +112,7 @@ std::shared_ptr<Work> CollectiveRunner::enqueue(const char* name, int64_t elemen
 }
 
 void CollectiveRunner::loop() {
+  observe::Trace::get().nameThread("comm " + name_);
   while (true) {
     std::shared_ptr<Task> task;
     std::string broken;
@@ -115,7 +130,11 @@ void CollectiveRunner::loop() {
       continue;
     }
     try {
+      const int64_t begin = observe::nowMicros();
       task->op();
+      const CollectiveInfo& i = task->info;
+      observe::collectiveDone(i.name, i.elements * static_cast<int64_t>(dtypeSize(i.dtype)), size_,
+                              i.sequence, name_, begin, observe::nowMicros());
       task->finish("", false);
     } catch (const TimeoutError& e) {
       const std::string report = hangReport(task->info, e.what());

@@ -57,17 +57,32 @@ bool operator==(const CheckpointConfig& a, const CheckpointConfig& b) {
   return std::tie(a.tag_validation, a.dir, a.save_on_signal, a.resume_latest, a.keep_last) ==
          std::tie(b.tag_validation, b.dir, b.save_on_signal, b.resume_latest, b.keep_last);
 }
+bool operator==(const MonitorConfig& a, const MonitorConfig& b) {
+  return std::tie(a.enabled, a.output_path, a.job_name) ==
+         std::tie(b.enabled, b.output_path, b.job_name);
+}
+bool operator==(const ObserveConfig& a, const ObserveConfig& b) {
+  auto tied = [](const ObserveConfig& c) {
+    return std::tie(c.tensorboard, c.csv, c.wandb, c.wandb_group, c.wandb_team, c.wandb_project,
+                    c.comms_logger, c.comms_verbose, c.comms_prof_all, c.comms_prof_ops,
+                    c.flops_profiler, c.profile_step, c.module_depth, c.top_modules,
+                    c.flops_detailed, c.recompute_fwd_factor, c.flops_output_file, c.trace,
+                    c.trace_dir, c.trace_first, c.trace_last);
+  };
+  return tied(a) == tied(b);
+}
 bool operator==(const Config& a, const Config& b) {
   return std::tie(a.batch, a.gradient_clipping, a.steps_per_print, a.wall_clock_breakdown,
                   a.dataloader_drop_last, a.zero_allow_untested_optimizer, a.prescale_gradients,
                   a.gradient_predivide_factor, a.precision, a.fp16_auto_cast,
                   a.communication_data_type, a.grad_accum_dtype, a.loss_scale, a.optimizer,
-                  a.scheduler, a.zero, a.checkpoint, a.auto_keys, a.collective_timeout) ==
+                  a.scheduler, a.zero, a.checkpoint, a.auto_keys, a.collective_timeout,
+                  a.observe) ==
          std::tie(b.batch, b.gradient_clipping, b.steps_per_print, b.wall_clock_breakdown,
                   b.dataloader_drop_last, b.zero_allow_untested_optimizer, b.prescale_gradients,
                   b.gradient_predivide_factor, b.precision, b.fp16_auto_cast,
                   b.communication_data_type, b.grad_accum_dtype, b.loss_scale, b.optimizer,
-                  b.scheduler, b.zero, b.checkpoint, b.auto_keys, b.collective_timeout);
+                  b.scheduler, b.zero, b.checkpoint, b.auto_keys, b.collective_timeout, b.observe);
 }
 
 const char* toString(Precision p) {

@@ -126,6 +126,31 @@ struct CheckpointConfig {
   int keep_last{};
 };
 
+// A monitor block (tensorboard, csv_monitor): DeepSpeed writes under
+// output_path/job_name.
+struct MonitorConfig {
+  bool enabled{};
+  std::string output_path, job_name;
+};
+
+// What watches a run: monitors, the communication log, the flops profiler
+// and the timeline (python/zshard/observe.py acts on it).
+struct ObserveConfig {
+  MonitorConfig tensorboard, csv;
+  bool wandb{};
+  std::string wandb_group, wandb_team, wandb_project;
+  bool comms_logger{}, comms_verbose{}, comms_prof_all{};
+  std::vector<std::string> comms_prof_ops;
+  bool flops_profiler{};
+  int profile_step{}, module_depth{}, top_modules{};
+  bool flops_detailed{};
+  double recompute_fwd_factor{};
+  std::string flops_output_file;
+  bool trace{};
+  std::string trace_dir;
+  int64_t trace_first{}, trace_last{};  // 0: no bound
+};
+
 struct Config {
   BatchConfig batch;
   // zshard.timeouts.collective; unset: collectiveTimeout() (core/timeouts.h).
@@ -146,6 +171,7 @@ struct Config {
   SchedulerConfig scheduler;
   ZeroConfig zero;
   CheckpointConfig checkpoint;
+  ObserveConfig observe;
   // Key paths written as "auto" (HuggingFace style), in file order. They
   // hold DeepSpeed's default until resolveAuto() (auto.h) fills them.
   std::vector<std::string> auto_keys;
@@ -157,6 +183,8 @@ bool operator==(const OptimizerConfig& a, const OptimizerConfig& b);
 bool operator==(const SchedulerConfig& a, const SchedulerConfig& b);
 bool operator==(const ZeroConfig& a, const ZeroConfig& b);
 bool operator==(const CheckpointConfig& a, const CheckpointConfig& b);
+bool operator==(const MonitorConfig& a, const MonitorConfig& b);
+bool operator==(const ObserveConfig& a, const ObserveConfig& b);
 bool operator==(const Config& a, const Config& b);
 inline bool operator!=(const Config& a, const Config& b) {
   return !(a == b);

@@ -60,6 +60,39 @@ void checkZshardCheckpoint(const pb::ZshardCheckpoint& c, Diagnostics& diags) {
   }
 }
 
+// The collectives comms_logger.prof_ops may name (DeepSpeed's names).
+constexpr const char* kCommsOps[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast",
+                                     "barrier"};
+
+void checkCommsLogger(const pb::CommsLogger& c, Diagnostics& diags) {
+  for (int i = 0; i < c.prof_ops_size(); ++i) {
+    bool known = false;
+    for (const char* op : kCommsOps) known = known || c.prof_ops(i) == op;
+    if (!known) {
+      diags.error("comms_logger.prof_ops[" + std::to_string(i) + "]",
+                  expectedGot("one of all_reduce, reduce_scatter, all_gather, broadcast, barrier",
+                              "\"" + c.prof_ops(i) + "\""));
+    }
+  }
+  if (c.enabled() && c.prof_all() && c.prof_ops_size() > 0) {
+    diags.warn("comms_logger.prof_ops",
+               "ignored while prof_all is true (as in DeepSpeed): every collective is logged; "
+               "set prof_all false to log only these");
+  }
+}
+
+void checkTrace(const pb::ZshardTrace& t, Diagnostics& diags) {
+  if (t.enabled() && t.output_path().empty()) {
+    diags.error("zshard.trace.output_path",
+                "required with enabled: the directory the per-rank traces and trace.json go to");
+  }
+  if (t.steps_size() == 2 && t.steps(0) > t.steps(1)) {
+    diags.error("zshard.trace.steps", expectedGot("[first, last] with first <= last",
+                                                  "[" + std::to_string(t.steps(0)) + ", " +
+                                                      std::to_string(t.steps(1)) + "]"));
+  }
+}
+
 void checkScheduler(const pb::Scheduler& sched, Diagnostics& diags) {
   const pb::SchedulerParams& p = sched.params();
   const std::string& type = sched.type();
@@ -108,6 +141,8 @@ void checkSemantics(const pb::DeepSpeedConfig& cfg, Diagnostics& diags) {
   checkPrecision(cfg, diags);
   checkOffload(cfg.zero_optimization(), diags);
   checkZshardCheckpoint(cfg.zshard().checkpoint(), diags);
+  checkCommsLogger(cfg.comms_logger(), diags);
+  checkTrace(cfg.zshard().trace(), diags);
   if (cfg.has_scheduler()) checkScheduler(cfg.scheduler(), diags);
 }
 

@@ -117,6 +117,42 @@ LossScaleConfig toLossScale(const pb::Fp16& f) {
 
 }  // namespace
 
+MonitorConfig toMonitor(const pb::Monitor& m) {
+  return MonitorConfig{m.enabled(), m.output_path(), m.job_name()};
+}
+
+ObserveConfig toObserve(const pb::DeepSpeedConfig& cfg) {
+  ObserveConfig out;
+  out.tensorboard = toMonitor(cfg.tensorboard());
+  out.csv = toMonitor(cfg.csv_monitor());
+  const pb::Wandb& w = cfg.wandb();
+  out.wandb = w.enabled();
+  out.wandb_group = w.group();
+  out.wandb_team = w.team();
+  out.wandb_project = w.project();
+  const pb::CommsLogger& c = cfg.comms_logger();
+  out.comms_logger = c.enabled();
+  out.comms_verbose = c.verbose();
+  out.comms_prof_all = c.prof_all();
+  out.comms_prof_ops.assign(c.prof_ops().begin(), c.prof_ops().end());
+  const pb::FlopsProfiler& f = cfg.flops_profiler();
+  out.flops_profiler = f.enabled();
+  out.profile_step = f.profile_step();
+  out.module_depth = f.module_depth();
+  out.top_modules = f.top_modules();
+  out.flops_detailed = f.detailed();
+  out.recompute_fwd_factor = f.recompute_fwd_factor();
+  out.flops_output_file = f.output_file();
+  const pb::ZshardTrace& t = cfg.zshard().trace();
+  out.trace = t.enabled();
+  out.trace_dir = t.output_path();
+  if (t.steps_size() == 2) {
+    out.trace_first = t.steps(0);
+    out.trace_last = t.steps(1);
+  }
+  return out;
+}
+
 Config toConfig(const pb::DeepSpeedConfig& cfg) {
   Config out;
   out.gradient_clipping = cfg.gradient_clipping();
@@ -148,6 +184,7 @@ Config toConfig(const pb::DeepSpeedConfig& cfg) {
   out.checkpoint =
       CheckpointConfig{cfg.checkpoint().tag_validation(), ours.dir(), ours.save_on_signal(),
                        ours.resume() == "latest", ours.keep_last()};
+  out.observe = toObserve(cfg);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/timeouts.h"
+#include "runtime/observe/trace.h"
 #include "runtime/optim/lr_schedule.h"
 
 namespace zshard::zero {
@@ -231,7 +232,11 @@ bool Session::step(const std::vector<double>& lrs) {
   }
   std::vector<float> rates(lrs.begin(), lrs.end());
   if (rates.empty()) rates.push_back(static_cast<float>(lr()));
-  const bool stepped = engine_->step(rates);
+  bool stepped = false;
+  {
+    observe::TraceScope scope(boundary ? "optimizer step" : "micro step end", "step");
+    stepped = engine_->step(rates);
+  }
   if (boundary) ++global_steps_;
   if (stepped) ++scheduler_steps_;
   return stepped;
@@ -312,6 +317,7 @@ void Session::validateTag(const std::string& tag) {
 
 std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
                                     const checkpoint::ModelNames& names) {
+  observe::TraceScope scope("checkpoint save", "checkpoint");
   validateTag(request.tag);
   if (engine_->midAccumulation()) {
     throw UsageError(
@@ -333,6 +339,7 @@ std::string Session::saveCheckpoint(const checkpoint::SaveRequest& request,
 checkpoint::LoadResult Session::loadCheckpoint(const std::string& dir, const std::string& tag,
                                                const checkpoint::ModelNames& names,
                                                const checkpoint::LoadOptions& options) {
+  observe::TraceScope scope("checkpoint load", "checkpoint");
   const checkpoint::ModelInfo model = modelInfo(names);
   rendezvous::PrefixStore store(rendezvous::processJobStore().store(),
                                 keyPrefix("ckpt") + "/" + std::to_string(checkpoint_ops_++));

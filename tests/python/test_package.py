@@ -16,10 +16,11 @@ def test_version_and_build_report():
 
 def test_check_config_summarizes_a_valid_config():
     cfg = {"train_batch_size": 16, "train_micro_batch_size_per_gpu": 4,
-           "zero_optimization": {"stage": 2}, "tensorboard": {"enabled": False}}
+           "zero_optimization": {"stage": 2}, "activation_checkpointing": {"partition_activations": False}}
     summary, warnings = zshard.check_config(json.dumps(cfg), world_size=2)
     assert "train_batch_size 16 = micro 4 x accumulation 2 x world 2" in summary
-    assert warnings == ["tensorboard: accepted but not acted on by zshard: monitors are not implemented yet"]
+    assert warnings == ["activation_checkpointing: accepted but not acted on by zshard: use torch.utils.checkpoint "
+                        "in the model"]
 
 
 def test_bad_config_raises_config_error_with_the_cpp_message():

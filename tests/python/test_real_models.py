@@ -75,7 +75,7 @@ def test_changes_behind_the_engines_back_are_caught(stage):
 def test_warnings_are_printed_once_by_rank_0(tmp_path):
     config = tmp_path / "ds.json"
     config.write_text('{"train_micro_batch_size_per_gpu": 2, "optimizer": {"type": "SGD", "params": {"lr": 0.1}},'
-                      ' "zero_optimization": {"stage": 2, "allgather_bucket_size": 5e7}, "tensorboard": {"enabled": true}}')
+                      ' "zero_optimization": {"stage": 2, "allgather_bucket_size": 5e7}, "activation_checkpointing": {}}')
     script = tmp_path / "one_step.py"
     script.write_text("import torch, zshard\n"
                       "torch.manual_seed(0)\n"

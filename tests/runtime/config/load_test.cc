@@ -209,17 +209,67 @@ TEST(LoadConfig, DeprecatedCpuOffloadMapsToOffloadOptimizer) {
 
 TEST(LoadConfig, InertBlocksAreAcceptedWithAWarning) {
   const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8,
-      "tensorboard": {"enabled": true, "output_path": "/tmp/tb", "job_name": "x"},
-      "wandb": {"enabled": false, "project": "p"},
-      "flops_profiler": {"enabled": false, "profile_step": 1},
-      "comms_logger": {"enabled": false, "prof_ops": ["all_reduce"]},
       "activation_checkpointing": {"partition_activations": true, "number_checkpoints": 4},
       "autotuning": {"enabled": false, "anything": {"goes": [1, 2]}}})");
-  for (const char* block : {"tensorboard", "wandb", "flops_profiler", "comms_logger",
-                            "activation_checkpointing", "autotuning"}) {
+  for (const char* block : {"activation_checkpointing", "autotuning"}) {
     EXPECT_TRUE(hasWarning(loaded, block, "not acted on")) << block;
   }
-  EXPECT_EQ(loaded.warnings.size(), 6u);  // one per block, not one per key inside
+  EXPECT_EQ(loaded.warnings.size(), 2u);  // one per block, not one per key inside
+}
+
+TEST(LoadConfig, ObservingBlocksAreActedOn) {
+  const LoadedConfig loaded = loadConfig(R"({"train_batch_size": 8,
+      "tensorboard": {"enabled": true, "output_path": "/tmp/tb", "job_name": "x"},
+      "csv_monitor": {"enabled": true},
+      "wandb": {"enabled": false, "project": "p"},
+      "flops_profiler": {"enabled": true, "profile_step": 3, "module_depth": 2, "top_modules": 4,
+                         "output_file": "f.txt"},
+      "comms_logger": {"enabled": true, "prof_all": false, "prof_ops": ["all_reduce"]},
+      "zshard": {"trace": {"enabled": true, "output_path": "t", "steps": [2, 4]}}})");
+  EXPECT_TRUE(loaded.warnings.empty()) << loaded.warnings[0].str();
+  const ObserveConfig& o = loaded.config.observe;
+  EXPECT_TRUE(o.tensorboard.enabled);
+  EXPECT_EQ(o.tensorboard.output_path, "/tmp/tb");
+  EXPECT_EQ(o.tensorboard.job_name, "x");
+  EXPECT_TRUE(o.csv.enabled);
+  EXPECT_EQ(o.csv.job_name, "DeepSpeedJobName");  // DeepSpeed's default
+  EXPECT_EQ(o.wandb_project, "p");
+  EXPECT_EQ(o.profile_step, 3);
+  EXPECT_EQ(o.module_depth, 2);
+  EXPECT_EQ(o.top_modules, 4);
+  EXPECT_EQ(o.flops_output_file, "f.txt");
+  EXPECT_FALSE(o.comms_prof_all);
+  EXPECT_EQ(o.comms_prof_ops, std::vector<std::string>{"all_reduce"});
+  EXPECT_TRUE(o.trace);
+  EXPECT_EQ(o.trace_first, 2);
+  EXPECT_EQ(o.trace_last, 4);
+}
+
+TEST(LoadConfig, ObservingBlocksRefuseWhatCannotWork) {
+  auto errorOf = [](const std::string& json) {
+    try {
+      loadConfig(json);
+    } catch (const InvalidConfigError& e) {
+      return e.errors().at(0).str();
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(errorOf(R"({"train_batch_size": 8, "comms_logger": {"prof_ops": ["allreduce"]}})")
+                .find("comms_logger.prof_ops[0]: expected one of all_reduce"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"train_batch_size": 8, "zshard": {"trace": {"enabled": true}}})")
+                .find("zshard.trace.output_path: required with enabled"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"train_batch_size": 8, "zshard": {"trace": {"output_path": "t",
+                                                                   "steps": [5, 2]}}})")
+                .find("zshard.trace.steps: expected [first, last] with first <= last, got [5, 2]"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"train_batch_size": 8, "zshard": {"trace": {"steps": [1]}}})")
+                .find("zshard.trace.steps"),
+            std::string::npos);
+  const LoadedConfig both = loadConfig(
+      R"({"train_batch_size": 8, "comms_logger": {"enabled": true, "prof_ops": ["barrier"]}})");
+  EXPECT_TRUE(hasWarning(both, "comms_logger.prof_ops", "ignored while prof_all is true"));
 }
 
 TEST(LoadConfig, WarnsAboutStage3KeysBelowStage3) {
