@@ -16,6 +16,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # python module and PyTorch integration
   python3 python3-dev pybind11-dev python3-numpy python3-torch python3-pytest
+  # watching a run: the report's plots, the tests' TensorBoard reader and
+  # their screenshot of the report
+  python3-matplotlib python3-protobuf chromium
   # multi-node launcher tests: a real Slurm with PMIx, and mpirun
   slurmctld slurmd slurm-client munge openmpi-bin
 )

@@ -581,6 +581,11 @@ PYBIND11_MODULE(_C, m) {
           "the engine's own bytes on this rank: on the device parameters (the model copy: at "
           "stage 3 the shard), gradients, optimizer (fp32 master and moments), buckets; in host "
           "memory offloaded (offload_optimizer's state and staging, offload_param's shard)")
+      .def_property_readonly(
+          "reduction_collective_bytes",
+          [](PySession& s) { return s.get().reductionCollectiveBytes(); },
+          "the bytes of each collective one gradient reduction issues, in order (stage 2: per "
+          "bucket)")
       .def(
           "end_pass",
           [](PySession& s) {

@@ -56,8 +56,9 @@ def _attention(out, q, k, v, *args, **kw):
     return macs, 2 * macs
 
 
-# function name -> (module, how to count from the result and arguments).
-# Entries counted before the call (from the arguments) are in _BEFORE.
+# (owner, function name) -> how to count a call from its result and
+# arguments; _BEFORE's count from the arguments alone. Only functions that
+# call none of the others (F.relu calls torch.relu: torch.relu is counted).
 _BEFORE = {(F, "linear"): _linear}
 _AFTER = {(torch, "matmul"): _matmul_result, (torch, "bmm"): _matmul_result, (torch, "mm"): _matmul_result,
           (torch, "baddbmm"): lambda out, c, a, *r, **k: _matmul_result(out, a),
@@ -65,7 +66,7 @@ _AFTER = {(torch, "matmul"): _matmul_result, (torch, "bmm"): _matmul_result, (to
           (torch.Tensor, "matmul"): _matmul_result, (torch.Tensor, "__matmul__"): _matmul_result,
           (torch.Tensor, "bmm"): _matmul_result, (torch.Tensor, "mm"): _matmul_result,
           (F, "conv1d"): _conv, (F, "conv2d"): _conv, (F, "conv3d"): _conv,
-          (F, "relu"): _elementwise, (F, "gelu"): _elementwise, (F, "silu"): _elementwise,
+          (torch, "relu"): _elementwise, (F, "gelu"): _elementwise, (F, "silu"): _elementwise,
           (F, "leaky_relu"): _elementwise, (F, "elu"): _elementwise, (torch, "tanh"): _elementwise,
           (torch, "sigmoid"): _elementwise, (F, "softmax"): _norm(3), (F, "log_softmax"): _norm(3),
           (F, "dropout"): _elementwise, (F, "layer_norm"): _norm(5), (F, "batch_norm"): _norm(5),

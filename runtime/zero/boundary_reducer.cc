@@ -51,6 +51,9 @@ class BoundaryReducer : public GradientReducer {
   void zero() override { options_.backend->zero(flat_.data(), flat_.size()); }
   int64_t gradientBytes() const override { return static_cast<int64_t>(flat_.size()); }
   int64_t bucketBytes() const override { return 0; }
+  std::vector<int64_t> collectiveBytes() const override {
+    return {static_cast<int64_t>(flat_.size())};
+  }
 
  private:
   const shard::ShardPlan& plan_;

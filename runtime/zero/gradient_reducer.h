@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "kernels/backend.h"
 #include "runtime/comm/communicator.h"
@@ -35,6 +36,10 @@ class GradientReducer {
   virtual void zero() = 0;
   virtual int64_t gradientBytes() const = 0;  // gradient storage
   virtual int64_t bucketBytes() const = 0;    // communication buffers
+  // The bytes of each collective one reduction issues, in issue order
+  // (stage 2: one per bucket; stages 0-1: the whole buffer, at the
+  // boundary): what the comms log must show.
+  virtual std::vector<int64_t> collectiveBytes() const = 0;
 };
 
 struct ReducerOptions {

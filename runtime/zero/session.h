@@ -107,6 +107,9 @@ class Session {
   int64_t skippedSteps() const { return engine_->skippedSteps(); }
   double lastGradNorm() const { return engine_->lastGradNorm(); }
   MemoryReport memory() const { return engine_->memory(); }
+  std::vector<int64_t> reductionCollectiveBytes() const {
+    return engine_->reductionCollectiveBytes();
+  }
   comm::Communicator& communicator() { return *comm_; }
 
   // DeepSpeed's save_checkpoint: every rank saves its shard under

@@ -132,6 +132,8 @@ class ZeroEngine {
   // The global gradient norm of the last boundary (unscaled, averaged).
   double lastGradNorm() const { return last_grad_norm_; }
   MemoryReport memory() const;
+  // See GradientReducer::collectiveBytes.
+  std::vector<int64_t> reductionCollectiveBytes() const { return reducer_->collectiveBytes(); }
 
   // Checkpoint access (Session composes save and load from these).
   kernels::Backend& backend() { return backend_; }

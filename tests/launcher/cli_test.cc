@@ -29,6 +29,18 @@ TEST(Cli, CheckConfigWithWorldSize) {
   EXPECT_FALSE(parseCommandLine({"check-config", "ds.json"}).world_size.has_value());
 }
 
+TEST(Cli, ReportAndTrace) {
+  const CommandLine report = parseCommandLine({"report", "logs"});
+  EXPECT_EQ(report.action, Action::kReport);
+  EXPECT_EQ(report.report_dir, "logs");
+  EXPECT_EQ(usageError({"report"}),
+            "report takes one LOG_DIR (a zlaunch --log-dir), got 0 argument(s)");
+  EXPECT_EQ(usageError({"report", "a", "b"}),
+            "report takes one LOG_DIR (a zlaunch --log-dir), got 2 argument(s)");
+  EXPECT_EQ(parseCommandLine({"--trace", "t", "x.py"}).launch.trace_dir, "t");
+  EXPECT_EQ(parseCommandLine({"--trace=t2", "x.py"}).launch.trace_dir, "t2");
+}
+
 TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(parseCommandLine({"--version"}).action, Action::kVersion);
   EXPECT_EQ(parseCommandLine({"-V"}).action, Action::kVersion);

@@ -9,20 +9,20 @@
 
 #include "runtime/core/error.h"
 
+#include "tests/support/temp_dir.h"
+
 namespace zshard::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
 
-class AtomicFile : public ::testing::Test {
+class AtomicFile : public testing::TempDirTest {
  protected:
+  AtomicFile() : TempDirTest("zshard_atomic_") {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("zshard_atomic_" + std::to_string(getpid()));
+    TempDirTest::SetUp();
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
 };
 
 TEST_F(AtomicFile, WritesReplacesAndLeavesNoTemporary) {

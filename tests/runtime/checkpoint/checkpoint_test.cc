@@ -24,6 +24,8 @@
 #include "runtime/zero/session.h"
 #include "runtime/zero/zero_engine.h"
 
+#include "tests/support/temp_dir.h"
+
 namespace zshard::checkpoint {
 namespace {
 
@@ -120,13 +122,9 @@ void onThreads(int world, const std::function<void(int rank, rendezvous::Store&)
   for (auto& t : threads) t.join();
 }
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("zshard_ckpt_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  CheckpointTest() : TempDirTest("zshard_ckpt_") {}
 
   // A 2-rank run: 4 steps, save "t4", 5 more steps; returns its final weights.
   std::vector<std::vector<float>> saveOnTwo() {
@@ -154,7 +152,6 @@ class CheckpointTest : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
 };
 
 class ResumeOn : public CheckpointTest, public ::testing::WithParamInterface<int> {};

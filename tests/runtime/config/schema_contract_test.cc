@@ -87,6 +87,9 @@ void perturb(Message* msg, const Leaf& leaf) {
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
       r->AddDouble(msg, f, 0.5);
       r->AddDouble(msg, f, 0.75);
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+      r->AddInt64(msg, f, 2);
+      r->AddInt64(msg, f, 3);
     } else {
       r->AddString(msg, f, "x");
     }
