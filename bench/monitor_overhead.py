@@ -1,12 +1,15 @@
 """Worker of bench/monitor_overhead.sh: trains an MLP (4 x 512 wide, batch
 32 per rank, fp32, ZeRO-2 with several buckets) for STEPS optimizer steps
-under CONFIG and prints, on rank 0, `RESULT <median step seconds> <hook
-seconds per step>`: the median over the steps after WARMUP (the flops
-profiler's step falls in the warm-up), and what the observer's hooks cost
-per step when run alone.
+under CONFIG (every watcher on) and prints, on rank 0,
 
-    monitor_overhead.py CONFIG STEPS
-"""
+    RESULT <median off step s> <median on step s> <hook s per step, on> <hook s, off>
+
+Each step has the watchers switched off or on at random (at run time:
+monitors, run log, trace, comms log), so both halves share the machine's
+state, its drift and any periodic pattern; the steps before WARMUP (the
+flops profiler's among them) are left out. The hook figures are the observer's calls alone, run without
+training (what every step pays, without training's noise)."""
+import random
 import statistics
 import sys
 import time
@@ -14,8 +17,9 @@ import time
 import torch
 
 import zshard
+from zshard import _C
 
-WARMUP = 5
+WARMUP = 6
 config, steps = sys.argv[1], int(sys.argv[2])
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -24,24 +28,45 @@ for _ in range(4):
     layers += [torch.nn.Linear(512, 512), torch.nn.GELU()]
 model = torch.nn.Sequential(*layers)
 engine, _, _, _ = zshard.initialize(model=model, model_parameters=model.parameters(), config=config)
+observer = engine._observer
+watching = {k: getattr(observer, k) for k in ("_monitors", "_run_log", "_trace_dir", "_wants_loss")}
+
+
+def watch(on):
+    """Every watcher on (as configured) or off (the phases still timed, as
+    in a run without any)."""
+    for key, value in watching.items():
+        setattr(observer, key, value if on else (False if key == "_wants_loss" else None))
+    _C.trace_set_recording(on)
+    _C.comms_configure(on)
+
+
 x = torch.randn(32, 512)
-times = []
+times = {False: [], True: []}
+order = random.Random(7)  # the same sequence on every rank
 for step in range(steps):
+    on = order.random() < 0.5
+    watch(on)
     begin = time.perf_counter()
     loss = engine(x).square().mean()
     engine.backward(loss)
     engine.step()
-    times.append(time.perf_counter() - begin)
-# The watchers' own cost per optimizer step, without training's noise: the
-# hooks engine.forward/backward/step call, run alone (every one of them
-# writes what a real step writes: events, trace slices, run log lines).
-observer = engine._observer
-hooks = 2000
-begin = time.perf_counter()
-for _ in range(hooks):
-    observer.forward_end(observer.forward_start(engine.global_steps))
-    observer.backward_end(observer.backward_start(loss))
-    observer.step_end(observer.step_start(), True, engine)
-cost = (time.perf_counter() - begin) / hooks
+    if step >= WARMUP:
+        times[on].append(time.perf_counter() - begin)
+
+
+def hook_cost(on, calls=2000):
+    watch(on)
+    begin = time.perf_counter()
+    for _ in range(calls):
+        observer.forward_end(observer.forward_start(engine.global_steps))
+        observer.backward_end(observer.backward_start(loss))
+        observer.step_end(observer.step_start(), True, engine)
+    return (time.perf_counter() - begin) / calls
+
+
+cost_on, cost_off = hook_cost(True), hook_cost(False)
+watch(True)
 if engine.global_rank == 0:
-    print(f"RESULT {statistics.median(times[WARMUP:]):.6f} {cost:.9f}", flush=True)
+    print(f"RESULT {statistics.median(times[False]):.6f} {statistics.median(times[True]):.6f} "
+          f"{cost_on:.9f} {cost_off:.9f}", flush=True)
