@@ -387,6 +387,12 @@ class ZshardEngine(torch.nn.Module):
         return self._session.global_steps
 
     @property
+    def monitor(self):
+        """DeepSpeed's engine.monitor: `enabled`, and write_events([(tag,
+        value, step), ...]) for a script's own metrics (rank 0 writes)."""
+        return _Monitor(self._observer)
+
+    @property
     def skipped_steps(self):
         return self._session.skipped_steps
 
@@ -514,6 +520,20 @@ class ZshardEngine(torch.nn.Module):
 
     def train_micro_batch_size_per_gpu(self):
         return self._session.micro_batch_per_gpu
+
+
+class _Monitor:
+    """DeepSpeed's MonitorMaster surface over the engine's observer."""
+
+    def __init__(self, observer):
+        self._observer = observer
+
+    @property
+    def enabled(self):
+        return self._observer.monitoring
+
+    def write_events(self, event_list):
+        self._observer.write_events(event_list)
 
 
 def _parameter_names(model, params):

@@ -83,6 +83,9 @@ class _Counter:
         self.macs, self.flops, self.latency = {}, {}, {}
         self.stack = [model]
         self._starts = {}
+        on_gpu = any(p.is_cuda for p in model.parameters())
+        # Module latencies need the device's work done (the profiled step only).
+        self.sync = torch.cuda.synchronize if on_gpu else (lambda: None)
 
     def charge(self, macs, flops):
         for module in self.stack:  # a module's counts include its children's
@@ -91,9 +94,11 @@ class _Counter:
 
     def pre(self, module, inputs):
         self.stack.append(module)
+        self.sync()
         self._starts[module] = time.perf_counter()
 
     def post(self, module, inputs, output):
+        self.sync()
         if self.stack and self.stack[-1] is module:
             self.stack.pop()
         self.latency[module] = self.latency.get(module, 0.0) + time.perf_counter() - self._starts.pop(module)
@@ -172,10 +177,12 @@ class Profiler:
         self._counter = _Counter(self._model)
         self._context = _counting(self._counter)
         self._context.__enter__()
+        self._counter.sync()
         self._started = time.perf_counter()
 
     def forward_end(self):
         if self._context is not None:
+            self._counter.sync()
             self._forward_seconds = time.perf_counter() - self._started
             self._context.__exit__(None, None, None)
             self._context = None

@@ -205,6 +205,24 @@ class Observer:
                      (TAG + "elapsed_time_ms_optimizer", ms["step"] - ms["step_waits"], samples)]
             self._run_log.write(events + timings + extra)
 
+    def write_events(self, events):
+        """DeepSpeed's engine.monitor.write_events: a script's own (tag,
+        value, step) events to the enabled monitors (rank 0 writes)."""
+        if self._rank != 0:
+            return
+        events = [(str(tag), float(value), int(step)) for tag, value, step in events]
+        for writer in (self._monitors, self._run_log):
+            if writer is not None:
+                writer.write(events)
+        if self._wandb_run is not None:
+            for tag, value, step in events:
+                self._wandb_run.log({tag: value}, step=step)
+
+    @property
+    def monitoring(self):
+        """Whether any monitor (csv_monitor, tensorboard, wandb) is on."""
+        return self._monitors is not None or self._wandb is not None
+
     def flush(self):
         """Everything written so far on disk (checkpoints call it)."""
         for writer in (self._monitors, self._run_log):

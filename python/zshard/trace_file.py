@@ -80,9 +80,21 @@ def merge_when_complete(directory, world_size, wait_seconds=10.0):
     missing = sorted(set(range(world_size)) - set(ranks))
     note = f" (ranks {missing} missing: run `python3 -m zshard.trace_file {directory}` once they are there)" \
         if missing else ""
+    dropped = _dropped(directory)
+    if dropped:
+        note += (f"; {dropped} slice(s) past the per-rank limit were dropped: give zshard.trace.steps a "
+                 "narrower [first, last]")
     print(f"[zshard] trace: {path}, {len(ranks)} rank(s){note}; open it in ui.perfetto.dev or chrome://tracing",
           file=sys.stderr, flush=True)
     return path
+
+
+def _dropped(directory):
+    total = 0
+    for path in rank_files(directory).values():
+        with open(path, encoding="utf-8") as f:
+            total += json.load(f).get("otherData", {}).get("dropped_slices", 0)
+    return total
 
 
 def main(argv):

@@ -29,7 +29,7 @@ struct Slice {
 // counted as dropped and said so in the file). Thread-safe.
 class Trace {
  public:
-  static constexpr size_t kMaxSlices = 2'000'000;
+  static constexpr size_t kMaxSlices = 500'000;  // about 60 MiB
 
   static Trace& get();
   void setRecording(bool on) { recording_.store(on, std::memory_order_relaxed); }

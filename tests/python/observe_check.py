@@ -40,6 +40,8 @@ for step in range(steps):
     record.append({"samples": engine.global_samples, "loss": sum(losses) / gas, "lr": engine.get_lr()[0],
                    "grad_norm": engine.get_global_grad_norm(), "loss_scale": engine.loss_scale,
                    "skipped": engine.skipped_steps})
+    if engine.monitor.enabled:  # a script's own metric, DeepSpeed's way
+        engine.monitor.write_events([("Eval/accuracy", 0.5 + step, engine.global_samples)])
     total = torch.ones(3)
     zshard.comm.all_reduce(total)  # the script's own collective
     assert total.tolist() == [engine.world_size] * 3

@@ -92,6 +92,8 @@ def test_csv_files_have_deepspeeds_layout_and_the_engines_values(run):
     assert all(v > 0 for _, v in forward)
     _, rate = read_csv(job / "Train_Samples_samples_per_sec.csv")
     assert len(rate) == STEPS and all(v > 0 for _, v in rate)
+    header, own = read_csv(job / "Eval_accuracy.csv")  # engine.monitor.write_events
+    assert header == ["step", "accuracy"] and own == [(r["samples"], 0.5 + i) for i, r in enumerate(run.record)]
 
 
 # -- an independent TensorBoard reader ------------------------------------
@@ -371,3 +373,16 @@ def test_the_report_shows_every_reserved_gpu_and_flags_idle_ones(run, tmp_path):
     assert "<td>gpu07</td><td>1</td><td>0%</td><td>0</td><td>NO WORKER</td>" in page
     assert "<td>gpu08</td><td>1</td><td>3%</td><td>900</td><td>IDLE</td>" in page
     assert "<td>gpu08</td><td>0</td><td>92%</td><td>4004</td><td></td>" in page
+
+
+def test_zlaunch_trace_traces_a_job_whose_config_says_nothing(tmp_path):
+    (tmp_path / "ds.json").write_text(json.dumps({"train_micro_batch_size_per_gpu": 2, "optimizer": {
+        "type": "SGD", "params": {"lr": 0.1}}, "zero_optimization": {"stage": 1}}))
+    r = zlaunch("--nproc-per-node", "2", "--trace", str(tmp_path / "t"), "--config", str(tmp_path / "ds.json"),
+                os.path.join(HERE, "observe_check.py"), str(tmp_path / "ds.json"), str(tmp_path), "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = json.loads((tmp_path / "t" / "trace.json").read_text())["traceEvents"]
+    for rank in (0, 1):
+        steps = [e for e in events if e.get("pid") == rank and e.get("name") == "optimizer step"]
+        assert len(steps) == 2
+    assert "open it in ui.perfetto.dev" in r.stderr
