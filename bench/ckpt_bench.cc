@@ -1,6 +1,6 @@
 // Checkpoint save/load throughput vs the machine's plain file write/read.
 //
-//   bench_ckpt [--gib 1] [--dir DIR] [--reps 3]
+//   bench_ckpt [--gib 1] [--dir DIR] [--reps 3] [--help]
 //
 // Two ranks (threads over one HashStore, each with its own file and I/O)
 // save and load a model state of --gib GiB in total (fp32 master, exp_avg,
@@ -91,12 +91,27 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_ckpt [--gib G] [--dir DIR] [--reps N]\n"
+    "  checkpoint save/load of G GiB of optimizer state (default 1) on 2 ranks vs plain\n"
+    "  write+fsync/read of the same bytes, in DIR (default: the temporary directory),\n"
+    "  median of N runs (default 3); every run saves a new tag, as training does\n";
+
 int main(int argc, char** argv) {
   double gib = 1.0;
   int reps = 3;
   std::string dir = (fs::temp_directory_path() / "zshard_ckpt_bench").string();
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    if (i + 1 >= argc || (a != "--gib" && a != "--dir" && a != "--reps")) {
+      std::fprintf(stderr, "bench_ckpt: %s: %s\n%s", a.c_str(),
+                   i + 1 >= argc ? "needs a value" : "unknown option", kUsage);
+      return 2;
+    }
     if (a == "--gib") gib = std::stod(argv[i + 1]);
     if (a == "--dir") dir = argv[i + 1];
     if (a == "--reps") reps = std::stoi(argv[i + 1]);
@@ -142,14 +157,13 @@ int main(int argc, char** argv) {
       dropCaches();
       save_s.push_back(timed([&](int r) {
         rendezvous::PrefixStore op(store, ops + "/save");
-        checkpoint::save({&op, r, kRanks}, {dir, "bench", true, "", ""}, plan, model, shardState(r),
-                         {});
+        checkpoint::save({&op, r, kRanks}, {dir, "bench" + std::to_string(rep), true, "", ""}, plan,
+                         model, shardState(r), {});
       }));
     };
     auto plain_write = [&] {
       dropCaches();
-      write_s.push_back(
-          timed([&](int r) { plainWrite(dir + "/plain" + std::to_string(r) + ".bin", state[r]); }));
+      write_s.push_back(timed([&](int r) { plainWrite(plainFile(r, rep), state[r]); }));
     };
     auto ours_load = [&] {
       cold = dropCaches() && cold;
@@ -160,8 +174,7 @@ int main(int argc, char** argv) {
     };
     auto plain_read = [&] {
       cold = dropCaches() && cold;
-      read_s.push_back(
-          timed([&](int r) { plainRead(dir + "/plain" + std::to_string(r) + ".bin", state[r]); }));
+      read_s.push_back(timed([&](int r) { plainRead(plainFile(r, rep), state[r]); }));
     };
     // Alternate who goes first, so neither side profits from the order.
     if (rep % 2 == 0) {
