@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,16 +12,25 @@
 
 namespace zshard::kernels {
 
+// calloc: a large block comes zeroed from mmap without being touched, so
+// it becomes resident only as it is written (an engine filling its buffer
+// from the model's tensors, which are freed as they are copied, never holds
+// both). 64-byte aligned so that shards start on vector (and cache line)
+// boundaries; the block's own address is kept just below the aligned one.
 void* CpuBackend::allocate(size_t bytes) {
-  // 64-byte aligned so that shards start on vector (and cache line) boundaries.
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-  if (p == nullptr) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
-  std::memset(p, 0, bytes);
-  return p;
+  const size_t padded = (bytes + 63) / 64 * 64 + 64;
+  char* raw = static_cast<char*>(std::calloc(1, padded + 64));
+  if (raw == nullptr) {
+    throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  }
+  const uintptr_t at = (reinterpret_cast<uintptr_t>(raw) + sizeof(void*) + 63) / 64 * 64;
+  void** aligned = reinterpret_cast<void**>(at);
+  aligned[-1] = raw;
+  return aligned;
 }
 
 void CpuBackend::release(void* p) {
-  std::free(p);
+  if (p != nullptr) std::free(static_cast<void**>(p)[-1]);
 }
 
 void CpuBackend::copy(void* dst, const void* src, size_t bytes) {

@@ -14,7 +14,7 @@ class CpuBackend : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   bool onHost() const override { return true; }
-  void* allocate(size_t bytes) override;  // 64-byte aligned, zeroed
+  void* allocate(size_t bytes) override;  // 64-byte aligned, zeroed, resident once written
   void release(void* p) override;
   void copy(void* dst, const void* src, size_t bytes) override;
   void copyToHost(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }

@@ -218,6 +218,18 @@ class PySession {
     session_->setWeights(arrays);
   }
 
+  void setInitial(int i, const py::buffer& values) {
+    const std::vector<std::optional<py::buffer>> one = {values};
+    const float* data = floatArrays(one, {numels_.at(i)}, "initial value")[0];
+    py::gil_scoped_release release;
+    session_->setInitial(i, data);
+  }
+
+  void finishInitial() {
+    py::gil_scoped_release release;
+    session_->finishInitial();
+  }
+
   int discardWindow() {
     py::gil_scoped_release release;
     return session_->discardWindow();
@@ -514,6 +526,11 @@ PYBIND11_MODULE(_C, m) {
                     const std::vector<py::dict>&, std::vector<int>>(),
            py::arg("config"), py::arg("shapes"), py::arg("initial"), py::arg("use_gpu"),
            py::arg("device"), py::arg("names"), py::arg("groups"), py::arg("param_group"))
+      .def("set_initial", &PySession::setInitial, py::arg("index"), py::arg("values"),
+           "parameter index's first values (float32 numpy) for one the constructor was given None "
+           "for; local, so the caller may free each original as it is copied")
+      .def("finish_initial", &PySession::finishInitial,
+           "after the last set_initial (collective): raises when the ranks' initial values differ")
       .def("set_weights", &PySession::setWeights, py::arg("values"),
            "new fp32 weights for every parameter (collective); moments are kept")
       .def(

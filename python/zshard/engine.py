@@ -774,6 +774,20 @@ def _broadcast_model(model):
             dist.broadcast(t.data, 0)
 
 
+def _hand_over_initial(session, params, stage):
+    """Each parameter's values into the engine, one at a time; below stage 3
+    the parameter becomes its view of the engine's buffer at once, so its
+    original tensor is freed before the next is copied (the model is never
+    held twice). zero.Init's shards come later (zero_init.hand_over)."""
+    for i, p in enumerate(params):
+        if zero_init.is_sharded(p):
+            continue
+        session.set_initial(i, p.detach().float().cpu().contiguous().numpy())
+        if stage < 3:
+            p.data = torch.utils.dlpack.from_dlpack(session.parameter(i))
+    session.finish_initial()
+
+
 def _rank0_log(topo):
     """A message for the user, printed once for the job (rank 0)."""
     def log(text):
@@ -843,10 +857,9 @@ def initialize(args=None, model=None, optimizer=None, model_parameters=None, tra
     device = params[0].device
     use_gpu = device.type == "cuda"
     _broadcast_model(model)
-    initial = [None if zero_init.is_sharded(p) else p.detach().float().cpu().contiguous().numpy() for p in params]
-    session = _C.Session(cfg, [list(zero_init.shape_of(p)) for p in params], initial, use_gpu,
+    session = _C.Session(cfg, [list(zero_init.shape_of(p)) for p in params], [None] * len(params), use_gpu,
                          (device.index or 0) if use_gpu else 0, names, settings, group_of)
-    del initial
+    _hand_over_initial(session, params, cfg.stage)
     zero_init.hand_over(session, params)
     _cast_module(model, {id(p) for p in params}, _DTYPES[cfg.precision])
     fetcher = None

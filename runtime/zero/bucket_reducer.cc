@@ -173,7 +173,8 @@ class BucketReducer : public GradientReducer {
       options_.backend->accumulate(
           {partition_.data() + (mine.begin - own_.begin) * element_, options_.grad_dtype},
           {pool_[f.buffer].data() + chunk_at * element_, options_.grad_dtype}, mine.size());
-      if (options_.on_reduced) options_.on_reduced({mine.begin - own_.begin, mine.end - own_.begin});
+      if (options_.on_reduced)
+        options_.on_reduced({mine.begin - own_.begin, mine.end - own_.begin});
     }
     free_.push_back(f.buffer);
   }

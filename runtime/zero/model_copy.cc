@@ -30,6 +30,9 @@ class Finished : public comm::Work {
   bool done() const override { return true; }
 };
 
+// fillParam's host staging for a device copy: elements per chunk.
+constexpr int64_t kFillChunk = 4 << 20;
+
 // What a copy is made over.
 struct Context {
   const shard::ShardPlan& plan;
@@ -43,7 +46,24 @@ class ReplicatedCopy : public ModelCopy {
  public:
   ReplicatedCopy(const Context& c, const char* initial)
       : c_(c), flat_(c.backend, c.plan.totalNumel() * dtypeSize(c.dtype)) {
-    c.backend.copyFromHost(flat_.data(), initial, flat_.size());
+    if (initial != nullptr) c.backend.copyFromHost(flat_.data(), initial, flat_.size());
+  }
+
+  void fillParam(int param, const float* values) override {
+    const shard::ParamSlot& s = c_.plan.params().at(param);
+    const size_t e = dtypeSize(c_.dtype);
+    char* dst = flat_.data() + s.offset * e;
+    const int64_t numel = s.range().size();
+    if (c_.backend.onHost()) {
+      kernels::cast({values, DType::kFloat32}, {dst, c_.dtype}, numel);
+      return;
+    }
+    std::vector<char> chunk(static_cast<size_t>(std::min(numel, kFillChunk)) * e);
+    for (int64_t at = 0; at < numel; at += kFillChunk) {
+      const int64_t n = std::min(kFillChunk, numel - at);
+      kernels::cast({values + at, DType::kFloat32}, {chunk.data(), c_.dtype}, n);
+      c_.backend.copyFromHost(dst + at * e, chunk.data(), n * e);
+    }
   }
 
   kernels::View ownShard() override {

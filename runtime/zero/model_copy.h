@@ -59,11 +59,20 @@ class ModelCopy {
   virtual int64_t offloadedBytes() const { return 0; }
   // Runs still gathered.
   virtual int liveRuns() const = 0;
+  // Parameter `param`'s values, fp32 host memory (its numel floats), rounded
+  // into the replicated copy's flat buffer a chunk at a time: no copy of the
+  // whole model is staged. Local. The sharded copy takes its values from the
+  // master shard instead (ownShard() and publish()): a no-op there.
+  virtual void fillParam(int param, const float* values) {
+    (void)param;
+    (void)values;
+  }
 };
 
 // `initial_rounded` holds the values already cast to `dtype` (host
-// memory): the whole flat buffer (replicated) or this rank's shard
-// (sharded; nullptr: unset until ownShard() is written and published).
+// memory): the whole flat buffer (replicated; nullptr: zeros until
+// fillParam) or this rank's shard (sharded; nullptr: unset until
+// ownShard() is written and published).
 std::unique_ptr<ModelCopy> makeReplicatedCopy(const shard::ShardPlan& plan,
                                               comm::Communicator& comm, kernels::Backend& backend,
                                               DType dtype, const char* initial_rounded,

@@ -111,7 +111,10 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   }
   std::vector<shard::ParamSpec> specs;
   for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
-  checkSameStart(shapes, initial, backend);
+  for (size_t i = 0; i < initial.size(); ++i) {
+    if (initial[i] != nullptr) addToFingerprint(static_cast<int>(i), initial[i]);
+  }
+  checkSameStart();
   engine_ = std::make_unique<ZeroEngine>(specs, initial, *comm_, cfg.optimizer, options_);
   if (options_.offload_backend != nullptr) {
     const int threads = shareHostCores(topology_);
@@ -161,23 +164,38 @@ Session::~Session() {
   }
 }
 
-// Every rank must start from the same weights (nothing gathers them at
-// start): compare a fingerprint of each rank's initial values.
-void Session::checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
-                             const std::vector<const float*>& initial, kernels::Backend& backend) {
-  double fingerprint[2] = {0, 0};
-  for (size_t p = 0; p < shapes.size(); ++p) {
-    if (initial[p] == nullptr) continue;  // set later (zero.Init checked its own)
-    int64_t n = 1;
-    for (int64_t d : shapes[p]) n *= d;
-    for (int64_t i = 0; i < n; ++i) {
-      fingerprint[0] += initial[p][i];
-      fingerprint[1] += initial[p][i] * double(i % 97 + 1);
-    }
+void Session::setInitial(int i, const float* values) {
+  if (i < 0 || i >= static_cast<int>(shapes_.size())) {
+    throw UsageError("setInitial: " +
+                     expectedGot("a parameter index below " + std::to_string(shapes_.size()),
+                                 std::to_string(i)));
   }
+  addToFingerprint(i, values);
+  engine_->setInitial(i, values);
+}
+
+void Session::finishInitial() {
+  engine_->finishInitial();
+  checkSameStart();
+}
+
+void Session::addToFingerprint(int p, const float* values) {
+  int64_t n = 1;
+  for (int64_t d : shapes_.at(p)) n *= d;
+  for (int64_t i = 0; i < n; ++i) {
+    fingerprint_[0] += values[i];
+    fingerprint_[1] += values[i] * double(i % 97 + 1);
+  }
+}
+
+// Every rank must start from the same weights (nothing gathers them at
+// start): compare a fingerprint of the initial values given so far
+// (parameters set later by setWeights, as zero.Init's, are checked there).
+void Session::checkSameStart() {
   const int world = topology_.world_size;
-  const std::vector<double> all = comm::gatherValues(
-      *comm_, backend, {fingerprint[0], fingerprint[1]}, std::chrono::minutes(5));
+  const std::vector<double> all =
+      comm::gatherValues(*comm_, kernels::backendFor(use_gpu_, device_),
+                         {fingerprint_[0], fingerprint_[1]}, std::chrono::minutes(5));
   for (int r = 1; r < world; ++r) {
     if (all[2 * r] != all[0] || all[2 * r + 1] != all[1]) {
       throw Error(

@@ -71,6 +71,13 @@ class Session {
   void* stream() { return engine_->backend().stream(); }
   // See ZeroEngine::setWeights and discardWindow (both collective).
   void setWeights(const std::vector<const float*>& values) { engine_->setWeights(values); }
+  // Parameter i's initial values (fp32 host memory, its numel floats) for
+  // one the constructor was given none for (nullptr): local, so the caller
+  // may free each of the model's tensors as it is copied. Then every rank
+  // calls finishInitial() (collective): an Error naming the rank whose
+  // values differ from rank 0's (constructor's and setInitial's together).
+  void setInitial(int i, const float* values);
+  void finishInitial();
   int discardWindow() { return engine_->discardWindow(); }
   // DeepSpeed's set_train_batch_size: the micro batch stays, the number of
   // micro steps per optimizer step changes. A UsageError unless divisible
@@ -130,8 +137,8 @@ class Session {
   void validateTag(const std::string& tag);
   checkpoint::ModelInfo modelInfo(const checkpoint::ModelNames& names);
   checkpoint::Group checkpointGroup(rendezvous::PrefixStore& store) const;
-  void checkSameStart(const std::vector<std::vector<int64_t>>& shapes,
-                      const std::vector<const float*>& initial, kernels::Backend& backend);
+  void addToFingerprint(int i, const float* values);
+  void checkSameStart();
 
   config::Config cfg_;
   rendezvous::Topology topology_;
@@ -146,6 +153,7 @@ class Session {
   std::string external_optimizer_;  // "" : the fused optimizer
   int64_t scheduler_steps_ = 0;     // steps the lr schedule advanced (not on skipped steps)
   int64_t checkpoint_ops_ = 0;      // numbers each save/load's store keys
+  double fingerprint_[2] = {0, 0};  // of the initial values given so far (checkSameStart)
   // Which of this process's sessions this is (0, 1, ...: every rank makes
   // them in the same order): keeps their store keys apart.
   int id_ = 0;

@@ -78,8 +78,8 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
                             std::to_string(initial.size())));
   }
   // The master shard starts from the exact initial values, the model copy
-  // from their rounding. Stage 3 stages only this rank's shard (freed
-  // before the copy is made from the master), never the whole model.
+  // from their rounding, parameter by parameter: only this rank's shard is
+  // ever staged, never the whole model.
   const shard::Range own = plan_.ownerRange(comm.rank());
   {
     const std::vector<float> staged = stagedValues(plan_, initial, own);
@@ -94,12 +94,11 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
                              nullptr, options.timeout);
     rebuildModelCopy();  // no run is gathered yet: nothing to communicate
   } else {
-    const std::vector<float> staged = stagedValues(plan_, initial, {0, plan_.totalNumel()});
-    std::vector<char> rounded(staged.size() * dtypeSize(options.param_dtype));
-    kernels::cast({staged.data(), DType::kFloat32}, {rounded.data(), options.param_dtype},
-                  plan_.totalNumel());
-    model_ = makeReplicatedCopy(plan_, comm, backend_, options.param_dtype, rounded.data(),
-                                options.timeout);
+    model_ =
+        makeReplicatedCopy(plan_, comm, backend_, options.param_dtype, nullptr, options.timeout);
+    for (size_t i = 0; i < initial.size(); ++i) {
+      if (initial[i] != nullptr) model_->fillParam(static_cast<int>(i), initial[i]);
+    }
   }
   used_.assign(params.size(), false);
   ReducerOptions r;
@@ -268,8 +267,8 @@ int bufferIndex(const std::vector<const char*>& names, const std::string& name) 
     if (names[i] == name) return static_cast<int>(i);
     kept += (kept.empty() ? "" : ", ") + std::string(names[i]);
   }
-  throw UsageError("optimizer state \"" + name + "\": " +
-                   expectedGot("one of " + kept, "a buffer this optimizer does not keep"));
+  throw UsageError("optimizer state \"" + name +
+                   "\": " + expectedGot("one of " + kept, "a buffer this optimizer does not keep"));
 }
 
 }  // namespace
@@ -279,18 +278,35 @@ void ZeroEngine::setWeights(const std::vector<const float*>& values) {
     throw Error("setWeights: " + expectedGot(std::to_string(plan_.params().size()) + " parameters",
                                              std::to_string(values.size())));
   }
-  const int64_t base = plan_.ownerRange(comm_.rank()).begin;
-  std::vector<StatePart> parts = optimizer_->parts();
-  for (const shard::ParamSlice& s : plan_.slicesInShard(comm_.rank())) {
-    if (values[s.param] == nullptr) continue;
-    const shard::Range r{s.flat.begin - base, s.flat.end - base};
-    forEachPart(parts, r, [&](StatePart& p, shard::Range piece) {
-      p.backend->copyFromHost(p.buffers[0].data + (piece.begin - p.offset),
-                              values[s.param] + s.param_offset + (piece.begin - r.begin),
-                              piece.size() * sizeof(float));
-    });
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i] != nullptr) writeMaster(static_cast<int>(i), values[i]);
   }
   rebuildModelCopy();
+}
+
+void ZeroEngine::setInitial(int param, const float* values) {
+  writeMaster(param, values);
+  model_->fillParam(param, values);
+}
+
+void ZeroEngine::finishInitial() {
+  if (options_.stage == 3) rebuildModelCopy();  // nothing is gathered yet: local
+}
+
+// Parameter `param`'s part of this rank's shard of the fp32 master from
+// `values` (its numel floats, host memory).
+void ZeroEngine::writeMaster(int param, const float* values) {
+  const shard::ParamSlot& slot = plan_.params().at(param);
+  const shard::Range own = plan_.ownerRange(comm_.rank());
+  const shard::Range mine = shard::intersect(slot.range(), own);
+  if (mine.size() <= 0) return;
+  const shard::Range r{mine.begin - own.begin, mine.end - own.begin};  // in the shard
+  std::vector<StatePart> parts = optimizer_->parts();
+  forEachPart(parts, r, [&](StatePart& p, shard::Range piece) {
+    p.backend->copyFromHost(p.buffers[0].data + (piece.begin - p.offset),
+                            values + (mine.begin - slot.offset) + (piece.begin - r.begin),
+                            piece.size() * sizeof(float));
+  });
 }
 
 void ZeroEngine::clearWindow() {

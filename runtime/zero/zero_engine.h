@@ -160,6 +160,13 @@ class ZeroEngine {
   // weights, then the model copy is rebuilt everywhere; optimizer moments
   // and step are kept. Collective.
   void setWeights(const std::vector<const float*>& values);
+  // Parameter `param`'s first values (fp32 host, its numel floats) for one
+  // the constructor was given none for: into the master shard and the model
+  // copy, without communicating. After the last one, finishInitial() (local
+  // too). What lets the caller free each of the model's tensors as soon as
+  // it is copied.
+  void setInitial(int param, const float* values);
+  void finishInitial();
   // Forgets the gradients of the unfinished accumulation window (finishing
   // a micro step whose backward already ran, which is collective: every
   // rank calls it at the same point). Returns the micro steps discarded.
@@ -174,6 +181,7 @@ class ZeroEngine {
   void gatherParamState(int i, const std::string& name, float* out);
 
  private:
+  void writeMaster(int param, const float* values);
   struct GradientCheck {
     bool overflow = false;
     double squared_norm = 0;
