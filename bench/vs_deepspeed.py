@@ -12,6 +12,7 @@ initialize() and over training (the peak is reset after initialize through
 parameter; rank 0 also saves the fp32 parameters to --params.
 """
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -108,7 +109,18 @@ for step in range(args.steps):
     if step >= args.warmup:
         for key, seconds in (("forward", t1 - t0), ("backward", t2 - t1), ("step", t3 - t2)):
             phases[key].append(seconds * 1e3)
-params = [p.detach().float() for p in engine.module.parameters()]
+def gathered(params):
+    """Stage 3 keeps a shard only: each implementation's own way to see the whole."""
+    if args.stage != 3:
+        return contextlib.nullcontext()
+    if args.impl == "deepspeed":
+        return impl.zero.GatheredParameters(params)
+    from zshard import stage3
+    return stage3.gathered_parameters(params, None)
+
+
+with gathered(list(engine.module.parameters())):
+    params = [p.detach().float().clone() for p in engine.module.parameters()]
 checksum = float(sum(p.double().sum() for p in params))
 if rank == 0 and args.params:
     torch.save(params, args.params)

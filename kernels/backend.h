@@ -63,6 +63,9 @@ class Backend {
   // Both of the above without waiting: out (2 doubles in this backend's
   // memory) = {1 if an element of x is not finite else 0, squared L2 norm}.
   virtual void nonFiniteAndNorm(ConstView x, int64_t n, double* out) = 0;
+  // squaredNorm without waiting: *out (a double in this backend's memory)
+  // = the squared L2 norm of x (Lamb's per-parameter norms, read back once).
+  virtual void squaredNormInto(ConstView x, int64_t n, double* out) = 0;
   virtual void scale(View x, int64_t n, float s) = 0;  // asynchronous
   virtual void cast(ConstView src, View dst, int64_t n) = 0;
   virtual void accumulate(View dst, ConstView src, int64_t n) = 0;

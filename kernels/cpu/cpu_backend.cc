@@ -73,6 +73,10 @@ double CpuBackend::squaredNorm(ConstView x, int64_t n) {
   return kernels::squaredNorm(x, n);
 }
 
+void CpuBackend::squaredNormInto(ConstView x, int64_t n, double* out) {
+  *out = kernels::squaredNorm(x, n);
+}
+
 void CpuBackend::nonFiniteAndNorm(ConstView x, int64_t n, double* out) {
   out[0] = kernels::hasNonFinite(x, n) ? 1.0 : 0.0;
   out[1] = kernels::squaredNorm(x, n);

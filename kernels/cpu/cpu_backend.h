@@ -42,12 +42,12 @@ class CpuBackend : public Backend {
                float grad_scale) override;
   void lambUpdate(const float* master, float* m, float* v, ConstView grad, float* update, int64_t n,
                   const AdamHyper& h, float grad_scale) override;
-  void applyUpdate(float* master, const float* update, float alpha, View model,
-                   int64_t n) override;
+  void applyUpdate(float* master, const float* update, float alpha, View model, int64_t n) override;
   bool unscale(View x, int64_t n, float multiplier) override;
   bool hasNonFinite(ConstView x, int64_t n) override;
   double squaredNorm(ConstView x, int64_t n) override;
   void nonFiniteAndNorm(ConstView x, int64_t n, double* out) override;
+  void squaredNormInto(ConstView x, int64_t n, double* out) override;
   void scale(View x, int64_t n, float s) override;
   void cast(ConstView src, View dst, int64_t n) override;
   void accumulate(View dst, ConstView src, int64_t n) override;

@@ -210,6 +210,11 @@ class CudaBackend : public Backend {
     ZSHARD_CHECK_CUDA(cudaStreamSynchronize(stream_));
     return out;
   }
+  void squaredNormInto(ConstView x, int64_t n, double* out) override {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    use();
+    cuda::launchSquaredNorm(launch_, x, n, partials_, cuda::normBlocks(launch_), out);
+  }
   void nonFiniteAndNorm(ConstView x, int64_t n, double* out) override {
     std::lock_guard<std::mutex> lock(scratch_mutex_);
     use();

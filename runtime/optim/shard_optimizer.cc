@@ -152,9 +152,8 @@ void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float gr
   stepRange(grad, model, grad_multiplier, lrs, 0, numel_);
 }
 
-void ShardOptimizer::stepRange(kernels::ConstView grad, kernels::View model,
-                               float grad_multiplier, const std::vector<float>& lrs,
-                               int64_t begin, int64_t end) {
+void ShardOptimizer::stepRange(kernels::ConstView grad, kernels::View model, float grad_multiplier,
+                               const std::vector<float>& lrs, int64_t begin, int64_t end) {
   if (!elementwise()) throw UsageError("ShardOptimizer::stepRange: Lamb steps the whole shard");
   for (const Run& run : runs_) {
     const int64_t from = std::max(begin, run.offset);
@@ -199,10 +198,24 @@ void ShardOptimizer::lambStep(kernels::ConstView grad, kernels::View model, floa
     backend_.lambUpdate(master() + r.offset, m_.floats() + r.offset, v_.floats() + r.offset,
                         offsetView(grad, r.offset), update + r.offset, r.numel, h, grad_multiplier);
   }
+  // Every segment's two norms into device memory, read back with one wait.
+  const size_t count = 2 * segments_.size();
+  if (norm_scratch_.size() < count * sizeof(double)) {
+    norm_scratch_ = kernels::DeviceBuffer(backend_, count * sizeof(double));
+  }
+  double* device_norms = reinterpret_cast<double*>(norm_scratch_.data());
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const Segment& s = segments_[i];
+    backend_.squaredNormInto({master() + s.offset, DType::kFloat32}, s.numel, device_norms + 2 * i);
+    backend_.squaredNormInto({update + s.offset, DType::kFloat32}, s.numel,
+                             device_norms + 2 * i + 1);
+  }
+  std::vector<double> segment_norms(count);
+  if (count > 0) backend_.copyToHost(segment_norms.data(), device_norms, count * sizeof(double));
   std::vector<double> norms(2 * static_cast<size_t>(num_params_), 0.0);
-  for (const Segment& s : segments_) {
-    norms[2 * s.param] += backend_.squaredNorm({master() + s.offset, DType::kFloat32}, s.numel);
-    norms[2 * s.param + 1] += backend_.squaredNorm({update + s.offset, DType::kFloat32}, s.numel);
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    norms[2 * segments_[i].param] += segment_norms[2 * i];
+    norms[2 * segments_[i].param + 1] += segment_norms[2 * i + 1];
   }
   if (sum) sum(norms);
   for (const Segment& s : segments_) {

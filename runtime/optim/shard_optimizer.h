@@ -122,7 +122,8 @@ class ShardOptimizer {
   kernels::Backend& backend_;
   int64_t numel_;
   kernels::DeviceBuffer master_, m_, v_, scratch_;
-  kernels::DeviceBuffer staged_;  // externalStep's gradients, made on first use
+  kernels::DeviceBuffer norm_scratch_;  // Lamb: each segment's two squared norms
+  kernels::DeviceBuffer staged_;        // externalStep's gradients, made on first use
   std::vector<Segment> segments_;
   int num_params_;
   ParamGroups groups_;
