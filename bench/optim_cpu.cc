@@ -1,7 +1,9 @@
 // bench/optim_cpu: the fused CPU AdamW step against (a) a plain copy of the
-// same bytes and (b) torch's AdamW (bench/torch_adamw.py, run in the same
-// invocation on the same machine). 28 bytes per element: fp32 master, m, v
-// read and written, fp32 gradient read.
+// same bytes, (b) torch's AdamW (bench/torch_adamw.py) and (c) DeepSpeed's
+// DeepSpeedCPUAdam (bench/deepspeed_cpu_adam.py, when $DSPEER/env_ds.sh —
+// default ~/.cache/dspeer — puts DeepSpeed on the path), each run in the
+// same invocation on the same machine with the same threads and size. 28
+// bytes per element: fp32 master, m, v read and written, fp32 gradient read.
 //
 //   bench_optim_cpu [log2_elements=26] [python=/usr/bin/python3]
 #include <omp.h>
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -24,11 +27,24 @@ using zshard::bench::bestSeconds;
 using zshard::bench::parallelCopy;
 
 constexpr double kBytesPerElement = 28;
-double torchElementsPerSecond(const std::string& python, int64_t n, std::string& version) {
-  return zshard::bench::runPeer(python + " " ZSHARD_BENCH_DIR "/torch_adamw.py " +
+// The peer script's elements/s; `prefix` runs before it in the same shell.
+double peerElementsPerSecond(const std::string& prefix, const std::string& python,
+                             const char* script, int64_t n, std::string& version) {
+  return zshard::bench::runPeer(prefix + python + " " ZSHARD_BENCH_DIR "/" + script + " " +
                                     std::to_string(n) + " 5 " +
                                     std::to_string(omp_get_max_threads()),
                                 version);
+}
+
+// Sources DeepSpeed's environment (the peer recipe's env_ds.sh) when there is one.
+std::string deepspeedPrefix() {
+  const char* dir = std::getenv("DSPEER");
+  const char* home = std::getenv("HOME");
+  const std::string env =
+      (dir != nullptr ? std::string(dir)
+                      : std::string(home != nullptr ? home : "") + "/.cache/dspeer") +
+      "/env_ds.sh";
+  return "[ -f " + env + " ] && . " + env + " && ";
 }
 
 }  // namespace
@@ -52,8 +68,10 @@ int main(int argc, char** argv) {
   const size_t copy_bytes = static_cast<size_t>(n) * 14;  // 14 read + 14 written = 28
   std::vector<char> src(copy_bytes, 1), dst(copy_bytes, 0);
   const double t_copy = bestSeconds([&] { parallelCopy(dst.data(), src.data(), copy_bytes); });
-  std::string torch_version = "unavailable";
-  const double torch_rate = torchElementsPerSecond(python, n, torch_version);
+  std::string torch_version = "unavailable", ds_version = "unavailable";
+  const double torch_rate = peerElementsPerSecond("", python, "torch_adamw.py", n, torch_version);
+  const double ds_rate =
+      peerElementsPerSecond(deepspeedPrefix(), python, "deepspeed_cpu_adam.py", n, ds_version);
 
   const double adam_rate = n / t_adam, copy_rate = n / t_copy;
   std::printf("CPU AdamW step, 2^%d fp32 elements, %d OpenMP threads, ISA %s\n", log2n,
@@ -69,7 +87,15 @@ int main(int argc, char** argv) {
   } else {
     std::printf("torch AdamW: not measured (%s could not import torch)\n", python.c_str());
   }
-  std::printf("cpu_adamw_speedup_vs_torch=%.2f cpu_adamw_fraction_of_copy_bw=%.2f\n",
-              torch_rate > 0 ? adam_rate / torch_rate : 0.0, adam_rate / copy_rate);
+  if (ds_rate > 0) {
+    row((ds_version + " DeepSpeedCPUAdam").c_str(), ds_rate);
+  } else {
+    std::printf("DeepSpeedCPUAdam: not measured (no DeepSpeed: see bench/vs_deepspeed.sh)\n");
+  }
+  std::printf(
+      "cpu_adamw_speedup_vs_torch=%.2f cpu_adamw_speedup_vs_deepspeed_cpu_adam=%.2f "
+      "cpu_adamw_fraction_of_copy_bw=%.2f\n",
+      torch_rate > 0 ? adam_rate / torch_rate : 0.0, ds_rate > 0 ? adam_rate / ds_rate : 0.0,
+      adam_rate / copy_rate);
   return 0;
 }
