@@ -85,7 +85,7 @@ struct SchedulerConfig {
 struct ZeroConfig {
   int stage{};
   bool overlap_comm{};
-  int64_t reduce_bucket_size{};
+  int64_t reduce_bucket_size{};  // 0: not given, sized by the model (zero::defaultBucketNumel)
   bool ignore_unused_parameters{};
   // Stage 3: parameters of runs this small stay gathered; save_16bit_model
   // gathers the whole model (else it writes nothing, as DeepSpeed).

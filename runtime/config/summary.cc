@@ -60,8 +60,10 @@ std::string zeroLine(const ZeroConfig& z) {
       << (z.stage3_gather_16bit_weights_on_model_save ? "true" : "false");
   }
   if (z.stage >= 2) {
-    s << ", reduce_bucket_size " << z.reduce_bucket_size << ", overlap_comm "
-      << (z.overlap_comm ? "on" : "off");
+    s << ", reduce_bucket_size "
+      << (z.reduce_bucket_size > 0 ? std::to_string(z.reduce_bucket_size)
+                                   : std::string("a quarter of the model (2^20 to 5e8 elements)"))
+      << ", overlap_comm " << (z.overlap_comm ? "on" : "off");
   } else {
     s << ", gradients reduced in place at the accumulation boundary (one "
       << (z.stage == 0 ? "all-reduce" : "reduce-scatter") << ")";

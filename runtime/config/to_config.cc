@@ -92,7 +92,7 @@ ZeroConfig toZero(const pb::ZeroOptimization& z) {
   ZeroConfig out;
   out.stage = z.stage();
   out.overlap_comm = z.overlap_comm();
-  out.reduce_bucket_size = z.reduce_bucket_size();
+  out.reduce_bucket_size = z.has_reduce_bucket_size() ? z.reduce_bucket_size() : 0;
   out.ignore_unused_parameters = z.ignore_unused_parameters();
   out.stage3_param_persistence_threshold = z.stage3_param_persistence_threshold();
   out.stage3_gather_16bit_weights_on_model_save = z.stage3_gather_16bit_weights_on_model_save();

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <functional>
+#include <numeric>
 
 #include "kernels/backend.h"
 #include "runtime/comm/gather_values.h"
@@ -110,7 +112,12 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
     options_.gather_comm = gather_comm_.get();
   }
   std::vector<shard::ParamSpec> specs;
-  for (const auto& s : shapes) specs.push_back({s, options_.param_dtype});
+  int64_t total = 0;
+  for (const auto& s : shapes) {
+    specs.push_back({s, options_.param_dtype});
+    total += std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<int64_t>());
+  }
+  if (cfg.zero.reduce_bucket_size == 0) options_.bucket_numel = defaultBucketNumel(total);
   for (size_t i = 0; i < initial.size(); ++i) {
     if (initial[i] != nullptr) addToFingerprint(static_cast<int>(i), initial[i]);
   }

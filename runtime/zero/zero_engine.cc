@@ -1,5 +1,6 @@
 #include "runtime/zero/zero_engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -63,6 +64,10 @@ std::vector<optim::Segment> segmentsOf(const shard::ShardPlan& plan, int rank) {
 }
 
 }  // namespace
+
+int64_t defaultBucketNumel(int64_t total_numel) {
+  return std::clamp<int64_t>((total_numel + 3) / 4, int64_t{1} << 20, 500000000);
+}
 
 ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
                        const std::vector<const float*>& initial, comm::Communicator& comm,

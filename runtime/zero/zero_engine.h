@@ -18,6 +18,12 @@
 
 namespace zshard::zero {
 
+// The reduce bucket when the config gives none: a quarter of the model's
+// `total_numel` elements, at least 2^20 and at most DeepSpeed's 5e8, so a
+// model of more than 4M elements reduces in several buckets, the first
+// while backward still runs.
+int64_t defaultBucketNumel(int64_t total_numel);
+
 struct EngineOptions {
   // Where parameters, gradients and optimizer state live (and the
   // communicator's buffers): nullptr = the host (cpuBackend()).
@@ -25,7 +31,7 @@ struct EngineOptions {
   int stage = 2;  // 0 (DDP-like: all-reduce), 1, 2 or 3 (parameters sharded too)
   DType param_dtype = DType::kBFloat16;  // the model's copy
   DType grad_dtype = DType::kBFloat16;
-  int64_t bucket_numel = 500000000;  // reduce_bucket_size
+  int64_t bucket_numel = 500000000;  // reduce_bucket_size (Session: defaultBucketNumel when unset)
   bool overlap_comm = true;          // stage 2: reductions overlap backward
   // A parameter a rank gave no gradient in a micro step counts as zeros
   // (true) or is an error naming it on that rank (false).

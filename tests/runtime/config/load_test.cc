@@ -45,7 +45,7 @@ TEST(LoadConfig, DefaultsAreDeepSpeeds) {
   const ZeroConfig& z = c.zero;
   EXPECT_EQ(z.stage, 0);
   EXPECT_FALSE(z.overlap_comm);
-  EXPECT_EQ(z.reduce_bucket_size, 500000000);
+  EXPECT_EQ(z.reduce_bucket_size, 0);  // not given: sized by the model
   EXPECT_EQ(z.offload_optimizer, OffloadDevice::kNone);
   EXPECT_EQ(z.offload_param, OffloadDevice::kNone);
   EXPECT_TRUE(z.ignore_unused_parameters);

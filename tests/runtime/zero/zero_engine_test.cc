@@ -351,3 +351,19 @@ TEST(ZeroEngine, SixteenBitStaysWithinRounding) {
 
 }  // namespace
 }  // namespace zshard::zero
+
+namespace zshard::zero {
+namespace {
+
+// DeepSpeed's 5e8 default makes every smaller model one bucket (nothing of
+// the reduction overlaps backward): unset, the bucket is a quarter of the
+// model, within [2^20, 5e8] elements.
+TEST(DefaultBucket, AQuarterOfTheModelBetween2To20And5e8) {
+  EXPECT_EQ(defaultBucketNumel(1000), int64_t{1} << 20);
+  EXPECT_EQ(defaultBucketNumel(int64_t{40} << 20), int64_t{10} << 20);
+  EXPECT_EQ(defaultBucketNumel((int64_t{40} << 20) + 1), (int64_t{10} << 20) + 1);
+  EXPECT_EQ(defaultBucketNumel(int64_t{7} << 30), 500000000);
+}
+
+}  // namespace
+}  // namespace zshard::zero
