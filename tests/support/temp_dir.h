@@ -15,9 +15,7 @@ class TempDirTest : public ::testing::Test {
  protected:
   explicit TempDirTest(const std::string& prefix)
       : dir_(std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()))) {}
-  void SetUp() override {
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { std::filesystem::remove_all(dir_); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string file(const std::string& name) const { return (dir_ / name).string(); }
 

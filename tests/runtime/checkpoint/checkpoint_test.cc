@@ -151,7 +151,6 @@ class CheckpointTest : public testing::TempDirTest {
     }
     return "";
   }
-
 };
 
 class ResumeOn : public CheckpointTest, public ::testing::WithParamInterface<int> {};
