@@ -200,11 +200,7 @@ class PySession {
             std::vector<std::string> names, const std::vector<py::dict>& groups,
             std::vector<int> param_group)
       : shapes_(std::move(shapes)) {
-    for (const auto& s : shapes_) {
-      int64_t n = 1;
-      for (int64_t d : s) n *= d;
-      numels_.push_back(n);
-    }
+    for (const auto& s : shapes_) numels_.push_back(shard::numelOf(s));
     const std::vector<const float*> values = floatArrays(initial, numels_, "initial value");
     optim::ParamGroups param_groups = paramGroups(groups, std::move(param_group));
     py::gil_scoped_release release;

@@ -16,6 +16,7 @@ import datetime
 import functools
 import os
 import socket
+import sys
 import time
 
 import torch
@@ -128,9 +129,10 @@ def _logged(op, tensor_arg, per_rank=False):
 
 
 def log_summary(show_straggler=False):
-    """DeepSpeed's comm.log_summary(): the comms_logger table (rank 0)."""
+    """DeepSpeed's comm.log_summary(): the comms_logger table (rank 0; the
+    engine prints it at exit too)."""
     if _C.topology()["rank"] == 0:
-        print(_C.comms_table(), flush=True)
+        print(_C.comms_table(), file=sys.stderr, flush=True)
 
 
 def is_initialized():

@@ -25,9 +25,9 @@ def _numel(shape):
 
 
 def _linear(input, weight, bias=None):
-    macs = input.numel() // max(input.shape[-1], 1) * weight.numel()
-    out_numel = input.numel() // max(input.shape[-1], 1) * weight.shape[0]
-    return macs, 2 * macs + (out_numel if bias is not None else 0)
+    rows = input.numel() // max(input.shape[-1], 1)
+    macs = rows * weight.numel()
+    return macs, 2 * macs + (rows * weight.shape[0] if bias is not None else 0)
 
 
 def _matmul_result(out, a, *unused, **kw):

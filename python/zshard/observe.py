@@ -17,7 +17,7 @@ import time
 import warnings
 import weakref
 
-from zshard import _C, flops_profiler, trace_file
+from zshard import _C, comm, flops_profiler
 
 TRACE_DIR_ENV = "ZSHARD_TRACE_DIR"  # zlaunch --trace DIR
 LOG_DIR_ENV = "ZSHARD_LOG_DIR"  # zlaunch --log-dir DIR: the run log and the report
@@ -28,6 +28,14 @@ TAG = "Train/Samples/"
 
 def _now_us():
     return time.monotonic_ns() // 1000  # CLOCK_MONOTONIC: the C++ trace's clock
+
+
+def _trace_file():
+    """zshard.trace_file, imported when first needed: `python3 -m
+    zshard.trace_file` runs it as a script, which must not be imported with
+    the package before that."""
+    from zshard import trace_file
+    return trace_file
 
 
 def _monitor_dir(block):
@@ -246,18 +254,13 @@ class Observer:
         self._trace_written = True
         _C.trace_set_recording(False)
         try:
-            path = trace_file.rank_path(self._trace_dir, self._rank)
+            path = _trace_file().rank_path(self._trace_dir, self._rank)
             os.makedirs(self._trace_dir, exist_ok=True)
             _C.trace_write(path, self._rank)
         except (OSError, _C.ZshardError) as e:
             warnings.warn(f"zshard.trace.output_path ({self._trace_dir}): cannot write the trace: {e}")
 
     # -- the end --------------------------------------------------------------
-
-    def comms_summary(self):
-        """DeepSpeed's log_summary: the communication table (printed on rank 0)."""
-        if self._rank == 0:
-            print(_C.comms_table(), file=sys.stderr, flush=True)
 
     def close(self):
         """At exit: the comms table (rank 0), its rows in the monitor and the
@@ -270,16 +273,16 @@ class Observer:
         if self._trace_dir is not None:
             self._write_trace()
             if self._rank == 0:
-                trace_file.merge_when_complete(self._trace_dir, self._world)
+                _trace_file().merge_when_complete(self._trace_dir, self._world)
         self.flush()
         if self._wandb_run is not None:
             self._wandb_run.finish()
 
     def _write_comms(self):
-        rows = _C.comms_summary()
         if self._rank != 0:
             return
-        self.comms_summary()
+        comm.log_summary()
+        rows = _C.comms_summary()
         samples = self._session.global_steps * self._session.train_batch_size
         events = []
         for r in rows:
@@ -289,4 +292,4 @@ class Observer:
         if self._monitors is not None:
             self._monitors.write(events)
         if self._log_dir is not None:
-            trace_file.write_json(os.path.join(self._log_dir, COMMS_FILE), {"world_size": self._world, "rows": rows})
+            _trace_file().write_json(os.path.join(self._log_dir, COMMS_FILE), {"world_size": self._world, "rows": rows})

@@ -40,9 +40,9 @@ def rank_files(directory):
 
 
 def merge(directory):
-    """Merges the rank files into directory/trace.json; returns its path
-    and the ranks merged. Timestamps become microseconds since the first
-    slice of any rank."""
+    """Merges the rank files into directory/trace.json; returns its path,
+    the ranks merged and how many slices they dropped past their limit.
+    Timestamps become microseconds since the first slice of any rank."""
     traces = {}
     for rank, path in sorted(rank_files(directory).items()):
         with open(path, encoding="utf-8") as f:
@@ -62,7 +62,8 @@ def merge(directory):
             event["ts"] -= start
     path = os.path.join(directory, MERGED)
     write_json(path, {"displayTimeUnit": "ms", "otherData": {"ranks": sorted(traces)}, "traceEvents": shifted})
-    return path, sorted(traces)
+    dropped = sum(t.get("otherData", {}).get("dropped_slices", 0) for t in traces.values())
+    return path, sorted(traces), dropped
 
 
 def merge_when_complete(directory, world_size, wait_seconds=10.0):
@@ -73,14 +74,13 @@ def merge_when_complete(directory, world_size, wait_seconds=10.0):
     while len(rank_files(directory)) < world_size and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        path, ranks = merge(directory)
+        path, ranks, dropped = merge(directory)
     except (OSError, ValueError) as e:
         print(f"[zshard] trace: could not merge {directory}: {e}", file=sys.stderr, flush=True)
         return None
     missing = sorted(set(range(world_size)) - set(ranks))
     note = f" (ranks {missing} missing: run `python3 -m zshard.trace_file {directory}` once they are there)" \
         if missing else ""
-    dropped = _dropped(directory)
     if dropped:
         note += (f"; {dropped} slice(s) past the per-rank limit were dropped: give zshard.trace.steps a "
                  "narrower [first, last]")
@@ -89,20 +89,12 @@ def merge_when_complete(directory, world_size, wait_seconds=10.0):
     return path
 
 
-def _dropped(directory):
-    total = 0
-    for path in rank_files(directory).values():
-        with open(path, encoding="utf-8") as f:
-            total += json.load(f).get("otherData", {}).get("dropped_slices", 0)
-    return total
-
-
 def main(argv):
     if len(argv) != 1:
         print("usage: python3 -m zshard.trace_file DIR", file=sys.stderr)
         return 2
     try:
-        path, ranks = merge(argv[0])
+        path, ranks, _ = merge(argv[0])
     except (OSError, ValueError) as e:
         print(f"zshard.trace_file: {e}", file=sys.stderr)
         return 1

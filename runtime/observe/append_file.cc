@@ -1,9 +1,8 @@
 #include "runtime/observe/append_file.h"
 
-#include <sys/stat.h>
-
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "runtime/core/error.h"
 
@@ -13,25 +12,16 @@ namespace {
 
 constexpr size_t kBufferBytes = 64 << 10;
 
-std::string parentOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-
 }  // namespace
 
 void makeDirectories(const std::string& dir) {
-  for (size_t at = 1; at <= dir.size(); ++at) {
-    if (at != dir.size() && dir[at] != '/') continue;
-    const std::string part = dir.substr(0, at);
-    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
-      throw IoError(part + ": cannot make the directory: " + std::strerror(errno));
-    }
-  }
+  std::error_code e;
+  std::filesystem::create_directories(dir, e);
+  if (e) throw IoError(dir + ": cannot make the directory: " + e.message());
 }
 
 AppendFile::AppendFile(std::string path) : path_(std::move(path)) {
-  const std::string parent = parentOf(path_);
+  const std::string parent = std::filesystem::path(path_).parent_path().string();
   if (!parent.empty()) makeDirectories(parent);
   file_ = std::fopen(path_.c_str(), "ab");
   if (file_ == nullptr) fail("cannot open for appending");

@@ -62,8 +62,7 @@ void CommsLog::configure(bool enabled, bool verbose, std::set<std::string> ops) 
 }
 
 bool CommsLog::enabled() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return enabled_;
+  return enabled_.load(std::memory_order_relaxed);
 }
 
 void CommsLog::record(const std::string& communicator_op, int64_t bytes, int ranks,
@@ -111,7 +110,8 @@ void CommsLog::clear() {
 
 void collectiveDone(const char* op, int64_t bytes, int ranks, int64_t sequence,
                     const std::string& communicator, int64_t begin_us, int64_t end_us) {
-  CommsLog::get().record(op, bytes, ranks, end_us - begin_us);
+  CommsLog& log = CommsLog::get();
+  if (log.enabled()) log.record(op, bytes, ranks, end_us - begin_us);
   Trace& trace = Trace::get();
   if (!trace.recording()) return;
   const std::string number = sequence < 0 ? "" : " #" + std::to_string(sequence);

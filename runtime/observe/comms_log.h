@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -49,7 +50,10 @@ class CommsLog {
 
  private:
   mutable std::mutex mutex_;
-  bool enabled_ = false, verbose_ = false;
+  // Atomic: collectiveDone reads it without the lock, so a log that is off
+  // costs a collective one load, not a name built and a mutex taken.
+  std::atomic<bool> enabled_{false};
+  bool verbose_ = false;
   std::set<std::string> ops_;
   int ranks_ = 1;
   std::map<std::pair<std::string, int64_t>, std::vector<int64_t>> latencies_;

@@ -1,4 +1,3 @@
-#include <charconv>
 #include <map>
 
 #include "runtime/observe/append_file.h"
@@ -8,20 +7,13 @@ namespace zshard::observe {
 
 namespace {
 
-// Python's repr of a float: the shortest text that reads back the same.
-std::string shortest(double value) {
-  char buf[32];
-  const auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
-  return std::string(buf, end);
-}
-
 class CsvMonitor : public MonitorSink {
  public:
   explicit CsvMonitor(std::string dir) : dir_(std::move(dir)) { makeDirectories(dir_); }
 
   void write(const std::vector<Scalar>& scalars) override {
     for (const Scalar& s : scalars) {
-      fileFor(s.tag).append(std::to_string(s.step) + "," + shortest(s.value) + "\n");
+      fileFor(s.tag).append(std::to_string(s.step) + "," + shortestDecimal(s.value) + "\n");
     }
   }
 

@@ -1,4 +1,3 @@
-#include <charconv>
 #include <chrono>
 #include <cmath>
 
@@ -11,9 +10,7 @@ namespace zshard::observe {
 namespace {
 
 std::string number(double value) {
-  if (!std::isfinite(value)) return "null";  // JSON has no inf/nan
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+  return std::isfinite(value) ? shortestDecimal(value) : "null";  // JSON has no inf/nan
 }
 
 class JsonLinesMonitor : public MonitorSink {

@@ -19,6 +19,10 @@ struct Scalar {
   int64_t step = 0;
 };
 
+// `value` as the shortest text that reads back as the same double (what
+// Python's repr writes, and DeepSpeed's csv files hold).
+std::string shortestDecimal(double value);
+
 // Where monitored values go (a CSV directory, a TensorBoard event file, a
 // run log). Called from one thread only (MonitorWriter's). write() may
 // buffer; flush() makes everything written durable. Both throw Error (an

@@ -1,9 +1,16 @@
 #include "runtime/observe/monitor.h"
 
+#include <charconv>
+
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 
 namespace zshard::observe {
+
+std::string shortestDecimal(double value) {
+  char buf[32];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+}
 
 MonitorWriter::MonitorWriter(std::vector<std::unique_ptr<MonitorSink>> sinks)
     : sinks_(std::move(sinks)), thread_([this] { loop(); }) {}

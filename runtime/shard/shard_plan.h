@@ -26,6 +26,13 @@ struct ParamSpec {
   DType dtype = DType::kBFloat16;
 };
 
+// The number of elements of a tensor of `shape` (1 for a scalar's {}).
+inline int64_t numelOf(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
 // Where a parameter lives in the flat buffer.
 struct ParamSlot {
   int64_t offset = 0;  // aligned

@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <functional>
-#include <numeric>
 
 #include "kernels/backend.h"
 #include "runtime/comm/gather_values.h"
@@ -115,7 +113,7 @@ Session::Session(const config::Config& cfg, const std::vector<std::vector<int64_
   int64_t total = 0;
   for (const auto& s : shapes) {
     specs.push_back({s, options_.param_dtype});
-    total += std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<int64_t>());
+    total += shard::numelOf(s);
   }
   if (cfg.zero.reduce_bucket_size == 0) options_.bucket_numel = defaultBucketNumel(total);
   for (size_t i = 0; i < initial.size(); ++i) {
@@ -187,8 +185,7 @@ void Session::finishInitial() {
 }
 
 void Session::addToFingerprint(int p, const float* values) {
-  int64_t n = 1;
-  for (int64_t d : shapes_.at(p)) n *= d;
+  const int64_t n = shard::numelOf(shapes_.at(p));
   for (int64_t i = 0; i < n; ++i) {
     fingerprint_[0] += values[i];
     fingerprint_[1] += values[i] * double(i % 97 + 1);

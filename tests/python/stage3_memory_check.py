@@ -16,6 +16,7 @@ import torch.nn as nn
 import zshard
 from zshard.stage3 import gathered_parameters as GatheredParameters
 from zshard.zero_init import Init
+from proc_status import status
 
 HIDDEN, LAYERS, MICRO = 1024, 32, 4
 
@@ -29,15 +30,6 @@ class Deep(nn.Module):
         for layer in self.layers:
             x = torch.tanh(layer(x))
         return x
-
-
-def status(field):
-    """A /proc/self/status field in bytes (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def main(out):
