@@ -1,5 +1,6 @@
 #include "runtime/comm/collective_runner.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "runtime/core/error.h"
@@ -14,6 +15,11 @@ namespace {
 
 // How long a timed-out rank waits for peers' hang reports before naming them.
 constexpr Millis kReportGrace = std::chrono::milliseconds(1000);
+
+// Completion polling backs off from kPollFirst to kPollMax: a short
+// collective is seen at once, a long one costs no core spinning.
+constexpr auto kPollFirst = std::chrono::microseconds(10);
+constexpr auto kPollMax = std::chrono::microseconds(1000);
 
 }  // namespace
 
@@ -30,7 +36,7 @@ std::string CollectiveInfo::describe() const {
 
 struct CollectiveRunner::Task : public Work {
   CollectiveInfo info;
-  std::function<void()> op;
+  std::function<Poll()> issue;
   CollectiveRunner* runner = nullptr;
   mutable std::mutex mutex;
   std::condition_variable finished;
@@ -97,10 +103,24 @@ CollectiveRunner::~CollectiveRunner() {
   thread_.join();
 }
 
+struct CollectiveRunner::InFlight {
+  std::shared_ptr<Task> task;
+  Poll poll;  // null: complete
+  int64_t issued = 0;
+};
+
 std::shared_ptr<Work> CollectiveRunner::enqueue(const char* name, int64_t elements, DType dtype,
                                                 std::function<void()> op) {
+  return enqueueIssued(name, elements, dtype, [op = std::move(op)]() -> Poll {
+    op();
+    return nullptr;
+  });
+}
+
+std::shared_ptr<Work> CollectiveRunner::enqueueIssued(const char* name, int64_t elements,
+                                                      DType dtype, std::function<Poll()> issue) {
   auto task = std::make_shared<Task>();
-  task->op = std::move(op);
+  task->issue = std::move(issue);
   task->runner = this;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -111,51 +131,115 @@ std::shared_ptr<Work> CollectiveRunner::enqueue(const char* name, int64_t elemen
   return task;
 }
 
+// Issues each collective as it comes; between issues polls the oldest in
+// flight (collectives complete in issue order), sleeping with back-off
+// while nothing new arrives. Stops once the queue is drained and every
+// issued collective has completed or failed.
 void CollectiveRunner::loop() {
   observe::Trace::get().nameThread("comm " + name_);
+  auto pause = std::chrono::duration_cast<std::chrono::microseconds>(kPollFirst);
   while (true) {
     std::shared_ptr<Task> task;
-    std::string broken;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      task = queue_.front();
-      queue_.pop_front();
-      broken = broken_;
-    }
-    if (!broken.empty()) {
-      task->finish(task->info.describe() + " not run: the communicator is broken since: " + broken,
-                   false);
-      continue;
-    }
-    try {
-      const int64_t begin = observe::nowMicros();
-      task->op();
-      const CollectiveInfo& i = task->info;
-      observe::collectiveDone(i.name, i.elements * static_cast<int64_t>(dtypeSize(i.dtype)), size_,
-                              i.sequence, name_, begin, observe::nowMicros());
-      task->finish("", false);
-    } catch (const TimeoutError& e) {
-      const std::string report = hangReport(task->info, e.what());
-      std::lock_guard<std::mutex> lock(mutex_);
-      broken_ = report;
-      task->finish(report, true);
-    } catch (const std::exception& e) {
-      const std::string message = task->info.describe() + " failed on rank " +
-                                  std::to_string(rank_) + ": " + e.what() +
-                                  " (a peer died or the network failed)";
-      // It did reach the collective: a peer's hang report must not count it
-      // as behind (a timing-out peer may close the connection first).
-      markReached(task->info);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        broken_ = message;
+      if (in_flight_.empty()) {
+        ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+      } else {
+        ready_.wait_for(lock, pause, [&] { return !queue_.empty(); });
       }
-      log(LogLevel::kError, message);
-      task->finish(message, false);
+      if (!queue_.empty()) {
+        task = queue_.front();
+        queue_.pop_front();
+      }
+    }
+    if (task != nullptr) start(task);
+    if (retireCompleted() || task != nullptr) {
+      pause = std::chrono::duration_cast<std::chrono::microseconds>(kPollFirst);
+    } else {
+      pause = std::min(2 * pause, std::chrono::duration_cast<std::chrono::microseconds>(kPollMax));
     }
   }
+}
+
+void CollectiveRunner::start(const std::shared_ptr<Task>& task) {
+  std::string broken;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    broken = broken_;
+  }
+  if (!broken.empty()) {
+    task->finish(task->info.describe() + " not run: the communicator is broken since: " + broken,
+                 false);
+    return;
+  }
+  try {
+    const int64_t issued = observe::nowMicros();
+    Poll poll = task->issue();
+    in_flight_.push_back({task, std::move(poll), issued});
+  } catch (const TimeoutError& e) {
+    fail(*task, e, true);
+  } catch (const std::exception& e) {
+    fail(*task, e, false);
+  }
+}
+
+// Completes the collectives at the front that are done; true if any.
+bool CollectiveRunner::retireCompleted() {
+  bool any = false;
+  while (!in_flight_.empty()) {
+    InFlight f = in_flight_.front();
+    try {
+      if (f.poll != nullptr && !f.poll()) break;
+    } catch (const TimeoutError& e) {
+      in_flight_.pop_front();
+      fail(*f.task, e, true);
+      return true;
+    } catch (const std::exception& e) {
+      in_flight_.pop_front();
+      fail(*f.task, e, false);
+      return true;
+    }
+    in_flight_.pop_front();
+    const int64_t end = observe::nowMicros();
+    // Issued back to back, collectives run one after another: one's time
+    // starts when it was issued or when the one before it completed.
+    const int64_t begin = std::max(f.issued, last_completion_);
+    last_completion_ = end;
+    const CollectiveInfo& i = f.task->info;
+    observe::collectiveDone(i.name, i.elements * static_cast<int64_t>(dtypeSize(i.dtype)), size_,
+                            i.sequence, name_, begin, end);
+    f.task->finish("", false);
+    any = true;
+  }
+  return any;
+}
+
+// The communicator is broken from here on: `task` fails with the error,
+// and so does every collective issued after it.
+void CollectiveRunner::fail(Task& task, const std::exception& e, bool timeout) {
+  std::string message;
+  if (timeout) {
+    message = hangReport(task.info, e.what());
+  } else {
+    message = task.info.describe() + " failed on rank " + std::to_string(rank_) + ": " + e.what() +
+              " (a peer died or the network failed)";
+    // It did reach the collective: a peer's hang report must not count it
+    // as behind (a timing-out peer may close the connection first).
+    markReached(task.info);
+    log(LogLevel::kError, message);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    broken_ = message;
+  }
+  task.finish(message, timeout);
+  for (InFlight& f : in_flight_) {
+    f.task->finish(
+        f.task->info.describe() + " not completed: the communicator is broken since: " + message,
+        false);
+  }
+  in_flight_.clear();
 }
 
 std::string CollectiveRunner::reachedDir(const CollectiveInfo& info) const {

@@ -27,12 +27,14 @@ struct CollectiveInfo {
 
 // Runs a backend's collectives in order on one dedicated thread, numbering
 // them, and turns failures and timeouts into errors that name the
-// collective. On a timeout it reports "<rank> waits at <collective>" to the
-// store under hang/<name>/<sequence>/ (each communicator numbers its own
-// collectives, so its name keeps them apart), gives peers a moment to do the same, and
-// says which ranks never arrived (behind, hung or dead) — what the launcher
-// and the user need to find the culprit; the last report also goes to the
-// store key hang/last, where zlaunch reads it. Shared by every backend.
+// collective. A backend whose calls only queue work on a device (NCCL)
+// issues each one as soon as it is enqueued, behind those still in flight,
+// and the thread polls their completions in issue order between issues. On a timeout it reports
+// "<rank> waits at <collective>" to the store under hang/<name>/<sequence>/ (each communicator
+// numbers its own collectives, so its name keeps them apart), gives peers a moment to do the same,
+// and says which ranks never arrived (behind, hung or dead) — what the launcher and the user need
+// to find the culprit; the last report also goes to the store key hang/last, where zlaunch reads
+// it. Shared by every backend.
 class CollectiveRunner {
  public:
   // `store` may be null (no hang reports). Not owned; must outlive this.
@@ -40,10 +42,21 @@ class CollectiveRunner {
   CollectiveRunner(rendezvous::Store* store, std::string name, int rank, int size, Millis timeout);
   ~CollectiveRunner();
 
-  // Queues `op` (run on the comm thread). `op` may throw; its error is
-  // rethrown from Work::wait, prefixed with the collective.
+  // True once an issued collective has completed; throws (CommError,
+  // TimeoutError) when it failed or ran past its time. Called on the comm
+  // thread until it returns true or throws.
+  using Poll = std::function<bool()>;
+
+  // Queues `op` (run on the comm thread; complete when it returns). `op`
+  // may throw; its error is rethrown from Work::wait, prefixed with the
+  // collective.
   std::shared_ptr<Work> enqueue(const char* name, int64_t elements, DType dtype,
                                 std::function<void()> op);
+  // Queues `issue` (run on the comm thread), which starts the collective
+  // and returns how to tell it has completed (null: complete already). The
+  // next collective is issued without waiting for this one.
+  std::shared_ptr<Work> enqueueIssued(const char* name, int64_t elements, DType dtype,
+                                      std::function<Poll()> issue);
   Millis timeout() const { return timeout_; }
 
   // Builds the error for a collective that timed out or failed, reporting
@@ -53,7 +66,11 @@ class CollectiveRunner {
 
  private:
   struct Task;
+  struct InFlight;
   void loop();
+  void start(const std::shared_ptr<Task>& task);
+  bool retireCompleted();
+  void fail(Task& task, const std::exception& e, bool timeout);
   std::string reachedDir(const CollectiveInfo& info) const;
 
   rendezvous::Store* store_;
@@ -64,7 +81,9 @@ class CollectiveRunner {
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::shared_ptr<Task>> queue_;
-  std::string broken_;  // first failure; later collectives fail with it
+  std::deque<InFlight> in_flight_;  // issued, not complete (comm thread only)
+  int64_t last_completion_ = 0;     // when the previous collective was seen done
+  std::string broken_;              // first failure; later collectives fail with it
   bool stopping_ = false;
   std::thread thread_;
 };

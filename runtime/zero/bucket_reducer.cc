@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/core/error.h"
+#include "runtime/zero/bucket_schedule.h"
 #include "runtime/zero/gradient_reducer.h"
 
 namespace zshard::zero {
@@ -18,24 +19,19 @@ class BucketReducer : public GradientReducer {
         comm_(comm),
         options_(o),
         element_(dtypeSize(o.grad_dtype)),
-        buckets_(plan.buckets(o.bucket_numel)),
+        schedule_(plan, o.bucket_numel),
+        buckets_(schedule_.buckets()),
         own_(plan.ownerRange(comm.rank())),
         partition_(*o.backend, plan.shardNumel() * element_) {
-    for (const shard::Range& b : buckets_) params_in_.push_back(plan.paramsIn(b));
-    bucket_of_param_.resize(plan.params().size());
-    for (size_t b = 0; b < buckets_.size(); ++b) {
-      for (int p : params_in_[b]) bucket_of_param_[p].push_back(static_cast<int>(b));
-    }
     resetMicroStep();
   }
 
-  void addGradient(int param, const void* grad) override {
+  void addGradient(int param, const void* grad, bool /*boundary*/) override {
     const shard::ParamSlot& slot = plan_.params().at(param);
-    if (arrived_[param]) return addAgain(param, grad);
-    arrived_[param] = true;
+    if (!schedule_.arrive(param)) return addAgain(param, grad);
     // In launch order (last bucket first), so that a parameter spanning
     // many buckets needs no more than the double buffer.
-    const std::vector<int>& buckets = bucket_of_param_[param];
+    const std::vector<int>& buckets = schedule_.bucketsOf(param);
     for (auto it = buckets.rbegin(); it != buckets.rend(); ++it) {
       const int b = *it;
       char* buffer = bufferFor(b);
@@ -47,8 +43,8 @@ class BucketReducer : public GradientReducer {
       if (options_.prescale != 1.0f) {
         options_.backend->scale({into, options_.grad_dtype}, part.size(), options_.prescale);
       }
-      --pending_[b];
-      launchReady();
+      schedule_.filled(b);
+      for (int ready; (ready = schedule_.takeReady()) >= 0;) launch(ready);
     }
     if (!options_.overlap) {
       while (!in_flight_.empty()) retireOldest();
@@ -58,7 +54,7 @@ class BucketReducer : public GradientReducer {
   void endMicroStep(bool /*boundary*/) override {
     // Buckets still waiting for parameters that got no gradient: send them
     // as they are (zeros where nothing arrived), in the same fixed order.
-    while (next_launch_ >= 0) launch(next_launch_--);
+    for (int b; (b = schedule_.takeNext()) >= 0;) launch(b);
     while (!in_flight_.empty()) retireOldest();
     resetMicroStep();
   }
@@ -68,16 +64,16 @@ class BucketReducer : public GradientReducer {
   // buckets while none of them has been reduced yet.
   void addAgain(int param, const void* grad) {
     const shard::ParamSlot& slot = plan_.params().at(param);
-    for (int b : bucket_of_param_[param]) {
-      if (b > next_launch_) {
+    for (int b : schedule_.bucketsOf(param)) {
+      if (schedule_.launched(b)) {
         throw UsageError(
             "got a second gradient in one micro step after its bucket was already reduced "
             "(a parameter used in two backward passes, e.g. re-entrant torch.utils.checkpoint "
             "segments); call engine.step() between backward passes, use "
-            "checkpoint(..., use_reentrant=False), or ZeRO stage 1");
+            "checkpoint(..., use_reentrant=False), or ZeRO stage 1 with overlap_comm false");
       }
     }
-    for (int b : bucket_of_param_[param]) {
+    for (int b : schedule_.bucketsOf(param)) {
       const shard::Range part = shard::intersect(slot.range(), buckets_[b]);
       const kernels::View into{bufferFor(b) + (part.begin - buckets_[b].begin) * element_,
                                options_.grad_dtype};
@@ -116,11 +112,8 @@ class BucketReducer : public GradientReducer {
   };
 
   void resetMicroStep() {
-    arrived_.assign(plan_.params().size(), false);
-    next_launch_ = static_cast<int>(buckets_.size()) - 1;
+    schedule_.reset();
     buffer_of_bucket_.assign(buckets_.size(), -1);
-    pending_.clear();
-    for (const auto& in : params_in_) pending_.push_back(static_cast<int>(in.size()));
   }
 
   // The buffer collecting bucket b, taken from the pool on first use; a
@@ -145,15 +138,6 @@ class BucketReducer : public GradientReducer {
   }
 
   int64_t roundedBucket() const { return buckets_.empty() ? 0 : buckets_.front().size(); }
-
-  // Collectives pair up across ranks by their order alone, so the order is
-  // a function of the layout, never of which gradients a rank produced:
-  // buckets go from the last to the first (the order backward fills them
-  // when parameters are laid out in forward order). A bucket whose
-  // gradients are complete waits for every bucket after it.
-  void launchReady() {
-    while (next_launch_ >= 0 && pending_[next_launch_] == 0) launch(next_launch_--);
-  }
 
   void launch(int b) {
     char* buffer = bufferFor(b);
@@ -183,14 +167,11 @@ class BucketReducer : public GradientReducer {
   comm::Communicator& comm_;
   ReducerOptions options_;
   size_t element_;
-  std::vector<shard::Range> buckets_;
+  BucketSchedule schedule_;
+  const std::vector<shard::Range>& buckets_;
   shard::Range own_;
   kernels::DeviceBuffer partition_;
-  std::vector<std::vector<int>> params_in_;
-  std::vector<std::vector<int>> bucket_of_param_;
-  std::vector<bool> arrived_;
-  std::vector<int> pending_, buffer_of_bucket_;
-  int next_launch_ = -1;  // the next bucket to reduce; -1: all launched
+  std::vector<int> buffer_of_bucket_;
   std::vector<kernels::DeviceBuffer> pool_;
   std::vector<int> free_;
   std::deque<InFlight> in_flight_;

@@ -20,10 +20,11 @@ class GradientReducer {
   virtual ~GradientReducer() = default;
   // One parameter's gradient of the current micro step (grad dtype,
   // parameter numel elements, on the backend's device), consumed in order
-  // on the device before any later work. A second one for the same
-  // parameter is summed with the first (stage 2: a UsageError once its
-  // bucket was reduced).
-  virtual void addGradient(int param, const void* grad) = 0;
+  // on the device before any later work. `boundary`: this micro step ends
+  // the accumulation window (stages 0-1 with overlap reduce its buckets
+  // during its backward). A second one for the same parameter is summed
+  // with the first (a UsageError once its bucket was reduced).
+  virtual void addGradient(int param, const void* grad, bool boundary) = 0;
   // The micro step's backward is over; gradients never added count as zero.
   // At the accumulation boundary every reduction has finished on return.
   virtual void endMicroStep(bool boundary) = 0;
@@ -37,8 +38,8 @@ class GradientReducer {
   virtual int64_t gradientBytes() const = 0;  // gradient storage
   virtual int64_t bucketBytes() const = 0;    // communication buffers
   // The bytes of each collective one reduction issues, in issue order
-  // (stage 2: one per bucket; stages 0-1: the whole buffer, at the
-  // boundary): what the comms log must show.
+  // (stage 2, and stages 0-1 with overlap at the boundary: one per bucket;
+  // stages 0-1 without: the whole buffer): what the comms log must show.
   virtual std::vector<int64_t> collectiveBytes() const = 0;
 };
 
@@ -46,8 +47,10 @@ struct ReducerOptions {
   kernels::Backend* backend = nullptr;  // where gradients live; required
   DType grad_dtype = DType::kFloat32;
   int64_t bucket_numel = 500000000;
-  // Stage 2: a bucket's reduction runs while backward goes on (DeepSpeed's
-  // overlap_comm); false: addGradient waits for the reductions it started.
+  // DeepSpeed's overlap_comm. Stage 2: a bucket's reduction runs while
+  // backward goes on; false: addGradient waits for the reductions it
+  // started. Stages 0-1: the boundary's buckets are reduced as backward
+  // completes them; false: the whole buffer in one collective after it.
   bool overlap = true;
   float prescale = 1.0f;  // gradients are multiplied by this before they are reduced
   // Stage 0 (DeepSpeed's DDP-like mode): the boundary all-reduces the whole
@@ -62,7 +65,9 @@ struct ReducerOptions {
 };
 
 // Stages 0 and 1: accumulates whole gradients locally; reduce-scatters (or,
-// with all_reduce, all-reduces) the flat gradient buffer at the boundary.
+// with all_reduce, all-reduces) the flat gradient buffer at the boundary —
+// with overlap bucket by bucket (in BucketSchedule's order) while the
+// boundary's backward goes on, else in one collective after it.
 std::unique_ptr<GradientReducer> makeBoundaryReducer(const shard::ShardPlan& plan,
                                                      comm::Communicator& comm,
                                                      const ReducerOptions& options);

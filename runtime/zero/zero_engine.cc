@@ -141,7 +141,7 @@ void ZeroEngine::addGradient(int i, const void* grad) {
                      "before engine.step()); call engine.step() first");
   }
   try {
-    reducer_->addGradient(i, grad);
+    reducer_->addGradient(i, grad, atBoundary());
   } catch (const UsageError& e) {
     throw UsageError(paramName(i) + ": " + e.what());
   }

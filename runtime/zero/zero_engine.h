@@ -32,7 +32,7 @@ struct EngineOptions {
   DType param_dtype = DType::kBFloat16;  // the model's copy
   DType grad_dtype = DType::kBFloat16;
   int64_t bucket_numel = 500000000;  // reduce_bucket_size (Session: defaultBucketNumel when unset)
-  bool overlap_comm = true;          // stage 2: reductions overlap backward
+  bool overlap_comm = true;          // reductions overlap (the boundary's) backward
   // A parameter a rank gave no gradient in a micro step counts as zeros
   // (true) or is an error naming it on that rank (false).
   bool ignore_unused_parameters = true;

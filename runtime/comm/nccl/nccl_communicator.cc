@@ -46,11 +46,6 @@ ncclDataType_t ncclType(DType t) {
   }
 }
 
-// Completion polling backs off from kPollFirst to kPollMax: a short
-// collective is seen at once, a long one costs no core spinning.
-constexpr auto kPollFirst = std::chrono::microseconds(10);
-constexpr auto kPollMax = std::chrono::milliseconds(1);
-
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(rendezvous::Store* store, ncclComm_t comm, int rank, int size,
@@ -154,8 +149,9 @@ class NcclCommunicator : public Communicator {
 
  private:
   // Captures "everything queued on the compute stream so far" as an event,
-  // then on the comm thread: the comm stream waits for it, `issue` queues the
-  // NCCL call(s), and completion is polled against the timeout.
+  // then on the comm thread: the comm stream waits for it and `issue`
+  // queues the NCCL call(s) behind those already queued; the runner polls
+  // the completion event (no wait before the next collective is issued).
   std::shared_ptr<Work> enqueue(const char* name, int64_t elements, DType dtype,
                                 std::function<void()> issue) {
     checkNotBroken(name);
@@ -163,50 +159,48 @@ class NcclCommunicator : public Communicator {
     cudaEvent_t ready;
     ZSHARD_CHECK_CUDA_COMM(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
     ZSHARD_CHECK_CUDA_COMM(cudaEventRecord(ready, static_cast<cudaStream_t>(device_.stream())));
-    return runner_.enqueue(name, elements, dtype, [this, ready, issue = std::move(issue)] {
-      cudaSetDevice(device_index_);
-      if (comm_ == nullptr) throw CommError("the NCCL communicator was aborted: " + brokenReason());
-      cudaEvent_t done;
-      ZSHARD_CHECK_CUDA_COMM(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-      ZSHARD_CHECK_CUDA_COMM(cudaStreamWaitEvent(stream_, ready, 0));
-      cudaEventDestroy(ready);
-      issue();
-      ZSHARD_CHECK_CUDA_COMM(cudaEventRecord(done, stream_));
-      waitFor(done);
-    });
+    return runner_.enqueueIssued(
+        name, elements, dtype, [this, ready, issue = std::move(issue)]() -> CollectiveRunner::Poll {
+          cudaSetDevice(device_index_);
+          if (comm_ == nullptr)
+            throw CommError("the NCCL communicator was aborted: " + brokenReason());
+          ZSHARD_CHECK_CUDA_COMM(cudaStreamWaitEvent(stream_, ready, 0));
+          cudaEventDestroy(ready);
+          issue();
+          cudaEvent_t raw;
+          ZSHARD_CHECK_CUDA_COMM(cudaEventCreateWithFlags(&raw, cudaEventDisableTiming));
+          std::shared_ptr<CUevent_st> done(raw, cudaEventDestroy);
+          ZSHARD_CHECK_CUDA_COMM(cudaEventRecord(raw, stream_));
+          const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+          return [this, done, deadline] { return completed(done.get(), deadline); };
+        });
   }
 
-  // Polls the event; on an async NCCL error or past the timeout, aborts the
-  // communicator (so no rank hangs in it) and throws.
-  void waitFor(cudaEvent_t done) {
-    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-    auto pause = std::chrono::duration_cast<std::chrono::microseconds>(kPollFirst);
-    while (true) {
-      const cudaError_t q = cudaEventQuery(done);
-      if (q == cudaSuccess) break;
-      if (q != cudaErrorNotReady) {
-        cudaEventDestroy(done);
-        throw CommError(std::string("CUDA error while waiting: ") + cudaGetErrorName(q));
-      }
-      ncclResult_t async = ncclSuccess;
-      ncclCommGetAsyncError(comm_, &async);
-      if (async != ncclSuccess && async != ncclInProgress) {
-        const std::string why =
-            std::string("NCCL reported an asynchronous error: ") + ncclGetErrorString(async);
-        abort(why);
-        throw CommError(why);
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        const std::string why = "NCCL did not complete within " +
-                                std::to_string(options_.timeout.count()) +
-                                " ms; communicator aborted";
-        abort(why);
-        throw TimeoutError(why);
-      }
-      std::this_thread::sleep_for(pause);
-      pause = std::min(2 * pause, std::chrono::duration_cast<std::chrono::microseconds>(kPollMax));
+  // Whether the collective recorded as `done` has completed; on an async
+  // NCCL error or past the deadline, aborts the communicator (so no rank
+  // hangs in it) and throws.
+  bool completed(cudaEvent_t done, std::chrono::steady_clock::time_point deadline) {
+    const cudaError_t q = cudaEventQuery(done);
+    if (q == cudaSuccess) return true;
+    if (q != cudaErrorNotReady) {
+      throw CommError(std::string("CUDA error while waiting: ") + cudaGetErrorName(q));
     }
-    cudaEventDestroy(done);
+    ncclResult_t async = ncclSuccess;
+    if (comm_ != nullptr) ncclCommGetAsyncError(comm_, &async);
+    if (async != ncclSuccess && async != ncclInProgress) {
+      const std::string why =
+          std::string("NCCL reported an asynchronous error: ") + ncclGetErrorString(async);
+      abort(why);
+      throw CommError(why);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      const std::string why = "NCCL did not complete within " +
+                              std::to_string(options_.timeout.count()) +
+                              " ms; communicator aborted";
+      abort(why);
+      throw TimeoutError(why);
+    }
+    return false;
   }
 
   // ncclCommAbort frees the GPU from a hung collective, so shutdown and the

@@ -46,8 +46,8 @@ void onShardedCopies(const std::function<void(const shard::ShardPlan&, const std
     const shard::ShardPlan p = plan(world);
     const std::vector<float> flat = flatValues(p);
     onRanks(world, [&](int rank, comm::Communicator& comm) {
-      auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(), DType::kFloat32,
-                                  ownValues(p, flat, rank), 20s);
+      auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(),
+                                  DType::kFloat32, ownValues(p, flat, rank), 20s);
       body(p, flat, *copy);
     });
   }
@@ -107,8 +107,8 @@ std::vector<std::string> failuresOfTwoRanks(const std::function<void(int, ModelC
   const shard::ShardPlan p = plan(2);
   const std::vector<float> flat = flatValues(p);
   const auto failures = fixture::onRanks(2, [&](int rank, comm::Communicator& comm) {
-    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(), DType::kFloat32,
-                                ownValues(p, flat, rank), 20s);
+    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(),
+                                DType::kFloat32, ownValues(p, flat, rank), 20s);
     act(rank, *copy);
   });
   EXPECT_EQ(failures.size(), 2u);
@@ -142,8 +142,8 @@ TEST(ModelCopy, PublishRefreshesLiveRunsFromTheNewShards) {
   const shard::ShardPlan p = plan(world);
   const std::vector<float> flat = flatValues(p);
   onRanks(world, [&](int rank, comm::Communicator& comm) {
-    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(), DType::kFloat32,
-                                ownValues(p, flat, rank), 20s);
+    auto copy = makeShardedCopy(p, comm, kernels::cpuBackend(), kernels::cpuBackend(),
+                                DType::kFloat32, ownValues(p, flat, rank), 20s);
     const float* run = static_cast<const float*>(copy->gather(0, 3));
     float* own = static_cast<float*>(copy->ownShard().data);
     for (int64_t i = 0; i < p.shardNumel(); ++i) own[i] = -float(rank);

@@ -59,7 +59,7 @@ struct Offload {
 };
 
 struct Outcome {
-  std::vector<char> model;            // every parameter's final 16-bit/fp32 values, gathered
+  std::vector<char> model;                // every parameter's final 16-bit/fp32 values, gathered
   std::vector<std::vector<float>> state;  // every parameter's whole fp32 state buffers
   MemoryReport memory;
   int64_t device_live = 0, host_live = 0;
@@ -145,8 +145,8 @@ TEST_P(OffloadEquivalence, OffloadedStateGivesTheSameBitsAsStateOnTheDevice) {
   for (auto type : {config::OptimizerType::kAdamW, config::OptimizerType::kSgd}) {
     for (DType dtype : {DType::kFloat32, DType::kBFloat16}) {
       const std::vector<Outcome> base = run(world, stage, type, dtype, {});
-      std::vector<Offload> offloads = {{true, 1.0, 0}, {true, 1.0, 24}, {true, 0.5, 8},
-                                       {true, 0.0, 0}};
+      std::vector<Offload> offloads = {
+          {true, 1.0, 0}, {true, 1.0, 24}, {true, 0.5, 8}, {true, 0.0, 0}};
       if (stage == 3) offloads.push_back({true, 1.0, 16, true});
       for (const Offload& off : offloads) {
         const std::vector<Outcome> got = run(world, stage, type, dtype, off);
@@ -183,8 +183,8 @@ INSTANTIATE_TEST_SUITE_P(StagesWorlds, OffloadEquivalence,
 TEST(Offload, TheDeviceAccountHoldsNoOptimizerState) {
   for (int stage : {1, 2, 3}) {
     for (double ratio : {1.0, 0.5}) {
-      const std::vector<Outcome> got = run(2, stage, config::OptimizerType::kAdamW,
-                                           DType::kBFloat16, {true, ratio, 0});
+      const std::vector<Outcome> got =
+          run(2, stage, config::OptimizerType::kAdamW, DType::kBFloat16, {true, ratio, 0});
       const auto plan = shard::ShardPlan::build(specs(), 2, 4);
       for (const Outcome& o : got) {
         const MemoryReport& m = o.memory;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -358,15 +359,20 @@ TEST(ZeroEngine, RefusesABadStageAndBadInput) {
 }
 
 // Two backward passes in one micro step (re-entrant activation
-// checkpointing) give a parameter two gradients: they are summed, or at
-// stage 2 refused naming the parameter once its bucket went.
+// checkpointing) give a parameter two gradients: they are summed, or
+// refused naming the parameter once its bucket went (stage 2, and stage 1
+// with overlap_comm, whose boundary reduces buckets during backward).
 TEST(ZeroEngine, ASecondGradientInOneMicroStepIsSummedWhileItsBucketWaits) {
-  for (int stage : {1, 2}) {
+  for (auto [stage, overlap] :
+       std::vector<std::pair<int, bool>>{{1, false}, {1, true}, {2, true}}) {
+    SCOPED_TRACE("stage " + std::to_string(stage) + " overlap " + std::to_string(overlap));
+    const bool refused = overlap;
     rendezvous::HashStore store;
     auto comm = comm::makeGlooCommunicator(store, 0, 1);
     std::vector<float> a(8, 1.f), b(8, 1.f);
     EngineOptions o;
     o.stage = stage;
+    o.overlap_comm = overlap;
     o.param_dtype = o.grad_dtype = DType::kFloat32;
     o.bucket_numel = 8;  // one bucket per parameter
     o.alignment = 8;
@@ -380,20 +386,21 @@ TEST(ZeroEngine, ASecondGradientInOneMicroStepIsSummedWhileItsBucketWaits) {
     engine.addGradient(0, g.data());  // "first" waits for the later bucket
     engine.addGradient(0, g.data());
     engine.addGradient(1, g.data());  // now both go
-    if (stage == 2) {
+    if (refused) {
       try {
         engine.addGradient(1, g.data());
         ADD_FAILURE() << "a gradient after its bucket's reduction was accepted";
       } catch (const UsageError& e) {
         EXPECT_NE(std::string(e.what()).find("last: got a second gradient"), std::string::npos)
             << e.what();
+        EXPECT_NE(std::string(e.what()).find("overlap_comm"), std::string::npos) << e.what();
       }
     } else {
       engine.addGradient(1, g.data());
     }
     ASSERT_TRUE(engine.step(1.0f));
-    EXPECT_FLOAT_EQ(*static_cast<float*>(engine.parameter(0)), 0.5f) << "stage " << stage;
-    EXPECT_FLOAT_EQ(*static_cast<float*>(engine.parameter(1)), stage == 2 ? 0.75f : 0.5f);
+    EXPECT_FLOAT_EQ(*static_cast<float*>(engine.parameter(0)), 0.5f);
+    EXPECT_FLOAT_EQ(*static_cast<float*>(engine.parameter(1)), refused ? 0.75f : 0.5f);
   }
 }
 
