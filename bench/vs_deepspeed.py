@@ -32,6 +32,7 @@ p.add_argument("--stage", type=int, default=2)
 p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--overlap", action="store_true", help="zero_optimization.overlap_comm true")
 p.add_argument("--params", default="", help="rank 0 saves the final fp32 parameters here")
 args = p.parse_args()
 impl = importlib.import_module(args.impl)
@@ -83,7 +84,7 @@ config = {"train_micro_batch_size_per_gpu": 2 if args.model == "gpt" else 16, "g
           "gradient_clipping": 1.0, "steps_per_print": 10 ** 9,
           "optimizer": {"type": "AdamW", "params": {"lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8,
                                                     "weight_decay": 0.01}},
-          "zero_optimization": {"stage": args.stage}}
+          "zero_optimization": {"stage": args.stage, **({"overlap_comm": True} if args.overlap else {})}}
 if args.dtype == "bf16":
     config["bf16"] = {"enabled": True}
 if args.impl == "deepspeed":
