@@ -9,10 +9,10 @@ The baseline is this process's RSS after importing torch (and zshard) and
 before building anything; the training peak is the peak RSS from the end
 of setup (the kernel's high-water mark, reset through /proc/self/clear_refs)
 to the end of training. The formula is the model state the method must hold:
-for fp32 training with Ψ parameters on N ranks, ZeRO-1 4Ψ + 4Ψ + 12Ψ/N, ZeRO-2
-4Ψ + 16Ψ/N (+ its two reduce buckets), ZeRO-3 16Ψ/N + the two reduce buckets
-+ two layers gathered at once, DDP 4Ψ params + 4Ψ grads + 4Ψ buckets + 8Ψ
-Adam moments."""
+for fp32 training with Ψ parameters on N ranks (fp32 parameters are their
+own master weights), ZeRO-1 4Ψ + 4Ψ + 8Ψ/N, ZeRO-2 4Ψ + 12Ψ/N (+ its two
+reduce buckets), ZeRO-3 12Ψ/N + the two reduce buckets + two layers gathered
+at once, DDP 4Ψ params + 4Ψ grads + 4Ψ buckets + 8Ψ Adam moments."""
 import os
 import resource
 import statistics
@@ -45,12 +45,13 @@ def model():
 
 def formula_mib(mode, psi, world):
     mib = 1024 * 1024
+    # fp32 parameters are their own master weights: 8 bytes of Adam state per shard element
     if mode == "zshard1":
-        return (8 * psi + 12 * psi / world) / mib
+        return (8 * psi + 8 * psi / world) / mib
     if mode == "zshard2":
-        return (4 * psi + 16 * psi / world + 2 * 4 * BUCKET) / mib
+        return (4 * psi + 12 * psi / world + 2 * 4 * BUCKET) / mib
     if mode.startswith("zshard3"):
-        return (16 * psi / world + 2 * 4 * BUCKET + 2 * 4 * (WIDTH * WIDTH + WIDTH)) / mib
+        return (12 * psi / world + 2 * 4 * BUCKET + 2 * 4 * (WIDTH * WIDTH + WIDTH)) / mib
     return 20 * psi / mib
 
 

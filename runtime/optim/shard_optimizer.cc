@@ -64,17 +64,20 @@ void checkGroups(const ParamGroups& g, int num_params) {
 
 ShardOptimizer::ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                                const float* initial_host, int64_t numel,
-                               std::vector<Segment> segments, int num_params, ParamGroups groups)
+                               std::vector<Segment> segments, int num_params, ParamGroups groups,
+                               float* master_storage)
     : cfg_(cfg),
       backend_(backend),
       numel_(numel),
-      master_(backend, numel * sizeof(float)),
+      master_(master_storage != nullptr ? kernels::DeviceBuffer()
+                                        : kernels::DeviceBuffer(backend, numel * sizeof(float))),
+      master_data_(master_storage != nullptr ? master_storage : master_.floats()),
       segments_(std::move(segments)),
       num_params_(num_params),
       groups_(std::move(groups)) {
   checkGroups(groups_, num_params);
   runs_ = groupRuns();
-  backend.copyFromHost(master_.data(), initial_host, numel * sizeof(float));
+  backend.copyFromHost(master_data_, initial_host, numel * sizeof(float));
   const size_t bytes = numel * sizeof(float);
   const bool sgd = cfg.type == config::OptimizerType::kSgd;
   if (!sgd || cfg.momentum != 0) m_ = kernels::DeviceBuffer(backend, bytes);
@@ -98,7 +101,7 @@ float ShardOptimizer::lrOf(const std::vector<float>& lrs, int group) const {
 }
 
 std::vector<StateBuffer> ShardOptimizer::stateBuffers() {
-  std::vector<StateBuffer> out = {{"master", master_.floats()}};
+  std::vector<StateBuffer> out = {{"master", master()}};
   const bool sgd = cfg_.type == config::OptimizerType::kSgd;
   if (!m_.empty()) out.push_back({sgd ? "momentum_buffer" : "exp_avg", m_.floats()});
   if (!v_.empty()) out.push_back({"exp_avg_sq", v_.floats()});
@@ -145,6 +148,11 @@ kernels::SgdHyper ShardOptimizer::sgdHyper(int group, float lr) const {
   return h;
 }
 
+kernels::View ShardOptimizer::output(kernels::View model) const {
+  if (model.data == master_data_ && model.dtype == DType::kFloat32) return {nullptr, model.dtype};
+  return model;
+}
+
 void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                           const std::vector<float>& lrs, const SumAcrossRanks& sum) {
   beginStep();
@@ -155,6 +163,7 @@ void ShardOptimizer::step(kernels::ConstView grad, kernels::View model, float gr
 void ShardOptimizer::stepRange(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                                const std::vector<float>& lrs, int64_t begin, int64_t end) {
   if (!elementwise()) throw UsageError("ShardOptimizer::stepRange: Lamb steps the whole shard");
+  model = output(model);
   for (const Run& run : runs_) {
     const int64_t from = std::max(begin, run.offset);
     const int64_t to = std::min(end, run.offset + run.numel);
@@ -185,6 +194,7 @@ void ShardOptimizer::externalStep(kernels::ConstView grad, kernels::View model,
   backend_.scale(staged, numel_, grad_multiplier);
   backend_.synchronize();
   update();
+  model = output(model);
   if (model.data != nullptr) backend_.cast({master(), DType::kFloat32}, model, numel_);
 }
 
@@ -192,6 +202,7 @@ void ShardOptimizer::externalStep(kernels::ConstView grad, kernels::View model,
 // [min_coeff, max_coeff], from norms summed over every rank's pieces.
 void ShardOptimizer::lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                               const std::vector<float>& lrs, const SumAcrossRanks& sum) {
+  model = output(model);
   float* update = scratch_.floats();
   for (const Run& r : runs_) {
     const kernels::AdamHyper h = adamHyper(r.group, lrOf(lrs, r.group));

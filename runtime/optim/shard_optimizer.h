@@ -47,15 +47,19 @@ using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 
 // The optimizer state of one rank's shard: fp32 master weights and the
 // chosen optimizer's moments, stepped by the fused kernels. Owns its
-// buffers; not thread-safe.
+// buffers (the master's unless given one); not thread-safe.
 class ShardOptimizer {
  public:
   // `initial_host` (numel floats, host memory) seeds the master weights;
   // all state lives on `backend`'s device. `groups` overrides cfg per
-  // parameter group. Throws Error when groups do not cover num_params.
+  // parameter group. `master_storage` (numel floats on the device, owned
+  // by the caller, may be null): the memory the master weights live in —
+  // fp32 parameters' own shard, which then is the master itself, so a step
+  // given it as `model` writes it once. Throws Error when groups do not
+  // cover num_params.
   ShardOptimizer(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                  const float* initial_host, int64_t numel, std::vector<Segment> segments,
-                 int num_params, ParamGroups groups = {});
+                 int num_params, ParamGroups groups = {}, float* master_storage = nullptr);
 
   // One step over the shard: grads (reduced, still scaled) times
   // grad_multiplier; writes the updated weights to `model` (may be none).
@@ -91,7 +95,7 @@ class ShardOptimizer {
   const std::vector<Run>& runs() const { return runs_; }
 
   // Device pointers (host pointers on the CPU backend).
-  float* master() { return master_.floats(); }
+  float* master() { return master_data_; }
   float* exp_avg() { return m_.floats(); }
   float* exp_avg_sq() { return v_.floats(); }
   // Every state buffer this optimizer keeps, master first, in a fixed order
@@ -109,6 +113,8 @@ class ShardOptimizer {
  private:
   void lambStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                 const std::vector<float>& lrs, const SumAcrossRanks& sum);
+  // Where a step writes the weights: none when `model` is the master.
+  kernels::View output(kernels::View model) const;
   const GroupSettings& settings(int group) const;  // unset fields: cfg_'s
   double weightDecay(int group) const;
   // The group's settings over cfg_'s, with the group's lr.
@@ -121,7 +127,8 @@ class ShardOptimizer {
   config::OptimizerConfig cfg_;
   kernels::Backend& backend_;
   int64_t numel_;
-  kernels::DeviceBuffer master_, m_, v_, scratch_;
+  kernels::DeviceBuffer master_, m_, v_, scratch_;  // master_: empty when given storage
+  float* master_data_ = nullptr;
   kernels::DeviceBuffer norm_scratch_;  // Lamb: each segment's two squared norms
   kernels::DeviceBuffer staged_;        // externalStep's gradients, made on first use
   std::vector<Segment> segments_;

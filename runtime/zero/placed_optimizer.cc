@@ -63,17 +63,19 @@ PlacedOptimizer::PlacedOptimizer(const config::OptimizerConfig& cfg, const Place
     }
   }
   if (offloaded_ < numel || parts_.empty()) {
-    addPart(cfg, *placement.device, {offloaded_, numel}, initial_host, segments, num_params,
-            groups);
+    float* master = placement.device_master;
+    addPart(cfg, *placement.device, {offloaded_, numel}, initial_host, segments, num_params, groups,
+            master == nullptr ? nullptr : master + offloaded_);
   }
 }
 
 void PlacedOptimizer::addPart(const config::OptimizerConfig& cfg, kernels::Backend& backend,
                               shard::Range r, const float* initial_host,
                               const std::vector<optim::Segment>& segments, int num_params,
-                              const optim::ParamGroups& groups) {
-  auto o = std::make_unique<optim::ShardOptimizer>(cfg, backend, initial_host + r.begin, r.size(),
-                                                   segmentsIn(segments, r), num_params, groups);
+                              const optim::ParamGroups& groups, float* master) {
+  auto o =
+      std::make_unique<optim::ShardOptimizer>(cfg, backend, initial_host + r.begin, r.size(),
+                                              segmentsIn(segments, r), num_params, groups, master);
   parts_.push_back({&backend, r.begin, r.size(), std::move(o)});
 }
 
@@ -169,7 +171,9 @@ void PlacedOptimizer::writeModel(kernels::View model, kernels::Backend& model_ba
   for (Part& p : parts_) {
     const kernels::ConstView master{p.optimizer->master(), DType::kFloat32};
     if (&p != hostPart() || placement_.params_on_host) {  // the model is where the part is
-      p.backend->cast(master, at(model, p.offset), p.numel);
+      const kernels::View into = at(model, p.offset);
+      if (into.data != master.data)
+        p.backend->cast(master, into, p.numel);  // else: it is the master
       continue;
     }
     p.backend->cast(master, {model_staging_.data(), param_dtype_}, p.numel);

@@ -26,6 +26,11 @@ struct Placement {
   // Stage 3 offload_param: the model shard itself is in `host` memory, so
   // the offloaded step writes it in place instead of copying it back.
   bool params_on_host = false;
+  // fp32 parameters: the model's own shard (numel floats on `device`),
+  // which the device part uses as its master weights instead of a copy of
+  // them (4 bytes per element less). nullptr: the master is a buffer of
+  // its own.
+  float* device_master = nullptr;
 };
 
 // A stretch of the shard's state on one backend: shard elements
@@ -93,7 +98,7 @@ class PlacedOptimizer {
   };
   void addPart(const config::OptimizerConfig& cfg, kernels::Backend& backend, shard::Range r,
                const float* initial_host, const std::vector<optim::Segment>& segments,
-               int num_params, const optim::ParamGroups& groups);
+               int num_params, const optim::ParamGroups& groups, float* master = nullptr);
   Part* hostPart();
   Part* devicePart();
   void queue(kernels::ConstView grads, shard::Range r);

@@ -85,19 +85,10 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   // The master shard starts from the exact initial values, the model copy
   // from their rounding, parameter by parameter: only this rank's shard is
   // ever staged, never the whole model.
-  const shard::Range own = plan_.ownerRange(comm.rank());
-  {
-    const std::vector<float> staged = stagedValues(plan_, initial, own);
-    optimizer_ = std::make_unique<PlacedOptimizer>(
-        optimizer, placementOf(options, backend_), staged.data(), own.size(),
-        segmentsOf(plan_, comm.rank()), static_cast<int>(params.size()), options.param_groups,
-        options.grad_dtype, options.param_dtype);
-  }
   if (options.stage == 3) {
     comm::Communicator& gathers = options.gather_comm != nullptr ? *options.gather_comm : comm;
     model_ = makeShardedCopy(plan_, gathers, backend_, modelShardBackend(), options.param_dtype,
                              nullptr, options.timeout);
-    rebuildModelCopy();  // no run is gathered yet: nothing to communicate
   } else {
     model_ =
         makeReplicatedCopy(plan_, comm, backend_, options.param_dtype, nullptr, options.timeout);
@@ -105,6 +96,20 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
       if (initial[i] != nullptr) model_->fillParam(static_cast<int>(i), initial[i]);
     }
   }
+  const shard::Range own = plan_.ownerRange(comm.rank());
+  {
+    const std::vector<float> staged = stagedValues(plan_, initial, own);
+    Placement placement = placementOf(options, backend_);
+    // fp32 parameters on the device: their own shard is the master.
+    if (options.param_dtype == DType::kFloat32 && &modelShardBackend() == &backend_) {
+      placement.device_master = static_cast<float*>(model_->ownShard().data);
+    }
+    optimizer_ = std::make_unique<PlacedOptimizer>(
+        optimizer, placement, staged.data(), own.size(), segmentsOf(plan_, comm.rank()),
+        static_cast<int>(params.size()), options.param_groups, options.grad_dtype,
+        options.param_dtype);
+  }
+  if (options.stage == 3) rebuildModelCopy();  // no run is gathered yet: nothing to communicate
   used_.assign(params.size(), false);
   ReducerOptions r;
   r.backend = &backend_;

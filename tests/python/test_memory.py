@@ -34,11 +34,11 @@ def ranks(stage, world):
 
 def formula(stage, numel, world):
     """fp32 ZeRO: parameters 4 bytes each on every rank, gradients whole
-    (stage 1) or this rank's shard (stage 2), fp32 master + exp_avg +
-    exp_avg_sq (12 bytes) of this rank's shard."""
+    (stage 1) or this rank's shard (stage 2), exp_avg + exp_avg_sq (8 bytes)
+    of this rank's shard; fp32 parameters are their own master weights."""
     shard = numel / world
     gradients = 4 * numel if stage == 1 else 4 * shard
-    return 4 * numel + gradients + 12 * shard
+    return 4 * numel + gradients + 8 * shard
 
 
 @pytest.mark.parametrize("stage", [1, 2])

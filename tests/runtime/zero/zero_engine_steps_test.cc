@@ -240,6 +240,43 @@ TEST(ZeroEngine, MemoryMatchesTheZeroFormulas) {
   }
 }
 
+// fp32 parameters are their own master weights (DeepSpeed's fp32 stage 0
+// steps the parameters too): AdamW holds 8 bytes per shard element, not 12,
+// the parameters read back are the master's values, and they still step
+// as the reference does (zero_engine_test.cc); 16-bit parameters keep a
+// separate fp32 master.
+TEST(ZeroEngine, Fp32ParametersAreTheirOwnMaster) {
+  const int world = 2;
+  for (int stage : {0, 1, 2, 3}) {
+    for (DType dtype : {DType::kFloat32, DType::kBFloat16}) {
+      const auto failures = onRanks(world, [&](int r, comm::Communicator& comm) {
+        std::vector<float> a(1000, 0.5f), b(24, -0.25f);
+        EngineOptions o;
+        o.stage = stage;
+        o.param_dtype = o.grad_dtype = dtype;
+        o.alignment = 4;
+        ZeroEngine engine({{{1000}, dtype}, {{24}, dtype}}, {a.data(), b.data()}, comm, adamW(), o);
+        const int64_t shard = (1024 / world) * 4;  // bytes of one fp32 buffer of the shard
+        EXPECT_EQ(engine.memory().optimizer, (dtype == DType::kFloat32 ? 2 : 3) * shard)
+            << "stage " << stage << " " << dtypeName(dtype);
+        for (int t = 0; t < 3; ++t) {
+          engine.addGradient(1, encode(std::vector<float>(24, 0.1f * (r + 1)), dtype).data());
+          engine.addGradient(0, encode(std::vector<float>(1000, -0.2f), dtype).data());
+          ASSERT_TRUE(engine.step(kLr));
+        }
+        if (dtype != DType::kFloat32) return;
+        std::vector<float> master(1000);
+        engine.gatherParamState(0, "master", master.data());
+        const float* p = static_cast<const float*>(engine.gather(0, 0));
+        for (int i = 0; i < 1000; ++i) ASSERT_EQ(p[i], master[i]) << i;
+        EXPECT_NE(master[0], 0.5f);  // it stepped
+        engine.release(0);
+      });
+      for (const std::string& f : failures) EXPECT_EQ(f, "");
+    }
+  }
+}
+
 // The host backend, counting the calls that wait for the device on a GPU
 // (a value or memory coming back to the host).
 class CountingBackend : public kernels::CpuBackend {
