@@ -194,6 +194,10 @@ void ShardOptimizer::externalStep(kernels::ConstView grad, kernels::View model,
   backend_.scale(staged, numel_, grad_multiplier);
   backend_.synchronize();
   update();
+  writeModel(model);
+}
+
+void ShardOptimizer::writeModel(kernels::View model) {
   model = output(model);
   if (model.data != nullptr) backend_.cast({master(), DType::kFloat32}, model, numel_);
 }

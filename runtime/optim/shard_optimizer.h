@@ -86,6 +86,9 @@ class ShardOptimizer {
   void externalStep(kernels::ConstView grad, kernels::View model, float grad_multiplier,
                     const std::function<void()>& update);
   float* stagedGradients();  // numel() floats, allocated on first use
+  // The master weights rounded into `model` (numel() elements on this
+  // optimizer's backend); nothing to do when `model` is the master.
+  void writeModel(kernels::View model);
   // Where each group's pieces of the shard lie: (offset, numel, group).
   struct Run {
     int64_t offset = 0;

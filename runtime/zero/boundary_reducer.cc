@@ -62,12 +62,7 @@ class BoundaryReducer : public GradientReducer {
   int64_t bucketBytes() const override { return 0; }
   std::vector<int64_t> collectiveBytes() const override {
     if (!options_.overlap) return {static_cast<int64_t>(flat_.size())};
-    std::vector<int64_t> out;
-    const std::vector<shard::Range>& buckets = schedule_.buckets();
-    for (auto b = buckets.rbegin(); b != buckets.rend(); ++b) {
-      out.push_back(b->size() * static_cast<int64_t>(element_));
-    }
-    return out;
+    return schedule_.launchBytes(element_);
   }
 
  private:

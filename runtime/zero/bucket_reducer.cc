@@ -91,13 +91,7 @@ class BucketReducer : public GradientReducer {
   kernels::View ownedGradients() override { return {partition_.data(), options_.grad_dtype}; }
   void zero() override { options_.backend->zero(partition_.data(), partition_.size()); }
   int64_t gradientBytes() const override { return static_cast<int64_t>(partition_.size()); }
-  std::vector<int64_t> collectiveBytes() const override {
-    std::vector<int64_t> out;
-    for (auto b = buckets_.rbegin(); b != buckets_.rend(); ++b) {
-      out.push_back(b->size() * static_cast<int64_t>(element_));
-    }
-    return out;
-  }
+  std::vector<int64_t> collectiveBytes() const override { return schedule_.launchBytes(element_); }
   int64_t bucketBytes() const override {
     int64_t bytes = 0;
     for (const auto& b : pool_) bytes += static_cast<int64_t>(b.size());

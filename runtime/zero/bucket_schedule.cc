@@ -23,6 +23,14 @@ int BucketSchedule::takeReady() {
   return next_--;
 }
 
+std::vector<int64_t> BucketSchedule::launchBytes(size_t element) const {
+  std::vector<int64_t> out;
+  for (auto b = buckets_.rbegin(); b != buckets_.rend(); ++b) {
+    out.push_back(b->size() * static_cast<int64_t>(element));
+  }
+  return out;
+}
+
 void BucketSchedule::reset() {
   arrived_.assign(buckets_of_param_.size(), false);
   pending_ = params_per_bucket_;

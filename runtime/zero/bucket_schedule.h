@@ -34,6 +34,8 @@ class BucketSchedule {
   int takeNext() { return next_ >= 0 ? next_-- : -1; }
   bool launched(int b) const { return b > next_; }
   bool anyLaunched() const { return next_ < static_cast<int>(buckets_.size()) - 1; }
+  // Each bucket's bytes at `element` bytes per element, in launch order.
+  std::vector<int64_t> launchBytes(size_t element) const;
   // A new micro step: nothing arrived, nothing launched.
   void reset();
 

@@ -169,13 +169,11 @@ void PlacedOptimizer::stepHost(Part& host, kernels::View model, float multiplier
 
 void PlacedOptimizer::writeModel(kernels::View model, kernels::Backend& model_backend) {
   for (Part& p : parts_) {
-    const kernels::ConstView master{p.optimizer->master(), DType::kFloat32};
     if (&p != hostPart() || placement_.params_on_host) {  // the model is where the part is
-      const kernels::View into = at(model, p.offset);
-      if (into.data != master.data)
-        p.backend->cast(master, into, p.numel);  // else: it is the master
+      p.optimizer->writeModel(at(model, p.offset));
       continue;
     }
+    const kernels::ConstView master{p.optimizer->master(), DType::kFloat32};
     p.backend->cast(master, {model_staging_.data(), param_dtype_}, p.numel);
     kernels::copyBetween(model_backend, at(model, p.offset).data, *p.backend, model_staging_.data(),
                          p.numel * dtypeSize(param_dtype_));

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "runtime/comm/gather_values.h"
 #include "runtime/core/error.h"
@@ -22,21 +21,6 @@ shard::ShardPlan planFor(const std::vector<shard::ParamSpec>& params, int world,
   std::vector<shard::ParamSpec> typed = params;
   for (auto& p : typed) p.dtype = o.param_dtype;
   return shard::ShardPlan::build(typed, world, o.alignment);
-}
-
-// fp32 values of the flat range `r`: each parameter's initial values where
-// given, zeros elsewhere (alignment gaps, parameters set later).
-std::vector<float> stagedValues(const shard::ShardPlan& plan,
-                                const std::vector<const float*>& initial, shard::Range r) {
-  std::vector<float> out(r.size(), 0.f);
-  for (size_t i = 0; i < plan.params().size(); ++i) {
-    const shard::ParamSlot& s = plan.params()[i];
-    const shard::Range part = shard::intersect(s.range(), r);
-    if (initial[i] == nullptr || part.size() <= 0) continue;
-    std::memcpy(out.data() + (part.begin - r.begin), initial[i] + (part.begin - s.offset),
-                part.size() * sizeof(float));
-  }
-  return out;
 }
 
 Placement placementOf(const EngineOptions& o, kernels::Backend& backend) {
@@ -82,9 +66,6 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
                 expectedGot(std::to_string(params.size()) + " initial value arrays",
                             std::to_string(initial.size())));
   }
-  // The master shard starts from the exact initial values, the model copy
-  // from their rounding, parameter by parameter: only this rank's shard is
-  // ever staged, never the whole model.
   if (options.stage == 3) {
     comm::Communicator& gathers = options.gather_comm != nullptr ? *options.gather_comm : comm;
     model_ = makeShardedCopy(plan_, gathers, backend_, modelShardBackend(), options.param_dtype,
@@ -92,24 +73,25 @@ ZeroEngine::ZeroEngine(const std::vector<shard::ParamSpec>& params,
   } else {
     model_ =
         makeReplicatedCopy(plan_, comm, backend_, options.param_dtype, nullptr, options.timeout);
-    for (size_t i = 0; i < initial.size(); ++i) {
-      if (initial[i] != nullptr) model_->fillParam(static_cast<int>(i), initial[i]);
-    }
   }
-  const shard::Range own = plan_.ownerRange(comm.rank());
   {
-    const std::vector<float> staged = stagedValues(plan_, initial, own);
+    const std::vector<float> zeros(plan_.shardNumel(), 0.f);
     Placement placement = placementOf(options, backend_);
     // fp32 parameters on the device: their own shard is the master.
     if (options.param_dtype == DType::kFloat32 && &modelShardBackend() == &backend_) {
       placement.device_master = static_cast<float*>(model_->ownShard().data);
     }
     optimizer_ = std::make_unique<PlacedOptimizer>(
-        optimizer, placement, staged.data(), own.size(), segmentsOf(plan_, comm.rank()),
+        optimizer, placement, zeros.data(), plan_.shardNumel(), segmentsOf(plan_, comm.rank()),
         static_cast<int>(params.size()), options.param_groups, options.grad_dtype,
         options.param_dtype);
   }
-  if (options.stage == 3) rebuildModelCopy();  // no run is gathered yet: nothing to communicate
+  // The master shard takes the exact initial values, the model copy their
+  // rounding, parameter by parameter: the whole model is never staged.
+  for (size_t i = 0; i < initial.size(); ++i) {
+    if (initial[i] != nullptr) setInitial(static_cast<int>(i), initial[i]);
+  }
+  finishInitial();
   used_.assign(params.size(), false);
   ReducerOptions r;
   r.backend = &backend_;

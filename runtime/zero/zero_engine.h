@@ -168,9 +168,10 @@ class ZeroEngine {
   void setWeights(const std::vector<const float*>& values);
   // Parameter `param`'s first values (fp32 host, its numel floats) for one
   // the constructor was given none for: into the master shard and the model
-  // copy, without communicating. After the last one, finishInitial() (local
-  // too). What lets the caller free each of the model's tensors as soon as
-  // it is copied.
+  // copy, without communicating (the constructor sets those it was given
+  // the same way). After the last one, finishInitial() (local too). What
+  // lets the caller free each of the model's tensors as soon as it is
+  // copied.
   void setInitial(int param, const float* values);
   void finishInitial();
   // Forgets the gradients of the unfinished accumulation window (finishing
